@@ -1,0 +1,26 @@
+"""PosLab: an interactive explorer of channel-wise position encoding after global pooling.
+
+Run with ``streamlit run app.py``. This entry point owns navigation and the shared sidebar;
+each experiment lives in ``pages/`` and does its work through ``engine``.
+"""
+# Heavy modules are imported here, once, before any page: a widget rerun that interrupts a
+# first lazy import can otherwise leave a half-initialised module behind.
+import engine.tvfix  # noqa: F401  (before anything imports torchvision)
+import numpy  # noqa: F401
+import pandas  # noqa: F401
+import plotly.graph_objects  # noqa: F401
+import streamlit as st
+import torch  # noqa: F401
+
+from ui.sidebar import render_sidebar
+
+st.set_page_config(page_title="PosLab", page_icon="🧭", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True, url_path="home"),
+    st.Page("pages/grid_probe.py", title="Grid probe", icon="🔲", url_path="grid-probe"),
+]
+
+navigation = st.navigation(PAGES)
+render_sidebar()
+navigation.run()

@@ -1,0 +1,56 @@
+"""Command-line interface: every experiment headless, printing tables and writing JSON/CSV.
+
+Each module in ``COMMAND_MODULES`` adds its subcommands through ``register(subparsers)`` and sets
+``func`` on its parser; ``func(args)`` returns an exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.storage import CheckpointError, save_json
+
+COMMAND_MODULES = [
+    "engine.commands.probe",
+]
+
+
+def write_json(rows: Any, path: str | None) -> None:
+    """Write ``rows`` to ``path`` as JSON when a path was given (the ``--json`` flag)."""
+    if path:
+        save_json(rows, Path(path))
+        print(f"wrote {path}", file=sys.stderr)
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    """Print dict rows as an aligned text table."""
+    def fmt(v: Any) -> str:
+        return f"{v:.1f}" if isinstance(v, float) else ("-" if v is None else str(v))
+
+    cells = [[fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description="PosLab experiments, headless.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CheckpointError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,95 @@
+"""Files on disk: atomic writes, safe checkpoint loading, and the on-disk cache folder.
+
+Checkpoints are always read with ``torch.load(weights_only=True)``: a file that needs code to
+unpickle is refused with a clear message, never executed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ASSETS = REPO_ROOT / "assets"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint could not be used; the message says why in user terms."""
+
+
+def cache_dir() -> Path:
+    """Folder for on-disk caches (``$POSLAB_CACHE`` or ``~/.cache/poslab``), created on demand."""
+    path = Path(os.environ.get("POSLAB_CACHE", Path.home() / ".cache" / "poslab"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _atomic(path: Path, write) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_torch(obj: Any, path: Path) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
+    return _atomic(path, lambda fh: torch.save(obj, fh))
+
+
+def save_json(obj: Any, path: Path) -> Path:
+    """Write JSON atomically (indent 2, keys as given)."""
+    return _atomic(path, lambda fh: fh.write(json.dumps(obj, indent=2).encode() + b"\n"))
+
+
+def load_torch(path: Path | str) -> Any:
+    """Load a checkpoint with ``weights_only=True``; raise :class:`CheckpointError` when unsafe or broken."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint file at {path}.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - unpickling errors come in many types
+        text = str(err)
+        if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
+            raise CheckpointError(
+                f"{path.name} holds pickled code or objects, not just tensors; it was refused for "
+                "safety. Save the model's state_dict() instead."
+            ) from err
+        raise CheckpointError(f"{path.name} is not a readable PyTorch checkpoint ({text[:200]}).") from err
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short stable hash of tensors, state dicts, and JSON-able values (cache keys)."""
+    h = hashlib.sha1()
+
+    def feed(obj: Any) -> None:
+        if isinstance(obj, torch.Tensor):
+            t = obj.detach().cpu().contiguous()
+            h.update(str((t.dtype, tuple(t.shape))).encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(obj, Mapping):
+            for k in sorted(obj, key=str):
+                h.update(str(k).encode())
+                feed(obj[k])
+        elif isinstance(obj, (list, tuple)):
+            for v in obj:
+                feed(v)
+        else:
+            h.update(json.dumps(obj, sort_keys=True, default=str).encode())
+
+    for part in parts:
+        feed(part)
+    return h.hexdigest()[:16]
