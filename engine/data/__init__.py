@@ -1,0 +1,1 @@
+"""Data: procedurally generated patches, real patch sources, and grid canvases."""

@@ -1,0 +1,31 @@
+"""Cityscapes' 19 evaluation classes (train ids), taken from torchvision's dataset definition.
+
+The generated scenes use the same train ids, so every engine function runs unchanged on real
+Cityscapes label maps once they are mapped with :data:`ID_TO_TRAINID`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import engine.tvfix  # noqa: F401  (before torchvision)
+from torchvision.datasets import Cityscapes
+
+IGNORE = 255
+_TRAIN = sorted((c for c in Cityscapes.classes if 0 <= c.train_id < IGNORE), key=lambda c: c.train_id)
+NAMES: list[str] = [c.name for c in _TRAIN]
+COLORS: np.ndarray = np.array([c.color for c in _TRAIN], dtype=np.uint8)
+NUM_CLASSES = len(NAMES)
+TRAIN_ID = {name: i for i, name in enumerate(NAMES)}
+PERSON = TRAIN_ID["person"]
+
+ID_TO_TRAINID = np.full(256, IGNORE, dtype=np.uint8)
+for _c in Cityscapes.classes:
+    if 0 <= _c.id < 256 and 0 <= _c.train_id < IGNORE:
+        ID_TO_TRAINID[_c.id] = _c.train_id
+
+
+def colorize(labels: np.ndarray) -> np.ndarray:
+    """RGB uint8 image of a train-id label map (ignore pixels black), for overlays and plots."""
+    lut = np.zeros((256, 3), dtype=np.uint8)
+    lut[:NUM_CLASSES] = COLORS
+    return lut[labels]

@@ -1,0 +1,78 @@
+"""A small, generic training loop: Adam, bf16 autocast + channels_last, progress and stop.
+
+The probe, shift and segmentation trainers supply a batch function and a loss; this loop owns
+device placement, mixed precision, reporting and cooperative stopping.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from engine.device import autocast, pick_device, prepare_input, prepare_model, seed_everything
+from engine.progress import Progress, ProgressFn, StopToken, report
+
+BatchFn = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; the defaults are the paper's (Adam 1e-3, betas 0.5/0.999, batch 48)."""
+
+    steps: int = 1000
+    batch: int = 48
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: float = 0.0
+    seed: int = 0
+    bf16: bool = True
+    channels_last: bool = True
+    report_every: int = 10
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def cross_entropy_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain classification: (loss, number of correct predictions)."""
+    logits = model(x)
+    return nn.functional.cross_entropy(logits.float(), y), (logits.argmax(1) == y).sum()
+
+
+def fit(model: nn.Module, next_batch: BatchFn, config: TrainConfig, loss_fn: LossFn = cross_entropy_loss,
+        device: torch.device | None = None, on_progress: ProgressFn | None = None,
+        stop: StopToken | None = None) -> list[dict[str, float]]:
+    """Train ``model`` in place for ``config.steps`` steps; return the logged history.
+
+    ``next_batch(step)`` returns CPU tensors (inputs, targets). Raises ``Stopped`` if ``stop`` is set.
+    """
+    device = device or pick_device()
+    seed_everything(config.seed)
+    model = prepare_model(model, device, config.channels_last).train()
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    history: list[dict[str, float]] = []
+    loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
+    for step in range(1, config.steps + 1):
+        if stop is not None:
+            stop.check()
+        x, y = next_batch(step)
+        x, y = prepare_input(x, device, config.channels_last), y.to(device)
+        with autocast(device, config.bf16):
+            loss, n_correct = loss_fn(model, x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += float(loss.detach()) * len(y)
+        correct += int(n_correct)
+        seen += len(y)
+        if step % config.report_every == 0 or step == config.steps:
+            row = {"step": step, "loss": loss_sum / seen, "accuracy": 100.0 * correct / seen,
+                   "seconds": time.perf_counter() - start}
+            history.append(row)
+            report(on_progress, Progress(step, config.steps, "training", {k: row[k] for k in ("loss", "accuracy")}))
+            loss_sum, correct, seen = 0.0, 0, 0
+    return history
