@@ -111,3 +111,17 @@ def load_image_folder(root: str | Path, patch: int = 32, limit: int = 20_000) ->
     images = torch.stack([to_tensor(folder.loader(path).convert("RGB")) for path, _ in samples])
     labels = torch.tensor([label for _, label in samples])
     return TensorSource(root.name, images, labels, tuple(folder.classes), patch)
+
+
+def open_patch_source(path: str | Path | None, patch: int = 32) -> PatchSource:
+    """The generated shapes when ``path`` is empty; else CIFAR-10/100 or an image folder, told apart by layout."""
+    if not path:
+        return GeneratedShapes(patch)
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise DataError(f"Dataset folder {root} does not exist.")
+    if (root / "cifar-10-batches-py").is_dir():
+        return load_cifar(root, "cifar10", patch)
+    if (root / "cifar-100-python").is_dir():
+        return load_cifar(root, "cifar100", patch)
+    return load_image_folder(root, patch)

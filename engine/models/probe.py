@@ -107,8 +107,8 @@ def build_probe(config: ProbeConfig) -> ProbeNet:
 
 
 def save_probe(model: ProbeNet, path: Path, meta: dict[str, Any]) -> Path:
-    """Write weights (fp32), config and ``meta`` (command, seed, metrics) atomically."""
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    """Write weights (fp16, to keep assets small), config and ``meta`` (command, seed, metrics) atomically."""
+    state = {k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu() for k, v in model.state_dict().items()}
     return save_torch({"format": "poslab-probe/1", "config": asdict(model.config), "state_dict": state, "meta": meta}, path)
 
 

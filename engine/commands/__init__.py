@@ -1,0 +1,1 @@
+"""CLI subcommands, one module per experiment family (see ``engine.cli``)."""

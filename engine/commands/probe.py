@@ -1,0 +1,124 @@
+"""``train-probe`` and ``table1``: the grid location probe from the command line."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from engine.cli import print_table, write_json
+from engine.data.patches import open_patch_source
+from engine.device import pick_device
+from engine.models.probe import HEAD_LABELS, ProbeConfig, load_probe, save_probe
+from engine.probe import EVAL_SEED, evaluate_probe, train_probe
+from engine.probe_assets import shipped_probe_path
+from engine.progress import print_progress
+from engine.training import TrainConfig
+
+# Paper Table 1 (ResNet-18): location / object accuracy per padding, net and grid.
+PAPER_TABLE1 = {
+    ("location", "zero", "gapnet"): {3: 100.0, 5: 100.0, 7: 100.0},
+    ("location", "zero", "permutenet"): {3: 78.8, 5: 37.8, 7: 21.4},
+    ("location", "reflect", "gapnet"): {3: 100.0, 5: 100.0, 7: 100.0},
+    ("location", "reflect", "permutenet"): {3: 78.3, 5: 36.3, 7: 23.2},
+    ("location", "replicate", "gapnet"): {3: 100.0, 5: 100.0, 7: 100.0},
+    ("location", "replicate", "permutenet"): {3: 78.3, 5: 40.1, 7: 23.6},
+    ("object", "zero", "gapnet"): {3: 82.6, 5: 82.4, 7: 82.1},
+    ("object", "zero", "permutenet"): {3: 73.6, 5: 72.2, 7: 69.9},
+    ("object", "reflect", "gapnet"): {3: 83.8, 5: 83.4, 7: 82.9},
+    ("object", "reflect", "permutenet"): {3: 71.1, 5: 71.4, 7: 65.7},
+    ("object", "replicate", "gapnet"): {3: 83.1, 5: 82.9, 7: 82.8},
+    ("object", "replicate", "permutenet"): {3: 72.0, 5: 71.5, 7: 71.4},
+}
+
+
+def paper_accuracy(task: str, padding: str, head: str, grid: int) -> float | None:
+    """The paper's Table 1 number for this cell, if it reported one."""
+    return PAPER_TABLE1.get((task, padding, head), {}).get(grid)
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--padding", default="zero", choices=["zero", "reflect", "replicate", "circular"])
+    p.add_argument("--width", type=float, default=0.25, help="channel width multiplier (1.0 = paper's ResNet-18)")
+    p.add_argument("--patch", type=int, default=32)
+    p.add_argument("--data", default=None, help="CIFAR-10/100 or image folder (default: generated shapes)")
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--batch", type=int, default=48)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--eval-samples", type=int, default=2000)
+
+
+def train_and_save(config: ProbeConfig, args: argparse.Namespace, out: Path) -> dict:
+    """Train one probe, evaluate it on fresh placements, write checkpoint + meta; return the meta."""
+    device = pick_device(args.device)
+    source = open_patch_source(args.data, config.patch)
+    train = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, report_every=25)
+    start = time.perf_counter()
+    model, history = train_probe(config, train, source, device, on_progress=print_progress)
+    seconds = time.perf_counter() - start
+    save_probe(model, out, {})
+    model, _ = load_probe(out)  # evaluate exactly what ships (fp16-stored weights)
+    result = evaluate_probe(model, source, args.eval_samples, EVAL_SEED, device=device)
+    meta = {
+        "command": "python -m engine " + shlex.join(sys.argv[1:]),
+        "train": train.as_dict(), "data": source.name, "device": str(device), "train_seconds": round(seconds, 1),
+        "eval": {"accuracy": result.accuracy, "samples": result.samples, "seed": EVAL_SEED},
+        "history": history[-5:],
+    }
+    save_probe(model, out, meta)
+    print(f"{config.label}: accuracy {result.accuracy:.2f}% on {result.samples} fresh placements "
+          f"({seconds:.0f} s on {device}) -> {out}", file=sys.stderr)
+    return meta
+
+
+def cmd_train_probe(args: argparse.Namespace) -> int:
+    config = ProbeConfig(head=args.head, task=args.task, grid=args.grid, padding=args.padding, width=args.width,
+                         patch=args.patch, permute=args.permute, background=args.background)
+    out = Path(args.out) if args.out else shipped_probe_path(args.head, args.task, args.grid, args.padding)
+    meta = train_and_save(config, args, out)
+    write_json({"config": config.__dict__, **meta}, args.json)
+    return 0
+
+
+def cmd_table1(args: argparse.Namespace) -> int:
+    rows = []
+    for padding in args.paddings:
+        for grid in args.grids:
+            for head in ("gapnet", "permutenet"):
+                path = shipped_probe_path(head, args.task, grid, padding)
+                if args.train:
+                    config = ProbeConfig(head=head, task=args.task, grid=grid, padding=padding, width=args.width, patch=args.patch)
+                    train_and_save(config, args, path)
+                model, _ = load_probe(path)
+                acc = evaluate_probe(model, open_patch_source(args.data, model.config.patch), args.eval_samples,
+                                     EVAL_SEED + 1, device=pick_device(args.device)).accuracy
+                rows.append({"task": args.task, "padding": padding, "grid": grid, "net": HEAD_LABELS[head],
+                             "accuracy": round(acc, 2), "paper": paper_accuracy(args.task, padding, head, grid)})
+    print_table(rows, ["task", "padding", "grid", "net", "accuracy", "paper"])
+    write_json(rows, args.json)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-probe", help="train one GAPNet / PermuteNet / classifier on grid canvases")
+    p.add_argument("--head", default="gapnet", choices=["gapnet", "permutenet", "classifier"])
+    p.add_argument("--task", default="location", choices=["location", "object"])
+    p.add_argument("--grid", type=int, default=3)
+    p.add_argument("--permute", default="per_call", choices=["per_call", "fixed"])
+    p.add_argument("--background", default="mean", choices=["mean", "black"])
+    p.add_argument("--out", default=None, help="checkpoint path (default: the shipped asset path)")
+    p.add_argument("--json", default=None)
+    _add_model_args(p)
+    p.set_defaults(func=cmd_train_probe)
+
+    p = sub.add_parser("table1", help="GAPNet vs PermuteNet accuracy beside the paper's Table 1")
+    p.add_argument("--grids", type=int, nargs="+", default=[3, 5, 7])
+    p.add_argument("--paddings", nargs="+", default=["zero"])
+    p.add_argument("--task", default="location", choices=["location", "object"])
+    p.add_argument("--train", action="store_true", help="train the checkpoints first (else evaluate the shipped ones)")
+    p.add_argument("--json", default=None)
+    _add_model_args(p)
+    p.set_defaults(func=cmd_table1)

@@ -1,0 +1,49 @@
+"""Confusion matrices and mIoU over the whole image and its left, center and right regions.
+
+As in the paper, a region's mIoU counts only the pixels in its columns (the others are set to the
+ignore label in prediction and target): left = first half, right = second half, center = the
+middle half (overlapping both). All four come from one bincount over column quarters, and
+confusion matrices add up, so shards of a large dataset can be reduced by summing.
+"""
+from __future__ import annotations
+
+import torch
+
+from engine.seg.classes import IGNORE, NUM_CLASSES
+
+REGIONS = ("all", "left", "center", "right")
+_QUARTERS = {"all": (0, 1, 2, 3), "left": (0, 1), "center": (1, 2), "right": (2, 3)}
+
+
+def confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int = NUM_CLASSES) -> torch.Tensor:
+    """(K,K) int64 counts, rows = target class, columns = predicted class; ignore-label pixels skipped."""
+    t, p = target.reshape(-1).long(), pred.reshape(-1).long()
+    keep = t != IGNORE
+    return torch.bincount(t[keep] * num_classes + p[keep], minlength=num_classes**2).view(num_classes, num_classes)
+
+
+def region_confusions(pred: torch.Tensor, target: torch.Tensor, num_classes: int = NUM_CLASSES) -> dict[str, torch.Tensor]:
+    """Confusion matrix of each region in :data:`REGIONS` for (N,H,W) predictions and targets."""
+    width = target.shape[-1]
+    if width % 4:
+        raise ValueError("image width must be divisible by 4 to split it into regions")
+    quarter = (torch.arange(width) // (width // 4)).expand_as(target)
+    t, p, q = target.reshape(-1).long(), pred.reshape(-1).long(), quarter.reshape(-1)
+    keep = t != IGNORE
+    k2 = num_classes**2
+    counts = torch.bincount(q[keep] * k2 + t[keep] * num_classes + p[keep], minlength=4 * k2).view(4, num_classes, num_classes)
+    return {r: counts[list(qs)].sum(0) for r, qs in _QUARTERS.items()}
+
+
+def iou_per_class(conf: torch.Tensor) -> torch.Tensor:
+    """IoU of every class (NaN where the class is in neither prediction nor target)."""
+    conf = conf.double()
+    inter = conf.diag()
+    union = conf.sum(0) + conf.sum(1) - inter
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.full_like(inter, float("nan")))
+
+
+def miou(conf: torch.Tensor) -> float:
+    """Mean IoU over the classes with a non-empty union."""
+    iou = iou_per_class(conf)
+    return float(iou[~iou.isnan()].mean()) if (~iou.isnan()).any() else float("nan")
