@@ -21,6 +21,7 @@ from engine.seg.scenes import SceneSet
 from engine.storage import cache_dir, fingerprint, load_torch, save_torch
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}
+BATCH = 32  # one batch size for latents, head and full forward keeps fp32 results bit-identical
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Latents:
         return Latents(self.z[idx], self.labels[idx], self.size, f"{self.key}:{fingerprint(idx)}")
 
 
-def compute_latents(seg: SegModel, images: np.ndarray, dtype: torch.dtype = torch.float16, batch_size: int = 32,
+def compute_latents(seg: SegModel, images: np.ndarray, dtype: torch.dtype = torch.float16, batch_size: int = BATCH,
                     on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> torch.Tensor:
     """Backbone latents of uint8 images, in batches; fp32 compute when storing fp32, else bf16 autocast."""
     device = next(seg.model.parameters()).device

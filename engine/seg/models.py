@@ -72,7 +72,8 @@ class SegModel:
 def wrap(model: DeepLabV3, arch: str, output_stride: int = 16, meta: dict[str, Any] | None = None) -> SegModel:
     """Put a model in eval mode and fingerprint its weights (the cache key for latents and rankings)."""
     model.eval()
-    return SegModel(model, arch, output_stride, meta or {}, fingerprint(arch, model.state_dict()))
+    flat = {k: v.reshape(-1) for k, v in model.state_dict().items()}  # storage.fingerprint refuses 0-dim tensors
+    return SegModel(model, arch, output_stride, meta or {}, fingerprint(arch, flat))
 
 
 def save_model(seg: SegModel, path: Path) -> Path:
@@ -97,7 +98,7 @@ def load_model(path: Path | str = DEFAULT_WEIGHTS) -> SegModel:
 def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """Normalised float NCHW batch from uint8 NHWC images."""
     x = torch.as_tensor(images).permute(0, 3, 1, 2).float().div_(255)
-    return (x - MEAN) / STD
+    return (x - MEAN.to(x.device)) / STD.to(x.device)
 
 
 def backbone_latent(model: DeepLabV3, x: torch.Tensor) -> torch.Tensor:

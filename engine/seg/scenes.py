@@ -9,6 +9,7 @@ subset or a larger set always contains the same images.
 """
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -210,20 +211,28 @@ def render_scene(rng: np.random.Generator, height: int = 128, width: int = 256) 
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), c.lab, tuple(sides)
 
 
-def generate(config: SceneConfig) -> SceneSet:
-    """All images of a config; image ``i`` is seeded by ``(seed, split, i)`` alone."""
+def _render_range(config: SceneConfig, start: int, stop: int) -> list[tuple[np.ndarray, np.ndarray, tuple[str, ...]]]:
+    return [render_scene(np.random.default_rng([config.seed, SPLITS[config.split], i]), config.height, config.width)
+            for i in range(start, stop)]
+
+
+def generate(config: SceneConfig, workers: int = 1) -> SceneSet:
+    """All images of a config; image ``i`` is seeded by ``(seed, split, i)`` alone (so ``workers`` changes nothing)."""
     if config.split not in SPLITS:
         raise ValueError(f"unknown split {config.split!r}; expected one of {sorted(SPLITS)}")
     if config.width != 2 * config.height or config.height % 16:
         raise ValueError("scenes are 2:1 with a height divisible by 16 (e.g. 128x256, 512x1024)")
-    images = np.empty((config.count, config.height, config.width, 3), np.uint8)
-    labels = np.empty((config.count, config.height, config.width), np.uint8)
-    sides = []
-    for i in range(config.count):
-        rng = np.random.default_rng([config.seed, SPLITS[config.split], i])
-        images[i], labels[i], s = render_scene(rng, config.height, config.width)
-        sides.append(s)
-    return SceneSet(images, labels, sides, config.as_dict())
+    step = max(1, -(-config.count // max(workers, 1)))
+    bounds = [(a, min(a + step, config.count)) for a in range(0, config.count, step)]
+    if workers > 1 and len(bounds) > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            parts = list(pool.map(_render_range, [config] * len(bounds), *zip(*bounds)))
+    else:
+        parts = [_render_range(config, a, b) for a, b in bounds]
+    scenes = [s for part in parts for s in part]
+    images = np.stack([s[0] for s in scenes]) if scenes else np.empty((0, config.height, config.width, 3), np.uint8)
+    labels = np.stack([s[1] for s in scenes]) if scenes else np.empty((0, config.height, config.width), np.uint8)
+    return SceneSet(images, labels, [s[2] for s in scenes], config.as_dict())
 
 
 def person_subsets(labels: np.ndarray, person: int = PERSON) -> dict[str, np.ndarray]:

@@ -1,0 +1,132 @@
+"""Segmentation-lab commands: ``rank``, ``ablate``, ``sweep`` and ``train-seg`` (paper Sec. 4.2)."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from engine.cli import print_table, write_json
+from engine.device import pick_device
+from engine.progress import print_progress
+from engine.seg.ablation import channel_mask, evaluate_latents, range_sweep, scores, select, sweep
+from engine.seg.features import LatentCache
+from engine.seg.lab import DEFAULT_VAL, RANKINGS, SUBSETS, channel_order, subset_latents
+from engine.seg.metrics import REGIONS
+from engine.seg.models import DEFAULT_WEIGHTS, load_model, save_model
+from engine.seg.ranking import METHODS, rank
+from engine.seg.scenes import generate
+from engine.seg.train import TrainConfig, train_segmentation
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="segmentation checkpoint (default: shipped model)")
+    p.add_argument("--val-images", type=int, default=DEFAULT_VAL.count)
+    p.add_argument("--height", type=int, default=DEFAULT_VAL.height, help="image height (width = 2x)")
+    p.add_argument("--seed", type=int, default=DEFAULT_VAL.seed, help="scene seed of the val split")
+    p.add_argument("--json", metavar="PATH")
+
+
+def _load(args: argparse.Namespace):
+    seg = load_model(args.weights)
+    data = generate(replace(DEFAULT_VAL, count=args.val_images, height=args.height, width=2 * args.height, seed=args.seed))
+    return seg, data
+
+
+def _pct(rows: list[dict]) -> list[dict]:
+    return [{**r, **{k: 100 * r[k] for k in REGIONS}} for r in rows]
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    seg, data = _load(args)
+    r = rank(seg, data, args.method, on_progress=print_progress)
+    order = r.order
+    rows = [{"rank": i, "channel": int(c), "score": float(r.scores[c])} for i, c in enumerate(order)]
+    print(f"{args.method}: {r.count} images, {seg.channels} channels; top {args.top}:")
+    print_table([{**row, "score": f"{row['score']:.4g}"} for row in rows[: args.top]], ["rank", "channel", "score"])
+    write_json({"method": args.method, "images": r.count, "channels": rows}, args.json)
+    return 0
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    seg, data = _load(args)
+    lat = subset_latents(LatentCache().get(seg, data, on_progress=print_progress), data, args.subset)
+    base = scores(evaluate_latents(seg, lat))
+    draws = range(args.draws) if args.ranking == "random" else [0]
+    rows = [{"ranking": "none", "draw": None, "n": 0, **base}]
+    for d in draws:
+        zeroed = select(channel_order(seg, data, args.ranking, d), args.n, tuple(args.range) if args.range else None)
+        res = scores(evaluate_latents(seg, lat, channel_mask(seg.channels, zeroed)))
+        rows.append({"ranking": args.ranking, "draw": d if args.ranking == "random" else None, "n": len(zeroed), **res})
+    if args.ranking == "random":
+        rows.append({"ranking": "random mean", "draw": None, "n": rows[-1]["n"],
+                     **{k: float(np.mean([r[k] for r in rows[1:]])) for k in REGIONS}})
+    print(f"{args.subset}: {len(lat.labels)} images, mIoU (%)")
+    print_table(_pct(rows), ["ranking", "draw", "n", *REGIONS])
+    write_json(rows, args.json)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    seg, data = _load(args)
+    lat = subset_latents(LatentCache().get(seg, data, on_progress=print_progress), data, args.subset)
+    orders = {m: channel_order(seg, data, m) for m in args.rankings.split(",") if m != "random"}
+    if args.range_step:
+        rows = range_sweep(seg, lat, orders, args.range_step, args.range_stop, on_progress=print_progress)
+        columns = ["ranking", "a", "b", *REGIONS]
+    else:
+        ns = [int(n) for n in args.ns.split(",")] if args.ns else [round(f * seg.channels) for f in (0, 0.05, 0.1, 0.25)]
+        rows = sweep(seg, lat, orders, ns, args.draws, on_progress=print_progress)
+        columns = ["ranking", "draw", "n", *REGIONS]
+    print(f"{args.subset}: {len(lat.labels)} images, mIoU (%)")
+    print_table(_pct(rows), columns)
+    write_json(rows, args.json)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    seg = train_segmentation(cfg, pick_device(args.device), on_progress=print_progress)
+    seg.model.cpu()
+    path = save_model(seg, Path(args.out))
+    print(f"val mIoU (%): " + "  ".join(f"{k} {100 * v:.1f}" for k, v in seg.meta["val_miou"].items()))
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {seg.meta['seconds']} s on {seg.meta['device_name']}")
+    write_json(seg.meta, args.json)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("rank", help="rank latent channels by flip sensitivity (Eq. 2/3, Kernel-Flip)")
+    p.add_argument("--method", choices=METHODS, default="overall")
+    p.add_argument("--top", type=int, default=10, help="rows to print")
+    _data_args(p)
+    p.set_defaults(func=cmd_rank)
+
+    p = sub.add_parser("ablate", help="zero ranked latent channels, print mIoU all/left/center/right")
+    p.add_argument("--ranking", choices=RANKINGS, default="overall")
+    p.add_argument("--n", type=int, default=0, help="zero the top N channels")
+    p.add_argument("--range", type=int, nargs=2, metavar=("A", "B"), help="zero ranks [A, B) instead")
+    p.add_argument("--draws", type=int, default=5, help="random draws (ranking random)")
+    p.add_argument("--subset", choices=SUBSETS, default="val")
+    _data_args(p)
+    p.set_defaults(func=cmd_ablate)
+
+    p = sub.add_parser("sweep", help="mIoU per region vs N (top-N or rank ranges) for several rankings")
+    p.add_argument("--rankings", default="overall,kflip1,kflip2", help=f"comma list of {', '.join(METHODS)}")
+    p.add_argument("--ns", help="comma list of N (default: 0 and 5/10/25%% of the latent width)")
+    p.add_argument("--draws", type=int, default=5, help="random draws per N")
+    p.add_argument("--range-step", type=int, help="zero rank ranges [a, a+step) instead of top N")
+    p.add_argument("--range-stop", type=int, help="last rank covered by the range sweep")
+    p.add_argument("--subset", choices=SUBSETS, default="val")
+    _data_args(p)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("train-seg", help="train the segmentation model on generated street scenes")
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name))
+    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--out", default=str(DEFAULT_WEIGHTS))
+    p.add_argument("--json", metavar="PATH", help="write the run's meta (config, device, val mIoU)")
+    p.set_defaults(func=cmd_train)

@@ -1,0 +1,126 @@
+"""Zero sets of latent channels before the head and measure mIoU per region (paper Fig. 4-6).
+
+The shared model is never modified: the channels to zero travel as a mask tensor multiplied into
+a copy of the latent (no hooks). The cached path runs only the head on :class:`Latents`; the
+naive path (:func:`evaluate_full`) runs the whole network for every channel set, as the paper's
+scripts do, and gives the same confusion matrices in fp32.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from engine.device import autocast
+from engine.progress import Progress, ProgressFn, StopToken, report
+from engine.seg.features import BATCH, Latents
+from engine.seg.metrics import REGIONS, miou, region_confusions
+from engine.seg.models import SegModel, backbone_latent, head_logits, to_input
+from engine.seg.scenes import SceneSet
+
+
+def channel_mask(channels: int, zeroed: Sequence[int] | np.ndarray) -> torch.Tensor:
+    """A float mask over latent channels: 0 for the zeroed ones, 1 elsewhere."""
+    mask = torch.ones(channels)
+    mask[torch.as_tensor(np.asarray(zeroed, dtype=np.int64))] = 0
+    return mask
+
+
+def random_order(channels: int, seed: int) -> np.ndarray:
+    """A seeded random channel order: its first N are "N random channels" (nested as N grows)."""
+    return np.random.default_rng(seed).permutation(channels)
+
+
+def select(order: np.ndarray, n: int | None = None, rank_range: tuple[int, int] | None = None) -> np.ndarray:
+    """Channels to zero from an order: its top ``n``, or the ranks ``[a, b)``."""
+    if rank_range is not None:
+        return order[rank_range[0]:rank_range[1]]
+    return order[: n or 0]
+
+
+def _device(seg: SegModel) -> torch.device:
+    return next(seg.model.parameters()).device
+
+
+def _accumulate(total: dict[str, torch.Tensor] | None, part: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return part if total is None else {r: total[r] + part[r] for r in REGIONS}
+
+
+def predict_latents(seg: SegModel, lat: Latents, mask: torch.Tensor | None = None, index: slice | None = None) -> torch.Tensor:
+    """Predicted train ids (N,H,W uint8) from cached latents, head only (fp32 when the latents are fp32)."""
+    z = lat.z if index is None else lat.z[index]
+    device, exact = _device(seg), lat.z.dtype == torch.float32
+    preds = []
+    with torch.inference_mode(), autocast(device, enabled=not exact):
+        for start in range(0, len(z), BATCH):
+            logits = head_logits(seg.model, z[start:start + BATCH].to(device), lat.size, mask)
+            preds.append(logits.argmax(1).to("cpu", torch.uint8))
+    return torch.cat(preds)
+
+
+def evaluate_latents(seg: SegModel, lat: Latents, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Region confusion matrices with ``mask`` applied to the cached latents (the live path)."""
+    return region_confusions(predict_latents(seg, lat, mask), lat.labels)
+
+
+def evaluate_full(seg: SegModel, data: SceneSet, mask: torch.Tensor | None = None, exact: bool = True) -> dict[str, torch.Tensor]:
+    """Region confusion matrices from a full forward of every image (the naive path, no cache)."""
+    device, total = _device(seg), None
+    labels = torch.from_numpy(data.labels)
+    with torch.inference_mode(), autocast(device, enabled=not exact):
+        for start in range(0, len(data.images), BATCH):
+            z = backbone_latent(seg.model, to_input(data.images[start:start + BATCH]).to(device))
+            if not exact:
+                z = z.to(torch.float16)  # what the latent cache stores
+            pred = head_logits(seg.model, z, labels.shape[1:], mask).argmax(1).cpu()
+            total = _accumulate(total, region_confusions(pred, labels[start:start + BATCH]))
+    return total
+
+
+def scores(confusions: dict[str, torch.Tensor]) -> dict[str, float]:
+    """mIoU of each region."""
+    return {r: miou(confusions[r]) for r in REGIONS}
+
+
+def sweep(seg: SegModel, lat: Latents, orders: dict[str, np.ndarray], ns: Sequence[int], random_draws: int = 5,
+          seed: int = 0, on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> list[dict]:
+    """mIoU per region when zeroing the top N of each order and of ``random_draws`` random orders."""
+    jobs = [(name, None, order) for name, order in orders.items()]
+    jobs += [("random", d, random_order(seg.channels, seed + d)) for d in range(random_draws)]
+    rows, total, done = [], len(jobs) * len(ns), 0
+    for name, draw, order in jobs:
+        for n in ns:
+            if stop:
+                stop.check()
+            res = scores(evaluate_latents(seg, lat, channel_mask(seg.channels, select(order, n))))
+            rows.append({"ranking": name, "draw": draw, "n": int(n), **res})
+            done += 1
+            report(on_progress, Progress(done, total, f"{name} N={n}", {"all": res["all"]}))
+    return rows
+
+
+def range_sweep(seg: SegModel, lat: Latents, orders: dict[str, np.ndarray], step: int, stop_at: int | None = None,
+                on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> list[dict]:
+    """mIoU per region when zeroing only the ranks [a, a+step) of each order (paper Fig. 4, bottom row)."""
+    end = min(stop_at or seg.channels, seg.channels)
+    starts = list(range(0, end, step))
+    rows, total, done = [], len(orders) * len(starts), 0
+    for name, order in orders.items():
+        for a in starts:
+            if stop:
+                stop.check()
+            b = min(a + step, end)
+            res = scores(evaluate_latents(seg, lat, channel_mask(seg.channels, select(order, rank_range=(a, b)))))
+            rows.append({"ranking": name, "a": a, "b": b, **res})
+            done += 1
+            report(on_progress, Progress(done, total, f"{name} [{a},{b})", {"all": res["all"]}))
+    return rows
+
+
+def qualitative(seg: SegModel, lat: Latents, index: int, mask: torch.Tensor) -> dict[str, np.ndarray]:
+    """For one image: ground truth, prediction before and after zeroing, and the changed pixels (Fig. 5)."""
+    one = slice(index, index + 1)
+    before = predict_latents(seg, lat, None, one)[0].numpy()
+    after = predict_latents(seg, lat, mask, one)[0].numpy()
+    return {"truth": lat.labels[index].numpy(), "before": before, "after": after, "changed": before != after}

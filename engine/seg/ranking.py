@@ -1,0 +1,113 @@
+"""Rank latent channels by how much their global average changes when the image is flipped.
+
+- ``overall`` (Eq. 2): mean over val of |GAP(z(x)) - GAP(z(flip x))|, descending.
+- ``left`` / ``right`` (Eq. 3): mean signed difference over val-left / val-right, descending.
+- ``kflip1`` (Kernel-Flip*): Eq. 2 through a copy of the model with width-mirrored backbone kernels.
+- ``kflip2`` (Kernel-Flip**): |GAP(z(x)) - GAP(z'(x))|, original vs kernel-flipped copy, same image.
+
+A :class:`Ranking` keeps the sum and the image count, so partial rankings of shards add up.
+Results are cached on disk, keyed by model weights + data + method + precision; the default
+model's rankings ship in assets/seg/rankings.json under the same keys.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from engine.device import autocast
+from engine.progress import Progress, ProgressFn, StopToken, report
+from engine.seg.features import BATCH
+from engine.seg.models import SegModel, backbone_latent, kernel_flipped, to_input
+from engine.seg.scenes import SceneSet, person_subsets
+from engine.storage import ASSETS, cache_dir, fingerprint, save_json
+
+METHODS = ("overall", "left", "right", "kflip1", "kflip2")
+SHIPPED = ASSETS / "seg" / "rankings.json"
+
+
+@dataclass
+class Ranking:
+    """Summed per-image GAP differences of one method, and how many images were summed."""
+
+    method: str
+    total: np.ndarray
+    count: int
+
+    def __add__(self, other: "Ranking") -> "Ranking":
+        if other.method != self.method:
+            raise ValueError("cannot add rankings of different methods")
+        return Ranking(self.method, self.total + other.total, self.count + other.count)
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Mean difference per channel (the ranking score)."""
+        return self.total / max(self.count, 1)
+
+    @property
+    def order(self) -> np.ndarray:
+        """Channel indices from most to least position-encoding (stable on ties)."""
+        return np.argsort(-self.scores, kind="stable")
+
+    def to_json(self) -> dict:
+        return {"method": self.method, "count": self.count, "total": self.total.tolist()}
+
+    @staticmethod
+    def from_json(obj: dict) -> "Ranking":
+        return Ranking(obj["method"], np.asarray(obj["total"], dtype=np.float64), int(obj["count"]))
+
+
+def ranking_images(method: str, data: SceneSet) -> np.ndarray:
+    """Indices of the images a method ranks on: val-left / val-right for Eq. 3, all images otherwise."""
+    if method not in METHODS:
+        raise ValueError(f"unknown ranking method {method!r}; expected one of {METHODS}")
+    return person_subsets(data.labels)[method] if method in ("left", "right") else np.arange(len(data.labels))
+
+
+def _gap(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return backbone_latent(model, x).float().mean((2, 3)).double()
+
+
+def partial_ranking(seg: SegModel, images: np.ndarray, method: str, precision: str = "fp32",
+                    on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> Ranking:
+    """The summed differences of ``method`` over ``images`` (one shard; shards reduce with ``+``)."""
+    device = next(seg.model.parameters()).device
+    flipped = kernel_flipped(seg.model) if method.startswith("kflip") else None
+    first = flipped if method == "kflip1" else seg.model
+    total = torch.zeros(seg.channels, dtype=torch.float64)
+    with torch.inference_mode(), autocast(device, enabled=precision != "fp32"):
+        for start in range(0, len(images), BATCH):
+            if stop:
+                stop.check()
+            x = to_input(images[start:start + BATCH]).to(device)
+            a = _gap(first, x)
+            b = _gap(flipped, x) if method == "kflip2" else _gap(first, x.flip(-1))
+            diff = a - b
+            total += (diff if method in ("left", "right") else diff.abs()).sum(0).cpu()
+            report(on_progress, Progress(min(start + BATCH, len(images)), len(images), f"ranking {method}"))
+    return Ranking(method, total.numpy(), len(images))
+
+
+def ranking_key(seg: SegModel, data: SceneSet, method: str, precision: str = "fp32") -> str:
+    """Cache key of a ranking: model weights, data, method and precision."""
+    return fingerprint(seg.fingerprint, data.key, method, precision)
+
+
+def rank(seg: SegModel, data: SceneSet, method: str, precision: str = "fp32",
+         on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> Ranking:
+    """A method's ranking of ``seg`` on ``data``: shipped, else cached on disk, else computed and cached."""
+    idx = ranking_images(method, data)
+    key = ranking_key(seg, data, method, precision)
+    shipped = json.loads(SHIPPED.read_text()) if SHIPPED.is_file() else {}
+    if key in shipped:
+        return Ranking.from_json(shipped[key])
+    path = cache_dir() / "seg" / "rankings" / f"{key}.json"
+    if path.is_file():
+        return Ranking.from_json(json.loads(path.read_text()))
+    if len(idx) == 0:
+        raise ValueError(f"no images for the {method!r} ranking (no image has pedestrians only on that side)")
+    result = partial_ranking(seg, data.images[idx], method, precision, on_progress, stop)
+    save_json(result.to_json(), path)
+    return result
