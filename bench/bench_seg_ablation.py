@@ -1,0 +1,70 @@
+"""Benchmark: a top-N sweep the naive way (full network per N) vs the cached-latent engine.
+
+    python bench/bench_seg_ablation.py [--images 200] [--ns 0,29,58,144] [--fp32]
+
+Both paths must give identical confusion matrices (checked); the engine's time includes
+computing the latents once. Prints both times, the ratio, and the feature cache's peak memory.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from engine.seg.ablation import channel_mask, evaluate_full, evaluate_latents, scores, select  # noqa: E402
+from engine.seg.features import LatentCache  # noqa: E402
+from engine.seg.lab import DEFAULT_VAL, channel_order  # noqa: E402
+from engine.seg.models import DEFAULT_WEIGHTS, load_model  # noqa: E402
+from engine.seg.scenes import generate  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
+    parser.add_argument("--images", type=int, default=DEFAULT_VAL.count)
+    parser.add_argument("--ns", help="comma list of N (default 0 and 5/10/25%% of the latent width)")
+    parser.add_argument("--ranking", default="overall")
+    parser.add_argument("--fp32", action="store_true", help="fp32 everywhere (default: bf16 compute, fp16 latents)")
+    args = parser.parse_args()
+
+    seg = load_model(args.weights)
+    data = generate(replace(DEFAULT_VAL, count=args.images))
+    ns = [int(n) for n in args.ns.split(",")] if args.ns else [round(f * seg.channels) for f in (0, 0.05, 0.1, 0.25)]
+    order = channel_order(seg, data, args.ranking)
+    masks = [channel_mask(seg.channels, select(order, n)) for n in ns]
+    print(f"{seg.arch}, {len(data.images)} images {data.images.shape[1]}x{data.images.shape[2]}, "
+          f"{'fp32' if args.fp32 else 'bf16 + fp16 latents'}, {torch.get_num_threads()} threads, N = {ns}")
+
+    start = time.perf_counter()
+    naive = [evaluate_full(seg, data, m, exact=args.fp32) for m in masks]
+    t_naive = time.perf_counter() - start
+
+    cache = LatentCache(use_disk=False)
+    start = time.perf_counter()
+    lat = cache.get(seg, data, precision="fp32" if args.fp32 else "fp16")
+    t_latents = time.perf_counter() - start
+    fast = [evaluate_latents(seg, lat, m) for m in masks]
+    t_engine = time.perf_counter() - start
+
+    same = all(torch.equal(a[r], b[r]) for a, b in zip(naive, fast) for r in a)
+    for n, a, b in zip(ns, naive, fast):
+        sa, sb = scores(a), scores(b)
+        print(f"N={n:4d}  naive all/left/center/right " + " ".join(f"{100 * sa[k]:.2f}" for k in sa)
+              + "   engine " + " ".join(f"{100 * sb[k]:.2f}" for k in sb))
+    print(f"same confusion matrices: {same}")
+    print(f"naive: {t_naive:.2f} s ({t_naive / len(ns):.2f} s per N)")
+    print(f"engine: {t_engine:.2f} s (latents once {t_latents:.2f} s, then {(t_engine - t_latents) / len(ns):.3f} s per N)")
+    print(f"speed-up: {t_naive / t_engine:.1f}x for {len(ns)} values of N "
+          f"(per extra N: {(t_naive / len(ns)) / ((t_engine - t_latents) / len(ns)):.1f}x)")
+    print(f"feature cache peak memory: {cache.peak_bytes / 2**20:.1f} MiB ({lat.z.dtype}, {tuple(lat.z.shape)})")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,155 @@
+"""Segmentation-lab engine: scenes, subsets, metrics, cached-vs-full exactness, concurrency, kernel flip."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from engine.seg.ablation import channel_mask, evaluate_full, evaluate_latents, random_order, select
+from engine.seg.classes import IGNORE, NUM_CLASSES, PERSON
+from engine.seg.features import LatentCache
+from engine.seg.metrics import confusion, iou_per_class, miou, region_confusions
+from engine.seg.models import build_model, kernel_flipped, load_model, wrap
+from engine.seg.ranking import Ranking, partial_ranking
+from engine.seg.scenes import SceneConfig, generate, person_subsets
+
+SMALL = SceneConfig("val", 12, 64, 128, 3)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return generate(SMALL)
+
+
+@pytest.fixture(scope="module")
+def seg():
+    return load_model()  # the shipped model: its predictions vary with the channels zeroed
+
+
+def test_models_build_without_downloads():
+    assert build_model("deeplabv3_resnet50", output_stride=16).classifier[0].convs[1][0].dilation == (6, 6)
+    assert build_model("deeplabv3_resnet50", output_stride=16).backbone.layer3[0].conv2.stride == (2, 2)
+    assert build_model("deeplabv3_mobilenet_v3_large").classifier[0].convs[0][0].in_channels == 960
+    assert wrap(build_model(), "deeplabv3_mobilenet_v3_small").channels == 576
+
+
+def test_scenes_are_deterministic_fast_and_labelled(data):
+    again = generate(SMALL)
+    assert np.array_equal(again.images, data.images) and np.array_equal(again.labels, data.labels)
+    assert data.images.shape == (12, 64, 128, 3) and data.labels.dtype == np.uint8
+    other = generate(SceneConfig("train", 12, 64, 128, 3))
+    assert not np.array_equal(other.images, data.images)
+    bigger = generate(SceneConfig("val", 14, 64, 128, 3))
+    assert np.array_equal(bigger.images[:12], data.images)  # image i depends on (seed, split, i) only
+    present = set(np.unique(data.labels).tolist())
+    assert {0, 1, 2, 8, 10, 13} <= present and present <= set(range(NUM_CLASSES))
+    start = time.perf_counter()
+    generate(SceneConfig("val", 40, 128, 256, 9))
+    assert 40 / (time.perf_counter() - start) >= 20
+
+
+def test_subsets_rule_matches_where_pedestrians_were_drawn():
+    scenes = generate(SceneConfig("val", 80, 64, 128, 1))
+    subsets = person_subsets(scenes.labels)
+    for side in ("left", "right"):
+        expected = [i for i, s in enumerate(scenes.pedestrian_sides) if s and set(s) == {side}]
+        assert subsets[side].tolist() == expected and len(expected) > 5
+
+
+def test_subsets_rule_on_hand_made_maps():
+    labels = np.zeros((4, 2, 8), np.uint8)
+    labels[0, 0, 1] = PERSON          # left only
+    labels[1, 1, 6] = PERSON          # right only
+    labels[2, 0, 3] = labels[2, 0, 4] = PERSON  # both halves
+    subsets = person_subsets(labels)   # image 3 has no person: in neither
+    assert subsets["left"].tolist() == [0] and subsets["right"].tolist() == [1]
+
+
+def test_confusion_and_miou_by_hand():
+    target = torch.tensor([[[0, 0, 1, 1, 2, IGNORE, 0, 1]]])
+    pred = torch.tensor([[[0, 1, 1, 1, 2, 2, 0, 0]]])
+    conf = confusion(pred, target, 3)
+    assert conf.tolist() == [[2, 1, 0], [1, 2, 0], [0, 0, 1]]
+    assert miou(conf) == pytest.approx((2 / 4 + 2 / 4 + 1) / 3)
+    regions = region_confusions(pred, target, 3)
+    assert torch.equal(regions["all"], conf)
+    assert regions["left"].tolist() == [[1, 1, 0], [0, 2, 0], [0, 0, 0]]   # columns 0-3
+    assert regions["center"].tolist() == [[0, 0, 0], [0, 2, 0], [0, 0, 1]]  # columns 2-5
+    assert regions["right"].tolist() == [[1, 0, 0], [1, 0, 0], [0, 0, 1]]  # columns 4-7
+    assert miou(regions["left"]) == pytest.approx((1 / 2 + 2 / 3) / 2)  # class 2 absent: not averaged
+    assert torch.isnan(iou_per_class(regions["left"])[2])
+
+
+def test_cached_head_gives_exactly_the_full_forward_confusions(seg, data):
+    lat = LatentCache(use_disk=False).get(seg, data, precision="fp32")
+    for zeroed in ([], random_order(seg.channels, 0)[:100], np.arange(200, 400)):
+        mask = channel_mask(seg.channels, zeroed)
+        cached, full = evaluate_latents(seg, lat, mask), evaluate_full(seg, data, mask, exact=True)
+        for region in cached:
+            assert torch.equal(cached[region], full[region])
+
+
+def test_latent_cache_is_bounded_and_reused(seg, data, tmp_path, monkeypatch):
+    monkeypatch.setenv("POSLAB_CACHE", str(tmp_path))
+    cache = LatentCache(max_bytes=1)
+    first = cache.get(seg, data)
+    assert cache.get(seg, data) is first and first.z.dtype == torch.float16
+    assert list((tmp_path / "seg" / "latents").glob("*.pt"))
+    fresh = LatentCache().get(seg, data)  # read back from disk
+    assert torch.equal(fresh.z, first.z)
+    other = generate(SceneConfig("val", 2, 64, 128, 4))
+    cache.get(seg, other)
+    assert len(cache._items) == 1 and cache.peak_bytes >= first.nbytes
+
+
+def test_two_threads_ablating_different_channels_get_their_own_results(seg, data):
+    lat = LatentCache(use_disk=False).get(seg, data, precision="fp32")
+    masks = [channel_mask(seg.channels, np.arange(0, 300)), channel_mask(seg.channels, np.arange(250, 576))]
+    expected = [evaluate_latents(seg, lat, m) for m in masks]
+    state = {k: v.clone() for k, v in seg.model.state_dict().items()}
+    results: dict[int, list] = {0: [], 1: []}
+
+    def work(i: int) -> None:
+        for _ in range(3):
+            results[i].append(evaluate_latents(seg, lat, masks[i]))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in (0, 1):
+        for got in results[i]:
+            assert all(torch.equal(got[r], expected[i][r]) for r in got)
+    assert not all(torch.equal(expected[0][r], expected[1][r]) for r in expected[0])
+    assert all(torch.equal(v, state[k]) for k, v in seg.model.state_dict().items())
+
+
+def test_kernel_flip_copy_leaves_the_original_untouched(seg, data):
+    before = {k: v.clone() for k, v in seg.model.state_dict().items()}
+    flipped = kernel_flipped(seg.model)
+    first_conv = seg.model.backbone["0"][0].weight
+    assert torch.equal(flipped.backbone["0"][0].weight, first_conv.flip(-1))
+    assert all(torch.equal(v, before[k]) for k, v in seg.model.state_dict().items())
+    assert torch.equal(flipped.classifier[4].weight, seg.model.classifier[4].weight)  # head not flipped
+
+
+def test_rankings_add_up_over_shards(seg, data):
+    whole = partial_ranking(seg, data.images, "overall")
+    shards = partial_ranking(seg, data.images[:5], "overall") + partial_ranking(seg, data.images[5:], "overall")
+    assert whole.count == shards.count == len(data.images)
+    np.testing.assert_allclose(shards.total, whole.total, rtol=1e-6, atol=1e-9)
+    assert (whole.scores >= 0).all() and whole.order[0] == int(np.argmax(whole.scores))
+    signed = partial_ranking(seg, data.images, "left")
+    assert (signed.scores < 0).any()  # Eq. 3 keeps the sign
+    assert Ranking.from_json(whole.to_json()).order.tolist() == whole.order.tolist()
+
+
+def test_selection_helpers():
+    order = np.array([5, 3, 1, 0, 2, 4])
+    assert select(order, 2).tolist() == [5, 3] and select(order, rank_range=(2, 4)).tolist() == [1, 0]
+    assert channel_mask(6, [5, 3]).tolist() == [1, 1, 1, 0, 1, 0]
+    assert random_order(6, 1).tolist() == random_order(6, 1).tolist() != random_order(6, 2).tolist()
