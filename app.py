@@ -19,6 +19,7 @@ st.set_page_config(page_title="PosLab", page_icon="🧭", layout="wide")
 PAGES = [
     st.Page("pages/home.py", title="Home", icon="🏠", default=True, url_path="home"),
     st.Page("pages/grid_probe.py", title="Grid probe", icon="🔲", url_path="grid-probe"),
+    st.Page("pages/channel_code.py", title="Channel code", icon="🧬", url_path="channel-code"),
 ]
 
 navigation = st.navigation(PAGES)

@@ -1,0 +1,101 @@
+"""``decode``, ``shuffle``, ``channel-map`` and ``channel-nets``: the channel code, headless."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine.channel_code import LAYERS, channel_map, decode_cells, shuffle_2x2
+from engine.channel_nets import (NETS, OBJECT_CLASSIFIER, TRAIN_SEED, TRAIN_STEPS, available_nets, load_net, net_for_grid,
+                                 train_object_classifier)
+from engine.cli import print_table, write_json
+from engine.progress import print_progress
+
+DECODE_COLUMNS = ["net", "trained_grid", "grid", "layer", "permuted", "readout", "accuracy", "chance"]
+SHUFFLE_COLUMNS = ["task", "kind", "trained", "tested", "net", "accuracy", "chance"]
+
+
+def run_decode(args: argparse.Namespace) -> int:
+    rows = []
+    for grid in args.grids:
+        for key in args.nets or available_nets(grid):
+            try:
+                model, trained_grid = net_for_grid(key, grid)
+            except FileNotFoundError as err:
+                print(f"skipped: {err}", file=sys.stderr)
+                continue
+            for layer in args.layers:
+                for result in decode_cells(model, train=args.train, test=args.test, layer=layer, seed=args.seed):
+                    rows.append({"net": key, "trained_grid": trained_grid, "grid": grid, "width": model.config.width,
+                                 "permuted": result.readout != "ordered", **result.as_dict()})
+    if not rows:
+        print("error: no network to decode (see the skipped lines above)", file=sys.stderr)
+        return 2
+    print_table(rows, DECODE_COLUMNS)
+    write_json(rows, args.json)
+    return 0
+
+
+def run_shuffle(args: argparse.Namespace) -> int:
+    rows = []
+    for task in args.tasks:
+        in_order, per_call = load_net(f"probe/{task}-gapnet", args.grid), load_net(f"probe/{task}-permutenet", args.grid)
+        for kind in args.kinds:
+            rows += shuffle_2x2(in_order, per_call, kind, samples=args.samples)
+    print_table(rows, SHUFFLE_COLUMNS)
+    write_json(rows, args.json)
+    return 0
+
+
+def run_channel_map(args: argparse.Namespace) -> int:
+    model, _ = net_for_grid(args.net, args.grid)
+    cmap = channel_map(model, images=args.images, layer=args.layer)
+    rows = [{"cell": cell, "channels": int((cmap.preferred == cell).sum()), "top channel": top,
+             "selectivity": float(cmap.selectivity[top]) if top >= 0 else None,
+             "position share": float(cmap.position_share[top]) if top >= 0 else None}
+            for cell, top in enumerate(cmap.top_per_cell())]
+    print_table(rows, ["cell", "channels", "top channel", "selectivity", "position share"])
+    print(f"mean selectivity {cmap.selectivity.mean():.3f}, mean position share {cmap.position_share.mean():.3f}")
+    write_json({"net": args.net, **cmap.as_dict()}, args.json)
+    return 0
+
+
+def run_channel_nets(args: argparse.Namespace) -> int:
+    records = [train_object_classifier(grid, args.steps, args.seed, on_progress=print_progress) for grid in args.grids]
+    print_table(records, ["net", "grid", "steps", "seed", "object_accuracy", "bytes"])
+    write_json(records, args.json)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("decode", help="linear probe: decode the cell from frozen GAP vectors, in order and permuted")
+    p.add_argument("--grids", type=int, nargs="+", default=[3, 5, 7])
+    p.add_argument("--nets", nargs="+", choices=NETS, help="default: every network available for the grid")
+    p.add_argument("--layers", nargs="+", choices=LAYERS, default=["layer4"])
+    p.add_argument("--train", type=int, default=2000, help="probe training vectors")
+    p.add_argument("--test", type=int, default=1000, help="probe test vectors (fresh placements, test patches)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", metavar="PATH")
+    p.set_defaults(func=run_decode)
+
+    p = sub.add_parser("shuffle", help="the 2 x 2: trained with / without channel shuffle x tested with / without")
+    p.add_argument("--tasks", nargs="+", choices=["location", "object"], default=["location", "object"])
+    p.add_argument("--kinds", nargs="+", choices=["per_call", "fixed"], default=["per_call", "fixed"])
+    p.add_argument("--grid", type=int, default=3)
+    p.add_argument("--samples", type=int, default=1000)
+    p.add_argument("--json", metavar="PATH")
+    p.set_defaults(func=run_shuffle)
+
+    p = sub.add_parser("channel-map", help="each GAP channel's preferred cell and selectivity")
+    p.add_argument("--net", choices=NETS, default=OBJECT_CLASSIFIER)
+    p.add_argument("--grid", type=int, default=3)
+    p.add_argument("--layer", choices=LAYERS, default="layer4")
+    p.add_argument("--images", type=int, default=64)
+    p.add_argument("--json", metavar="PATH")
+    p.set_defaults(func=run_channel_map)
+
+    p = sub.add_parser("channel-nets", help="train the object-only classifier shipped in assets/channel_code")
+    p.add_argument("--grids", type=int, nargs="+", default=[3])
+    p.add_argument("--steps", type=int, default=TRAIN_STEPS)
+    p.add_argument("--seed", type=int, default=TRAIN_SEED)
+    p.add_argument("--json", metavar="PATH")
+    p.set_defaults(func=run_channel_nets)

@@ -1,0 +1,127 @@
+"""Channel code: where position lives in the GAP vector; decode it, shuffle it (paper Sec. 3)."""
+import random
+
+import streamlit as st
+
+from engine.channel_code import LAYERS
+from engine.channel_nets import available_nets
+from ui import channel_code as cc
+
+st.title("🧬 Channel code")
+st.markdown(
+    "Global average pooling removes the spatial axes, yet the pooled vector still says **where** the object was: "
+    "position is written into *which channels* are active. Below: the code itself (the same images placed in "
+    "every cell), a linear probe that reads the cell from frozen GAP vectors in order and after a per-sample "
+    "shuffle of the channels, and the paper's 2 x 2 of training and testing with or without a channel shuffle.")
+
+left, mid, right, far = st.columns(4)
+grid = left.selectbox("Grid", [3, 5, 7], key="cc_grid")
+nets = available_nets(grid)
+key = mid.selectbox("Network", nets, key="cc_net", help="object-classifier: trained only for the object (on 3x3 "
+                    "canvases); probe/...: the grid-probe networks; untrained: the object classifier at initialisation, "
+                    "a control for how much position zero padding alone writes into GAP.")
+layer = right.selectbox("Layer pooled", LAYERS, index=len(LAYERS) - 1, key="cc_layer")
+images = far.slider("Images averaged", 8, 128, 32, step=8, key="cc_images")
+
+# ------------------------------------------------------------------ the map
+st.header("The code: cells x channels")
+cmap = cc.cached_map(key, grid, layer, images)
+a, b, c = st.columns(3)
+a.metric("Channels", len(cmap.order))
+b.metric("Mean selectivity", f"{cmap.selectivity.mean():.2f}", help="(peak - mean elsewhere) / (peak + mean elsewhere)")
+c.metric("Mean position share", f"{cmap.position_share.mean():.2f}",
+         help="share of a channel's variance over images x cells that the cell explains")
+st.plotly_chart(cc.code_heatmap(cmap), key="cc_heatmap")
+st.caption("Each column is one channel's mean GAP activation with the images in each cell, standardised across "
+           "cells; channels are grouped by the cell they prefer (vertical lines).")
+
+st.subheader("Grid of grids")
+st.plotly_chart(cc.cell_small_multiples(cmap), key="cc_multiples")
+st.caption("In each cell: the response map over the whole grid of the most selective channel that prefers that cell.")
+
+order = cmap.order.tolist()
+channel = st.selectbox(
+    "Channel", order, key="cc_channel",
+    format_func=lambda ch: f"ch {ch} · prefers {cc.cell_label(int(cmap.preferred[ch]), grid)} · "
+                           f"selectivity {cmap.selectivity[ch]:.2f}")
+col_map, col_stats = st.columns([2, 1])
+col_map.plotly_chart(cc.channel_response(cmap, channel), key="cc_channel_map")
+col_stats.metric("Preferred cell", cc.cell_label(int(cmap.preferred[channel]), grid))
+col_stats.metric("Selectivity", f"{cmap.selectivity[channel]:.2f}")
+col_stats.metric("Position share", f"{cmap.position_share[channel]:.2f}")
+
+# ------------------------------------------------------------------ decode
+st.header("Decode the cell from the GAP vector")
+st.markdown("A linear probe (logistic regression on standardised, frozen GAP vectors) predicts the cell. "
+            "**ordered**: the vector as it is; **permuted**: each vector's channels in its own random order "
+            "(train and test); **sorted**: the vector's values sorted, the most any read-out blind to channel "
+            "identity could use.")
+recorded = cc.recorded("decode")
+if recorded:
+    st.dataframe(cc.decode_frame(recorded), hide_index=True, key="cc_decode_recorded")
+    st.caption("Recorded with `python -m engine decode --grids 3 5 7 --layers layer3 layer4 --json "
+               "assets/channel_code/decode.json` (see assets/channel_code/MODEL_CARD.md).")
+else:
+    st.info("No recorded decode table yet: `python -m engine decode --json assets/channel_code/decode.json`.")
+if st.button(f"Decode on a fresh sample ({key}, {grid}x{grid}, {layer})", key="cc_decode_run"):
+    rows = cc.fresh_decode(key, grid, layer, 600, 300, random.randrange(10_000))
+    st.dataframe(cc.decode_frame(rows), hide_index=True, key="cc_decode_fresh")
+
+# ------------------------------------------------------------------ shuffle 2 x 2
+st.header("Shuffle at inference: the 2 x 2")
+st.markdown("GAPNet (trained in order) and PermuteNet (trained with a fresh channel shuffle on every call), each "
+            "tested with its latent channels in order or shuffled. **per_call**: a fresh permutation per batch. "
+            "**fixed**: one permutation; its \"trained with shuffle\" net is GAPNet with its head's inputs relabeled by "
+            "that permutation, exactly what training with a fixed permutation yields. 3x3 grid, test patches.")
+needed = [f"probe/{task}-{head}" for task in ("location", "object") for head in ("gapnet", "permutenet")]
+absent = cc.missing(needed)
+shuffle_rows, fresh = cc.recorded("shuffle"), False
+if absent:
+    st.info(f"Waiting for the grid-probe checkpoints {', '.join(absent)} (assets/probe) for a fresh run.")
+else:
+    samples_col, run_col = st.columns([1, 2])
+    samples = samples_col.select_slider("Samples for a fresh run", [200, 500, 1000], 200, key="cc_shuffle_samples")
+    if run_col.button("Evaluate on a fresh sample", key="cc_shuffle_run"):
+        shuffle_rows, fresh = cc.fresh_shuffle("per_call", samples) + cc.fresh_shuffle("fixed", samples), True
+if shuffle_rows:
+    columns = st.columns(2)
+    for i, ((task, kind), table) in enumerate(cc.shuffle_frames(shuffle_rows).items()):
+        columns[i % 2].markdown(f"**{task}** task, **{kind}** shuffle (chance {100 / (9 if task == 'location' else 10):.1f}%)")
+        columns[i % 2].dataframe(table, key=f"cc_shuffle_{task}_{kind}")
+    if not fresh:
+        st.caption("Recorded with `python -m engine shuffle --json assets/channel_code/shuffle.json`.")
+else:
+    st.info("No recorded 2 x 2 yet: `python -m engine shuffle --json assets/channel_code/shuffle.json`.")
+
+# ------------------------------------------------------------------ demo
+st.header("Permute the channels, watch what breaks")
+absent = cc.missing(list(cc.DEMO_NETS))
+if absent:
+    st.info(f"The demo needs the grid-probe checkpoints {', '.join(absent)} (assets/probe).")
+    st.stop()
+st.session_state.setdefault("cc_draws", 0)  # permutations drawn so far; draw n uses seed n
+st.session_state.setdefault("cc_permuted", False)
+image_col, cell_col, b1, b2 = st.columns(4)
+image_seed = image_col.number_input("Image", 0, 9999, 7, key="cc_image")
+cell = cell_col.selectbox("Cell", list(range(9)), index=0, format_func=lambda c: cc.cell_label(c, 3), key="cc_cell")
+if b1.button("Apply a random permutation", key="cc_permute"):
+    st.session_state.cc_draws += 1
+    st.session_state.cc_permuted = True
+if b2.button("Restore the order", key="cc_restore"):
+    st.session_state.cc_permuted = False
+
+draw = st.session_state.cc_draws
+canvases, label, classes = cc.demo_canvases(int(image_seed))
+permutation = cc.demo_permutation(draw) if st.session_state.cc_permuted else None
+probs = cc.demo_predictions(canvases, permutation)
+st.markdown(f"Latent channels **{'in order' if permutation is None else f'permuted (draw {draw})'}**. "
+            f"The image is a **{classes[label]}**, placed in {cc.cell_label(cell, 3)}.")
+img_col, *plot_cols = st.columns(4)
+img_col.image(cc.canvas_image(canvases[cell]).numpy(), caption="input canvas", clamp=True)
+for column, (net_key, title) in zip(plot_cols, cc.DEMO_NETS.items()):
+    figure = (cc.location_figure(probs[net_key][cell], title) if "location" in net_key
+              else cc.object_figure(probs[net_key][cell], classes, title))
+    column.plotly_chart(figure, key=f"cc_demo_{net_key}")
+hits = cc.demo_hits(probs, label)
+for column, (net_key, title) in zip(st.columns(3), cc.DEMO_NETS.items()):
+    column.metric(f"{title}: right in", f"{hits[net_key]}/9 cells")
