@@ -18,6 +18,8 @@ from engine.storage import CheckpointError, save_json
 COMMAND_MODULES = [
     "engine.commands.channel",
     "engine.commands.probe",
+    "engine.commands.seg",
+    "engine.commands.shift",
 ]
 
 

@@ -110,7 +110,8 @@ def shuffle_frames(rows: list[dict]) -> dict[tuple[str, str], pd.DataFrame]:
     out = {}
     for (task, kind), part in frame.groupby(["task", "kind"], sort=False):
         table = part.pivot(index="trained", columns="tested", values="accuracy").round(1)
-        table.index = [f"trained {t}" for t in table.index]
+        names = part.groupby("trained")["net"].first()
+        table.index = [f"trained {t} ({names[t]})" for t in table.index]
         table.columns = [f"tested {t}" for t in table.columns]
         out[(task, kind)] = table
     return out

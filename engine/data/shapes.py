@@ -90,3 +90,9 @@ def generate_shapes(n: int, seed: int, size: int = 32, split: str = "train") -> 
     light = torch.rand(n, 1, 1, 1, generator=g) * 0.5 + 0.75
     img = torch.where(mask.unsqueeze(1), fg + fg_tex, bg + bg_tex) * light
     return img.clamp_(0, 1), labels
+
+
+def shape_example(label: int, variant: int = 0, size: int = 32) -> torch.Tensor:
+    """One image (3, size, size) of class ``label``; ``variant`` picks among its random draws."""
+    images, labels = generate_shapes(100 * (variant + 1), seed=label * 7919 + variant, size=size, split="test")
+    return images[(labels == label).nonzero().flatten()[variant]]

@@ -1,0 +1,55 @@
+"""Training-step speed of the grid probe: PosLab's CPU path (bf16 autocast + channels_last) vs plain fp32.
+
+Same model, same batches, interleaved rounds so machine noise hits both alike; prints the ratio.
+Usage: python bench/bench_probe_training.py [--grid 3] [--width 0.25] [--steps 20] [--rounds 3]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from engine.data.patches import GeneratedShapes  # noqa: E402
+from engine.models.probe import ProbeConfig, build_probe  # noqa: E402
+from engine.probe import make_batch  # noqa: E402
+from engine.training import TrainConfig, fit  # noqa: E402
+
+
+def time_steps(config: ProbeConfig, batches: list, fast: bool) -> float:
+    """Seconds per training step (after one warm-up step)."""
+    model = build_probe(config)
+    train = TrainConfig(steps=len(batches), bf16=fast, channels_last=fast, report_every=10**9)
+    fit(model, lambda step: batches[0], TrainConfig(steps=1, bf16=fast, channels_last=fast), device=torch.device("cpu"))
+    start = time.perf_counter()
+    fit(model, lambda step: batches[step - 1], train, device=torch.device("cpu"))
+    return (time.perf_counter() - start) / len(batches)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--grid", type=int, default=3)
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    config = ProbeConfig(grid=args.grid, width=args.width)
+    batches = [make_batch(config, GeneratedShapes(), 48, seed=i)[:2] for i in range(args.steps)]
+    plain, fast = [], []
+    for _ in range(args.rounds):
+        plain.append(time_steps(config, batches, fast=False))
+        fast.append(time_steps(config, batches, fast=True))
+    p, f = statistics.median(plain), statistics.median(fast)
+    print(f"grid {args.grid}x{args.grid}, width {args.width}, batch 48, {torch.get_num_threads()} threads")
+    print(f"plain fp32           : {p * 1000:7.1f} ms/step  ({48 / p:6.0f} img/s)")
+    print(f"bf16 + channels_last : {f * 1000:7.1f} ms/step  ({48 / f:6.0f} img/s)")
+    print(f"speed-up             : {p / f:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""``train-shift`` and ``consistency``: the shift lab (paper Table 2) from the command line."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from engine.cli import print_table, write_json
+from engine.device import pick_device
+from engine.progress import print_progress
+from engine.shift.consistency import EVAL_SEED, evaluate_shift
+from engine.shift.models import DEFAULT_LAMBDA, METHODS, ShiftConfig, load_shift_model, save_shift_model
+from engine.shift.shipped import PAPER_TABLE2, load_shipped
+from engine.shift.train import open_source, train_shift
+from engine.storage import cache_dir
+from engine.training import TrainConfig
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train-shift", help="train one shift-lab model (baseline|augshift|blurpool|augshift+blurpool)")
+    train.add_argument("--method", choices=METHODS, required=True)
+    train.add_argument("--steps", type=int, default=3000)
+    train.add_argument("--batch", type=int, default=128, help="images per step (AugShift: two crops of each)")
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--width", type=float, default=0.25, help="channel multiplier (1.0 = paper's 64..512)")
+    train.add_argument("--lam", type=float, default=DEFAULT_LAMBDA, help="AugShift MSE weight lambda")
+    train.add_argument("--blur-filter", type=int, default=3, help="BlurPool binomial filter size (1-7)")
+    train.add_argument("--pad", type=int, default=4, help="random-crop padding (standard augmentation)")
+    train.add_argument("--crop", type=int, default=32)
+    train.add_argument("--train-images", type=int, default=0, help="fixed pool of generated training images (0: fresh every step)")
+    train.add_argument("--data", help="CIFAR-10/100 root or image folder (default: embedded shapes)")
+    train.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    train.add_argument("--eval-samples", type=int, default=2000)
+    train.add_argument("--out", help="checkpoint path (default: <cache>/shift/<method>.pt)")
+    train.add_argument("--json", help="write the training summary here")
+    train.set_defaults(func=run_train)
+
+    cons = sub.add_parser("consistency", help="Top-1 and Cons.k of the shipped (or given) models beside paper Table 2")
+    cons.add_argument("--max-shift", type=int, default=8)
+    cons.add_argument("--samples", type=int, default=2000)
+    cons.add_argument("--passes", type=int, default=5)
+    cons.add_argument("--seed", type=int, default=EVAL_SEED, help="seed of the test images and offsets")
+    cons.add_argument("--split", choices=("test", "val"), default="test", help="val: for choosing settings (lambda)")
+    cons.add_argument("--models", nargs="+", help="checkpoints to evaluate (default: the four shipped ones)")
+    cons.add_argument("--data", help="CIFAR-10/100 root or image folder (default: embedded shapes)")
+    cons.add_argument("--device")
+    cons.add_argument("--json", help="write rows {method, top1, cons, ...} here")
+    cons.set_defaults(func=run_consistency)
+
+
+def _train_command(args: argparse.Namespace) -> str:
+    """The full command line that reproduces this training run (every option spelled out)."""
+    options = ["method", "steps", "batch", "lr", "seed", "width", "lam", "blur_filter", "pad", "crop", "train_images", "data", "device"]
+    parts = ["python", "-m", "engine", "train-shift"]
+    for name in options:
+        value = getattr(args, name)
+        if value is not None:
+            parts += [f"--{name.replace('_', '-')}", str(value)]
+    return shlex.join(parts + (["--out", args.out] if args.out else []))
+
+
+def run_train(args: argparse.Namespace) -> int:
+    config = ShiftConfig(method=args.method, width=args.width, crop=args.crop, pad=args.pad,
+                         blur_filter=args.blur_filter, lam=args.lam, train_images=args.train_images)
+    train = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
+    device = pick_device(args.device)
+    source = open_source(args.data, args.crop, args.train_images)
+    start = time.perf_counter()
+    model, history = train_shift(config, train, source, device, on_progress=print_progress)
+    seconds = time.perf_counter() - start
+    ev = evaluate_shift(model, source, samples=args.eval_samples, device=device)
+    meta = {"command": _train_command(args), "train": train.as_dict(), "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "train_seconds": round(seconds, 1), "data": source.name, "history": history[-1:],
+            "eval": ev.as_dict()}
+    out = Path(args.out) if args.out else cache_dir() / "shift" / f"{args.method.replace('+', '-')}.pt"
+    save_shift_model(model, out, meta)
+    print_table([{"method": args.method, "top1": ev.top1, "cons": ev.cons, "seconds": seconds}],
+                ["method", "top1", "cons", "seconds"])
+    print(f"saved {out}", file=sys.stderr)
+    write_json({"method": args.method, "top1": ev.top1, "cons": ev.cons, "path": str(out), **meta}, args.json)
+    return 0
+
+
+def _paper(method: str, dataset: str, index: int) -> float | None:
+    """One number from the paper's Table 2 (None where the paper has none)."""
+    row = PAPER_TABLE2.get(method)
+    return row[dataset][index] if row else None
+
+
+def run_consistency(args: argparse.Namespace) -> int:
+    device = pick_device(args.device)
+    source = open_source(args.data) if args.data else None
+    models = [load_shift_model(path) + (path,) for path in args.models] if args.models else \
+        [load_shipped(method) + (method,) for method in METHODS]
+    rows = []
+    for model, _meta, name in models:
+        if source is not None and len(source.classes) != len(model.config.classes):
+            raise ValueError(f"{name} predicts {len(model.config.classes)} classes but {source.name} has {len(source.classes)}")
+        ev = evaluate_shift(model, source, samples=args.samples, max_shift=args.max_shift, passes=args.passes,
+                            seed=args.seed, device=device, split=args.split)
+        method = model.config.method
+        rows.append({"method": method, "top1": ev.top1, "cons": ev.cons, "model": str(name), "max_shift": args.max_shift,
+                     "samples": args.samples, "passes": args.passes,
+                     "paper_c10_top1": _paper(method, "cifar10", 0), "paper_c10_cons8": _paper(method, "cifar10", 1),
+                     "paper_c100_top1": _paper(method, "cifar100", 0), "paper_c100_cons8": _paper(method, "cifar100", 1)})
+    print(f"{source.name if source else 'generated shapes'} ({args.split}): Top-1 and Cons.{args.max_shift} "
+          f"({args.samples} images, {args.passes} passes) beside the paper's Table 2 (CIFAR-10 / CIFAR-100, Cons.8)")
+    print_table(rows,
+                ["method", "top1", "cons", "paper_c10_top1", "paper_c10_cons8", "paper_c100_top1", "paper_c100_cons8"])
+    write_json(rows, args.json)
+    return 0

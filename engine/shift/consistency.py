@@ -1,0 +1,114 @@
+"""Shift consistency, as BlurPool's ``validate_shift`` measures it, and a per-shift curve.
+
+Cons.k: test images are padded to crop + k; per batch two random (row, col) offsets in [0, k) are
+drawn, both crops are classified, agree = same argmax; 100 x mean over images, averaged over
+``passes`` passes. The curve slides the crop along the diagonal, offsets (s, s) for s = 0..k, and
+reports agreement with the prediction at s = 0, the true-class probability and the accuracy.
+Top-1 is the accuracy at s = k // 2, where the crop is exactly the original image.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from engine.data.grid import normalize
+from engine.data.patches import GeneratedShapes, PatchSource
+from engine.device import pick_device, prepare_input, prepare_model
+from engine.progress import Progress, ProgressFn, report
+from engine.shift.crops import crop_at, pad_canvas
+
+EVAL_SEED = 20_011  # test images and offsets never reuse training seeds (training uses seed * 1_000_003 + step)
+
+
+@dataclass
+class ShiftEvaluation:
+    """Top-1 and Cons.k (0-100) plus the diagonal per-shift curves (index = shift in px)."""
+
+    top1: float
+    cons: float
+    max_shift: int
+    passes: int
+    samples: int
+    agree_curve: list[float]
+    prob_curve: list[float]
+    acc_curve: list[float]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def test_images(source: PatchSource, samples: int, seed: int = EVAL_SEED, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised held-out images and labels (split "test", or "val" when choosing settings)."""
+    images, labels = source.sample(samples, seed, split)
+    return normalize(images), labels
+
+
+def _logits(model: nn.Module, x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return model(prepare_input(x, device)).float().cpu()
+
+
+@torch.inference_mode()
+def consistency(model: nn.Module, images: torch.Tensor, max_shift: int = 8, passes: int = 5, batch: int = 200,
+                seed: int = EVAL_SEED, device: torch.device | None = None,
+                on_progress: ProgressFn | None = None) -> float:
+    """Cons.k of ``model`` on normalised images (n, 3, s, s): how often two random shifts get the same class."""
+    if max_shift < 1 or passes < 1:
+        raise ValueError("max_shift and passes must be >= 1")
+    device = device or pick_device()
+    model = prepare_model(model, device).eval()
+    size, canvas = images.shape[-1], pad_canvas(images, max_shift)
+    g = torch.Generator().manual_seed(seed)
+    batches = math.ceil(len(images) / batch)
+    agree = 0
+    for p in range(passes):
+        for b in range(batches):
+            chunk = canvas[b * batch:(b + 1) * batch]
+            off0, off1 = torch.randint(max_shift, (2,), generator=g).tolist(), torch.randint(max_shift, (2,), generator=g).tolist()
+            pred0 = _logits(model, crop_at(chunk, *off0, size), device).argmax(1)
+            pred1 = _logits(model, crop_at(chunk, *off1, size), device).argmax(1)
+            agree += int((pred0 == pred1).sum())
+            report(on_progress, Progress(p * batches + b + 1, passes * batches, f"Cons.{max_shift}"))
+    return 100.0 * agree / (passes * len(images))
+
+
+@torch.inference_mode()
+def shift_curve(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, max_shift: int = 8, batch: int = 200,
+                device: torch.device | None = None) -> tuple[list[float], list[float], list[float]]:
+    """Per diagonal shift s = 0..k: agreement with the s = 0 prediction, true-class probability, accuracy (0-100)."""
+    device = device or pick_device()
+    model = prepare_model(model, device).eval()
+    size, canvas = images.shape[-1], pad_canvas(images, max_shift)
+    probs = torch.cat([torch.stack([torch.softmax(_logits(model, crop_at(chunk, s, s, size), device), 1)
+                                    for s in range(max_shift + 1)], 1)
+                       for chunk in canvas.split(batch)])  # (n, shifts, classes)
+    pred = probs.argmax(2)
+    agree = 100.0 * (pred == pred[:, :1]).float().mean(0)
+    prob = 100.0 * probs.gather(2, labels.view(-1, 1, 1).expand(-1, max_shift + 1, 1))[..., 0].mean(0)
+    acc = 100.0 * (pred == labels.view(-1, 1)).float().mean(0)
+    return agree.tolist(), prob.tolist(), acc.tolist()
+
+
+def evaluate_shift(model: nn.Module, source: PatchSource | None = None, samples: int = 2000, max_shift: int = 8,
+                   passes: int = 5, seed: int = EVAL_SEED, batch: int = 200, device: torch.device | None = None,
+                   on_progress: ProgressFn | None = None, split: str = "test") -> ShiftEvaluation:
+    """Top-1, Cons.k and the per-shift curves of ``model`` on ``samples`` held-out images."""
+    source = source or GeneratedShapes(model.config.crop)
+    images, labels = test_images(source, samples, seed, split)
+    cons = consistency(model, images, max_shift, passes, batch, seed, device, on_progress)
+    agree, prob, acc = shift_curve(model, images, labels, max_shift, batch, device)
+    return ShiftEvaluation(acc[max_shift // 2], cons, max_shift, passes, samples, agree, prob, acc)
+
+
+@torch.inference_mode()
+def slide(model: nn.Module, image: torch.Tensor, max_shift: int = 8) -> torch.Tensor:
+    """Class probabilities (k + 1, classes) as one normalised image (3, s, s) slides right 0..k px across its canvas."""
+    return torch.softmax(model.eval()(slide_views(image, max_shift)).float(), 1)
+
+
+def slide_views(image: torch.Tensor, max_shift: int = 8) -> torch.Tensor:
+    """The k + 1 views (k + 1, 3, s, s) that :func:`slide` classifies: the image moved right by 0..k px."""
+    size, canvas = image.shape[-1], pad_canvas(image.unsqueeze(0), max_shift)
+    return torch.cat([crop_at(canvas, max_shift // 2, max_shift - s, size) for s in range(max_shift + 1)])

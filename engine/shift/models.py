@@ -1,0 +1,107 @@
+"""The shift-lab classifier: the paper's ResNet-18 -> GAP latent z -> Linear, plain or anti-aliased.
+
+``method`` says how it is trained (``augshift``) and built (``blurpool``); everything needed to
+rebuild a network and its data handling is in :class:`ShiftConfig`, saved beside the weights.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from engine.data.shapes import CLASSES as SHAPE_CLASSES
+from engine.models.resnet import PaperResNet18, canonical_padding
+from engine.shift.blurpool import antialias
+from engine.storage import CheckpointError, load_torch, save_torch
+
+METHODS = ("baseline", "augshift", "blurpool", "augshift+blurpool")
+METHOD_LABELS = {"baseline": "ResNet-18", "augshift": "+AugShift", "blurpool": "BlurPool",
+                 "augshift+blurpool": "AugShift + BlurPool"}
+DEFAULT_LAMBDA = 1.0  # picked by the sweep recorded in assets/shift/MODEL_CARD.md
+FORMAT = "poslab-shift/1"
+
+
+@dataclass(frozen=True)
+class ShiftConfig:
+    """Network and augmentation settings of one shift-lab model."""
+
+    method: str = "baseline"
+    width: float = 0.25
+    crop: int = 32
+    pad: int = 4
+    blur_filter: int = 3
+    lam: float = DEFAULT_LAMBDA
+    padding: str = "zero"
+    train_images: int = 0
+    classes: tuple[str, ...] = SHAPE_CLASSES
+    data: str = "generated shapes"
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {'|'.join(METHODS)}, got {self.method!r}")
+        if self.crop < 16 or self.pad < 0 or self.lam < 0 or self.train_images < 0:
+            raise ValueError("crop must be >= 16 px; pad, lambda and train_images must be >= 0")
+        canonical_padding(self.padding)
+        object.__setattr__(self, "classes", tuple(self.classes))
+
+    @property
+    def augshift(self) -> bool:
+        return self.method.startswith("augshift")
+
+    @property
+    def blurpool(self) -> bool:
+        return self.method.endswith("blurpool")
+
+    @property
+    def label(self) -> str:
+        extra = f", lambda {self.lam:g}" if self.augshift else ""
+        extra += f", blur {self.blur_filter}" if self.blurpool else ""
+        return f"{METHOD_LABELS[self.method]} (width {self.width:g}{extra})"
+
+    def with_(self, **changes: Any) -> "ShiftConfig":
+        return replace(self, **changes)
+
+
+class ShiftNet(nn.Module):
+    """Backbone -> global average pool (the latent AugShift aligns) -> linear classifier."""
+
+    def __init__(self, config: ShiftConfig) -> None:
+        super().__init__()
+        self.config = config
+        backbone = PaperResNet18(config.width, config.padding)
+        self.backbone = antialias(backbone, config.blur_filter) if config.blurpool else backbone
+        self.head = nn.Linear(backbone.out_channels, len(config.classes))
+
+    def latent(self, x: torch.Tensor) -> torch.Tensor:
+        """The GAP latent z (n, C) that precedes the logits."""
+        return self.backbone(x).mean((2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.latent(x))
+
+
+def save_shift_model(model: ShiftNet, path: Path, meta: dict[str, Any], half: bool = True) -> Path:
+    """Write weights (fp16 when ``half``: shipped models stay small), config and ``meta`` atomically."""
+    state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+             for k, v in model.state_dict().items()}
+    return save_torch({"format": FORMAT, "config": asdict(model.config), "state_dict": state, "meta": meta}, path)
+
+
+def load_shift_model(path: Path | str) -> tuple[ShiftNet, dict[str, Any]]:
+    """Rebuild a model written by :func:`save_shift_model` (in fp32); raise :class:`CheckpointError` otherwise."""
+    blob = load_torch(path)
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise CheckpointError(f"{Path(path).name} is not a PosLab shift-lab checkpoint (no '{FORMAT}' format tag).")
+    try:
+        model = ShiftNet(ShiftConfig(**blob["config"]))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{Path(path).name} has an unusable config: {err}") from err
+    state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
+    result = model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise CheckpointError(f"{Path(path).name} does not match its config: missing {result.missing_keys[:5]}, "
+                              f"unexpected {result.unexpected_keys[:5]}")
+    return model.eval(), blob.get("meta", {})

@@ -1,0 +1,32 @@
+"""The shift-lab checkpoints that ship in ``assets/shift`` and the paper's Table 2 for comparison."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.shift.models import METHODS, ShiftNet, load_shift_model
+from engine.storage import ASSETS
+
+SHIFT_ASSETS = ASSETS / "shift"
+# Paper Table 2 (ResNet-18): (Top-1, Cons.8) on CIFAR-10 and CIFAR-100; the combination was never measured.
+PAPER_TABLE2: dict[str, dict[str, tuple[float, float]] | None] = {
+    "baseline": {"cifar10": (93.1, 90.8), "cifar100": (72.6, 70.1)},
+    "augshift": {"cifar10": (92.1, 94.8), "cifar100": (72.6, 85.6)},
+    "blurpool": {"cifar10": (92.5, 92.5), "cifar100": (72.4, 78.2)},
+    "augshift+blurpool": None,
+}
+
+
+def shipped_path(method: str) -> Path:
+    """Where the shipped checkpoint of ``method`` lives (it may not exist)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {'|'.join(METHODS)}, got {method!r}")
+    return SHIFT_ASSETS / f"{method.replace('+', '-')}.pt"
+
+
+def load_shipped(method: str) -> tuple[ShiftNet, dict]:
+    """Load a shipped model; ``FileNotFoundError`` names the command that makes it when missing."""
+    path = shipped_path(method)
+    if not path.is_file():
+        raise FileNotFoundError(f"No shipped checkpoint {path.name} in {SHIFT_ASSETS}; make it with "
+                                f"`python -m engine train-shift --method {method} --out {path}` (see MODEL_CARD.md).")
+    return load_shift_model(path)

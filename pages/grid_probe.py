@@ -1,0 +1,113 @@
+"""Grid probe: place an image on an n x n canvas and ask GAPNet and PermuteNet where it is."""
+import numpy as np
+import streamlit as st
+import torch
+
+from engine.data.grid import denormalize, place_on_grid
+from engine.data.shapes import CLASSES, shape_example
+from engine.models.probe import HEAD_LABELS, ProbeConfig
+from engine.probe import cell_sweep, evaluate_probe, train_probe
+from engine.training import TrainConfig
+from ui.jobs import get_job, render_job, start_job
+from ui.probe import (canvas_figure, class_bars, curve_figure, grid_heatmap, shipped_available, shipped_probe,
+                      shipped_table1, to_image, user_probes)
+
+st.title("🔲 Grid probe: GAPNet vs PermuteNet")
+with st.expander("What am I looking at?"):
+    st.markdown(
+        "An image is pasted into one cell of an n×n canvas. **GAPNet** ends in a conv to n² channels and a "
+        "global average pool: the pooled values *are* the cell scores, so position must survive the pooling. "
+        "**PermuteNet** shuffles the pooled channels before its linear classifier, on every forward pass. "
+        "If position lived in the *spatial* layout it would be gone after pooling for both; it survives for "
+        "GAPNet and is lost for PermuteNet, so it lives in the **channel order** (paper Sec. 3, Table 1)."
+    )
+
+c1, c2, c3 = st.columns(3)
+task = c1.radio("Task", ["location", "object"], horizontal=True, key="gp_task")
+grid = c2.select_slider("Grid", options=[3, 5, 7] if task == "location" else [3], key="gp_grid")
+padding = c3.selectbox("Padding", ["zero"], key="gp_padding", help="Shipped checkpoints use zero padding; train your own for others.")
+
+models = {HEAD_LABELS[h]: shipped_probe(h, task, grid, padding) for h in ("gapnet", "permutenet") if shipped_available(h, task, grid, padding)}
+models |= {name: m for name, m in user_probes().items() if m.config.task == task and m.config.grid == grid}
+if not models:
+    st.warning(f"No {task} model for a {grid}×{grid} grid yet: train one in the *Train your own* tab.")
+chosen = st.multiselect("Networks", list(models), default=list(models)[:2], key="gp_nets")
+
+place_tab, all_tab, table_tab, train_tab = st.tabs(["Place an image", "All cells", "Table 1", "Train your own"])
+
+with place_tab:
+    s1, s2 = st.columns(2)
+    label = s1.selectbox("Generated class", range(len(CLASSES)), format_func=lambda i: CLASSES[i], key="gp_class")
+    variant = s2.slider("Variant", 0, 9, 0, key="gp_variant")
+    patch = shape_example(label, variant)
+    cell = st.number_input("Cell (row-major; or click the canvas)", 0, grid * grid - 1, 0, key="gp_cell")
+    canvas = denormalize(place_on_grid(patch.unsqueeze(0), torch.tensor([cell]), grid))[0]
+    left, right = st.columns([1, 2])
+    with left:
+        event = st.plotly_chart(canvas_figure(to_image(canvas, max(1, 320 // canvas.shape[-1])), grid, cell),
+                                on_select="rerun", selection_mode="points", key="gp_canvas", config={"displayModeBar": False})
+        points = (event or {}).get("selection", {}).get("points", []) if event else []
+        if points and points[0].get("customdata") not in (None, cell):
+            st.session_state.gp_cell = int(points[0]["customdata"])
+            st.rerun()
+    with right:
+        cols = st.columns(max(1, len(chosen)))
+        for col, name in zip(cols, chosen):
+            probs = cell_sweep(models[name], patch)[cell].numpy()
+            if task == "location":
+                col.plotly_chart(grid_heatmap(probs.reshape(grid, grid), f"{name}: P(cell)", int(probs.argmax()), cell), key=f"gp_heat_{name}")
+                col.metric(f"{name} says", f"cell {int(probs.argmax())}", f"{probs[cell]:.0%} on the true cell", delta_color="off")
+            else:
+                col.plotly_chart(class_bars(probs, CLASSES, f"{name}: P(class)", label), key=f"gp_bars_{name}")
+
+with all_tab:
+    st.caption("Accuracy per cell over many fresh images placed at random (held-out draws).")
+    samples = st.select_slider("Images", [200, 500, 1000, 2000], value=500, key="gp_all_n")
+    if st.button("Evaluate all cells", key="gp_all_run"):
+        cols = st.columns(max(1, len(chosen)))
+        for col, name in zip(cols, chosen):
+            with st.spinner(f"Evaluating {name}…"):
+                result = evaluate_probe(models[name], samples=samples)
+            col.plotly_chart(grid_heatmap(result.per_cell.numpy(), f"{name}: {result.accuracy:.1f}% overall", zmax=100, fmt=".0f",
+                                          colorscale="RdYlGn"), key=f"gp_all_{name}")
+
+with table_tab:
+    rows = shipped_table1()
+    if rows:
+        st.dataframe([{**r, "paper": r.get("paper")} for r in rows], hide_index=True, width="stretch")
+        st.caption("Measured by `python -m engine table1 --json assets/probe/table1.json` on fresh placements "
+                   "(a seed not used in training). Paper numbers: ResNet-18 on CIFAR-10, Table 1.")
+    else:
+        st.info("No Table 1 results shipped: run `python -m engine table1 --json assets/probe/table1.json`.")
+
+with train_tab:
+    with st.form("gp_train"):
+        t1, t2, t3, t4 = st.columns(4)
+        head = t1.selectbox("Net", ["gapnet", "permutenet", "classifier"], format_func=HEAD_LABELS.get)
+        t_grid = t2.number_input("Grid", 2, 9, 3)
+        t_pad = t3.selectbox("Padding", ["zero", "reflect", "replicate", "circular"])
+        width = t4.select_slider("Width", [0.125, 0.25, 0.5, 1.0], value=0.25)
+        u1, u2, u3 = st.columns(3)
+        t_task = u1.selectbox("Task", ["location", "object"], index=["location", "object"].index(task))
+        steps = u2.number_input("Steps (batch 48)", 10, 20000, 400, step=50)
+        seed = u3.number_input("Seed", 0, 10_000, 0)
+        submitted = st.form_submit_button("Train", type="primary")
+    if submitted:
+        config = ProbeConfig(head=head, task=t_task, grid=int(t_grid), padding=t_pad, width=width)
+        train = TrainConfig(steps=int(steps), seed=int(seed), report_every=10)
+        start_job("gp_train", config.label, lambda job: train_probe(config, train, on_progress=job.on_progress, stop=job.stop)[0])
+
+    @st.fragment(run_every=1.0)
+    def training_status() -> None:
+        job = get_job("gp_train")
+        if job is None:
+            return
+        render_job(job, lambda h: st.plotly_chart(curve_figure(h), key="gp_curve"))
+        if job.state == "done" and not job.consumed:
+            job.consumed = True
+            name = f"{job.title} · yours #{len(user_probes()) + 1}"
+            user_probes()[name] = job.result
+            st.success(f"Trained: **{name}** is now selectable above.")
+            st.rerun()
+
+    training_status()

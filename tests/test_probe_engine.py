@@ -1,0 +1,97 @@
+"""Engine tests for the grid location probe: data, models, training."""
+import pytest
+import torch
+from torch import nn
+
+from engine.data.grid import denormalize, place_on_grid
+from engine.data.shapes import CLASSES, generate_shapes
+from engine.models.probe import ProbeConfig, build_probe, load_probe, save_probe
+from engine.probe import make_batch, train_probe
+from engine.data.patches import GeneratedShapes
+from engine.training import TrainConfig
+
+
+def test_shapes_are_deterministic_and_balanced():
+    a, la = generate_shapes(500, seed=3)
+    b, lb = generate_shapes(500, seed=3)
+    c, _ = generate_shapes(500, seed=3, split="test")
+    assert torch.equal(a, b) and torch.equal(la, lb)
+    assert not torch.equal(a, c)
+    assert a.shape == (500, 3, 32, 32) and 0 <= a.min() and a.max() <= 1
+    counts = torch.bincount(la, minlength=len(CLASSES))
+    assert counts.min() > 25  # every class drawn, roughly uniformly
+
+
+@pytest.mark.parametrize("grid", [2, 3, 5, 9])
+def test_patch_lands_in_its_cell_and_nowhere_else(grid):
+    patches, _ = generate_shapes(grid * grid, seed=1)
+    cells = torch.arange(grid * grid).flip(0)
+    canvas = place_on_grid(patches, cells, grid)
+    assert canvas.shape == (grid * grid, 3, 32 * grid, 32 * grid)
+    for i, cell in enumerate(cells.tolist()):
+        r, c = divmod(cell, grid)
+        window = canvas[i, :, 32 * r:32 * (r + 1), 32 * c:32 * (c + 1)]
+        assert torch.allclose(denormalize(window.unsqueeze(0))[0], patches[i], atol=1e-5)
+        rest = canvas[i].clone()
+        rest[:, 32 * r:32 * (r + 1), 32 * c:32 * (c + 1)] = 0
+        assert rest.abs().max() == 0  # background is zero in normalised space (= dataset mean)
+
+
+def test_location_labels_are_row_major_cells():
+    config = ProbeConfig(grid=4)
+    x, y, cells = make_batch(config, GeneratedShapes(), 64, seed=0)
+    assert torch.equal(y, cells) and y.max() < 16
+    for i in range(8):
+        r, c = divmod(int(y[i]), 4)
+        assert x[i, :, 32 * r:32 * (r + 1), 32 * c:32 * (c + 1)].abs().sum() > 0
+    _, y_obj, _ = make_batch(config.with_(task="object"), GeneratedShapes(), 64, seed=0)
+    assert not torch.equal(y_obj, y) and y_obj.max() < 10
+
+
+def test_permutenet_shuffles_every_call_and_keeps_the_values():
+    model = build_probe(ProbeConfig(head="permutenet"))
+    perms = [model.permutation(128, torch.device("cpu")) for _ in range(3)]
+    assert not torch.equal(perms[0], perms[1])
+    pooled = torch.randn(2, 128)
+    for p in perms:
+        assert torch.equal(pooled[:, p].sort(1).values, pooled.sort(1).values)
+    fixed = build_probe(ProbeConfig(head="permutenet", permute="fixed"))
+    assert torch.equal(fixed.permutation(128, torch.device("cpu")), fixed.permutation(128, torch.device("cpu")))
+    model.eval()
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        assert not torch.allclose(model(x), model(x))  # a fresh permutation per forward call
+    assert build_probe(ProbeConfig(head="gapnet")).permutation(128, torch.device("cpu")) is None
+
+
+@pytest.mark.parametrize("padding,mode", [("zero", "zeros"), ("reflect", "reflect"), ("replicate", "replicate"), ("circular", "circular")])
+def test_padding_mode_reaches_every_padded_conv(padding, mode):
+    model = build_probe(ProbeConfig(padding=padding))
+    padded = [m for m in model.modules() if isinstance(m, nn.Conv2d) and max(m.padding) > 0]
+    assert len(padded) == 18  # stem + 16 block convs + GAPNet's 3x3 head
+    assert all(m.padding_mode == mode for m in padded)
+    assert model(torch.randn(1, 3, 96, 96)).shape == (1, 9)
+
+
+def test_padding_changes_the_border_response():
+    torch.manual_seed(0)
+    zero, reflect = build_probe(ProbeConfig(padding="zero")).eval(), build_probe(ProbeConfig(padding="reflect")).eval()
+    reflect.load_state_dict(zero.state_dict())
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        assert not torch.allclose(zero(x), reflect(x))
+
+
+def test_a_few_training_steps_lower_the_loss():
+    history = train_probe(ProbeConfig(width=0.125), TrainConfig(steps=30, report_every=10, seed=1))[1]
+    assert history[-1]["loss"] < history[0]["loss"] * 0.8
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = build_probe(ProbeConfig(head="permutenet", permute="fixed", grid=2, width=0.125)).eval()
+    path = save_probe(model, tmp_path / "m.pt", {"note": "x"})
+    loaded, meta = load_probe(path)
+    assert meta == {"note": "x"} and loaded.config == model.config
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model.half().float()(x), atol=1e-4)

@@ -1,0 +1,109 @@
+"""Shift lab engine: AugShift's MSE term, BlurPool's shapes and equivariance, Cons.k, the CLI."""
+import json
+
+import pytest
+import torch
+from torch import nn
+
+import engine.tvfix  # noqa: F401
+from engine.cli import main
+from engine.models.resnet import PaperResNet18, set_padding_mode
+from engine.shift.augshift import augshift_loss, latent_mse, two_crops
+from engine.shift.blurpool import BlurPool, antialias, binomial_filter, count_blurpools
+from engine.shift.consistency import consistency, shift_curve, slide
+from engine.shift.crops import crop_at, pad_canvas
+from engine.shift.models import ShiftConfig, ShiftNet, load_shift_model
+
+
+def test_mse_term_zero_for_identical_crops_positive_otherwise():
+    torch.manual_seed(0)
+    model = ShiftNet(ShiftConfig(width=0.125)).eval()
+    x = torch.randn(6, 3, 32, 32)
+    z_same = model.latent(torch.cat([x, x]))
+    assert latent_mse(*z_same.chunk(2)).item() == 0.0
+    z_shift = model.latent(torch.cat([x, x.roll(3, dims=-1)]))
+    assert latent_mse(*z_shift.chunk(2)).item() > 0.0
+    y = torch.randint(10, (6,))
+    loss0, _ = augshift_loss(0.0)(model, torch.cat([x, x.roll(3, dims=-1)]), torch.cat([y, y]))
+    loss5, _ = augshift_loss(5.0)(model, torch.cat([x, x.roll(3, dims=-1)]), torch.cat([y, y]))
+    assert loss5.item() > loss0.item()
+
+
+def test_two_crops_are_shifted_views_of_the_same_image():
+    x = torch.randn(4, 3, 32, 32)
+    pair = two_crops(x, 4, torch.Generator().manual_seed(1))
+    assert pair.shape == (8, 3, 32, 32)
+    canvas = pad_canvas(x, 8)
+    windows = canvas.unfold(2, 32, 1).unfold(3, 32, 1)  # (n, c, 9, 9, 32, 32): every valid crop
+    for i, crop in enumerate(pair):
+        found = (windows[i % 4] == crop[:, None, None]).flatten(3).all(-1).all(0)
+        assert found.any()
+
+
+def test_binomial_filter_and_blurpool_shapes():
+    assert torch.allclose(binomial_filter(3), torch.tensor([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16)
+    for size in range(1, 8):
+        assert binomial_filter(size).sum().item() == pytest.approx(1.0)
+        for h in (31, 32, 33):
+            assert BlurPool(size, 2)(torch.randn(1, 5, h, h)).shape[-1] == (h + 1) // 2
+    with pytest.raises(ValueError):
+        BlurPool(3, 2, "nearest")
+
+
+def test_antialiased_resnet_keeps_output_shapes_and_weights():
+    plain = PaperResNet18(0.125).eval()
+    blurred = antialias(plain, 4).eval()
+    assert count_blurpools(plain) == 0 and count_blurpools(blurred) == 7  # stem + 3 strided convs + 3 shortcuts
+    for size in (32, 40, 47):
+        x = torch.randn(2, 3, size, size)
+        assert plain(x).shape == blurred(x).shape
+    assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), blurred.parameters()))
+    pool = antialias(nn.Sequential(nn.MaxPool2d(3, 2, 1)))
+    assert pool(torch.randn(1, 2, 16, 16)).shape == nn.MaxPool2d(3, 2, 1)(torch.randn(1, 2, 16, 16)).shape
+
+
+def test_blurpool_network_is_exactly_equivariant_to_shifts_by_the_total_stride():
+    torch.manual_seed(0)
+    net = antialias(set_padding_mode(PaperResNet18(0.125), "circular"), 3, pad_mode="circular").double().eval()
+    x = torch.randn(1, 3, 48, 48, dtype=torch.float64)
+    with torch.no_grad():
+        out = net(x)
+        for dy, dx in ((16, 0), (16, 32)):
+            shifted = net(x.roll((dy, dx), dims=(2, 3)))
+            assert torch.allclose(shifted, out.roll((dy // 16, dx // 16), dims=(2, 3)), atol=1e-9, rtol=0)
+        off_grid = net(x.roll((0, 5), dims=(2, 3)))
+        assert not any(torch.allclose(off_grid, out.roll(s, dims=3), atol=1e-3) for s in range(3))
+
+
+class Constant(nn.Module):
+    """A classifier that ignores its input."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([0.1, 3.0, 0.2]).expand(len(x), -1)
+
+
+def test_consistency_of_a_model_that_ignores_its_input_is_100():
+    images, labels = torch.randn(50, 3, 32, 32), torch.randint(3, (50,))
+    assert consistency(Constant(), images, max_shift=8, passes=5, batch=16, device=torch.device("cpu")) == 100.0
+    agree, prob, acc = shift_curve(Constant(), images, labels, max_shift=8, device=torch.device("cpu"))
+    assert agree == [100.0] * 9 and len(prob) == len(acc) == 9
+
+
+def test_curve_at_half_the_range_is_the_original_image():
+    x = torch.randn(3, 3, 32, 32)
+    canvas = pad_canvas(x, 8)
+    assert canvas.shape[-1] == 40 and torch.equal(crop_at(canvas, 4, 4, 32), x)
+    probs = slide(Constant(), x[0], 8)
+    assert probs.shape == (9, 3)
+
+
+def test_cli_train_and_consistency(tmp_path):
+    out, rows = tmp_path / "m.pt", tmp_path / "rows.json"
+    assert main(["train-shift", "--method", "augshift", "--steps", "2", "--batch", "8", "--width", "0.125",
+                 "--eval-samples", "40", "--device", "cpu", "--out", str(out)]) == 0
+    model, meta = load_shift_model(out)
+    assert model.config.method == "augshift" and "--method augshift" in meta["command"]
+    assert main(["consistency", "--models", str(out), "--samples", "40", "--passes", "5", "--device", "cpu",
+                 "--json", str(rows)]) == 0
+    row = json.loads(rows.read_text())[0]
+    assert {"method", "top1", "cons"} <= set(row) and 0 <= row["cons"] <= 100

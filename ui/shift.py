@@ -1,0 +1,155 @@
+"""Shift lab helpers: cached shipped models, the background trainer, and the plotly figures."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+from PIL import Image
+
+from engine.data.grid import denormalize
+from engine.data.patches import GeneratedShapes
+from engine.progress import Progress, Stopped, StopToken
+from engine.shift.consistency import ShiftEvaluation, evaluate_shift, slide, slide_views, test_images
+from engine.shift.models import METHOD_LABELS, METHODS, ShiftConfig, ShiftNet
+from engine.shift.shipped import PAPER_TABLE2, load_shipped
+from engine.shift.train import train_shift
+from engine.training import TrainConfig
+
+TEACHING_SEED = 31_337
+
+
+@dataclass
+class Entry:
+    """One model on the page: its name, network, and Top-1 / Cons / curves."""
+
+    name: str
+    origin: str
+    model: ShiftNet
+    evaluation: dict
+
+
+@st.cache_resource(show_spinner="Loading the shipped shift-lab models…")
+def shipped_entries() -> tuple[list[Entry], list[str]]:
+    """The shipped models with the evaluation stored at training time, and messages for missing ones."""
+    entries, missing = [], []
+    for method in METHODS:
+        try:
+            model, meta = load_shipped(method)
+        except (FileNotFoundError, ValueError) as err:
+            missing.append(str(err))
+            continue
+        entries.append(Entry(METHOD_LABELS[method], "shipped", model, meta["eval"]))
+    return entries, missing
+
+
+def table_rows(entries: list[Entry]) -> list[dict]:
+    """Rows for the Top-1 / Cons table, the paper's CIFAR-10 numbers beside each method."""
+    rows = []
+    for e in entries:
+        paper = PAPER_TABLE2.get(e.model.config.method)
+        rows.append({"model": e.name, "from": e.origin, "Top-1": round(e.evaluation["top1"], 1),
+                     f"Cons.{e.evaluation['max_shift']}": round(e.evaluation["cons"], 1),
+                     "paper CIFAR-10 Top-1": paper["cifar10"][0] if paper else None,
+                     "paper CIFAR-10 Cons.8": paper["cifar10"][1] if paper else None})
+    return rows
+
+
+def scatter_figure(entries: list[Entry]) -> go.Figure:
+    """Accuracy vs consistency: each model a point; the paper's CIFAR-10 rows as hollow markers."""
+    fig = go.Figure()
+    for origin, symbol in (("shipped", "circle"), ("yours", "diamond")):
+        pts = [e for e in entries if e.origin == origin]
+        if pts:
+            fig.add_trace(go.Scatter(x=[e.evaluation["cons"] for e in pts], y=[e.evaluation["top1"] for e in pts],
+                                     text=[e.name for e in pts], mode="markers+text", textposition="top center",
+                                     marker=dict(size=13, symbol=symbol), name=f"{origin} (shapes)"))
+    paper = [(METHOD_LABELS[m], v["cifar10"]) for m, v in PAPER_TABLE2.items() if v]
+    fig.add_trace(go.Scatter(x=[c for _, (_, c) in paper], y=[t for _, (t, _) in paper], text=[n for n, _ in paper],
+                             mode="markers+text", textposition="bottom center", name="paper (CIFAR-10)",
+                             marker=dict(size=11, symbol="circle-open")))
+    fig.update_layout(xaxis_title="Consistency (%)", yaxis_title="Top-1 (%)", height=420, margin=dict(t=30, b=40))
+    return fig
+
+
+def curve_figure(entries: list[Entry], key: str, title: str) -> go.Figure:
+    """One line per model over the diagonal shift 0..k (``key`` = agree_curve, prob_curve or acc_curve)."""
+    fig = go.Figure()
+    for e in entries:
+        curve = e.evaluation[key]
+        fig.add_trace(go.Scatter(x=list(range(len(curve))), y=curve, mode="lines+markers", name=e.name))
+    fig.update_layout(title=title, xaxis_title="diagonal shift (px)", yaxis_title="%", height=360, margin=dict(t=50, b=40))
+    return fig
+
+
+@st.cache_data(show_spinner=False)
+def teaching_image(index: int, crop: int = 32) -> tuple[torch.Tensor, int]:
+    """One held-out generated image (normalised) and its label, chosen by index."""
+    images, labels = test_images(GeneratedShapes(crop), index + 1, TEACHING_SEED)
+    return images[index], int(labels[index])
+
+
+def slide_probabilities(entries: list[Entry], image: torch.Tensor, max_shift: int) -> dict[str, np.ndarray]:
+    """Probabilities (k + 1, classes) of each model as the image slides (cached per model and image)."""
+    return {e.name: _slide_cached(e.name, id(e.model), image, max_shift, _model=e.model) for e in entries}
+
+
+@st.cache_data(show_spinner=False, max_entries=256, hash_funcs={torch.Tensor: lambda t: t.numpy().tobytes()})
+def _slide_cached(name: str, model_id: int, image: torch.Tensor, max_shift: int, _model: ShiftNet) -> np.ndarray:
+    return slide(_model, image, max_shift).numpy()
+
+
+def view_image(image: torch.Tensor, max_shift: int, shift: int, scale: int = 6) -> Image.Image:
+    """The view at ``shift`` as an upscaled picture (nearest neighbour, so pixels stay visible)."""
+    view = denormalize(slide_views(image, max_shift)[shift : shift + 1])[0]
+    array = (view.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return Image.fromarray(array).resize((array.shape[1] * scale, array.shape[0] * scale), Image.NEAREST)
+
+
+def probability_figure(probs: dict[str, np.ndarray], shift: int, classes: tuple[str, ...], label: int) -> go.Figure:
+    """Grouped bars: every model's class probabilities at this shift; the true class is marked."""
+    fig = go.Figure()
+    for name, p in probs.items():
+        fig.add_trace(go.Bar(x=list(classes), y=p[shift] * 100, name=name))
+    fig.update_layout(barmode="group", yaxis=dict(title="probability (%)", range=[0, 100]), height=360,
+                      margin=dict(t=40, b=40), title=f"true class: {classes[label]}")
+    return fig
+
+
+@dataclass
+class TrainJob:
+    """A training run in a background thread; the page polls ``progress`` and can set ``stop``."""
+
+    config: ShiftConfig
+    train: TrainConfig
+    eval_samples: int
+    stop: StopToken = field(default_factory=StopToken)
+    progress: Progress | None = None
+    result: tuple[ShiftNet, ShiftEvaluation] | None = None
+    error: str | None = None
+    thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def start(self) -> "TrainJob":
+        self.thread = threading.Thread(target=self._work, daemon=True)
+        self.thread.start()
+        return self
+
+    def _work(self) -> None:
+        try:
+            model, _ = train_shift(self.config, self.train, on_progress=self._report, stop=self.stop)
+            self.result = (model, evaluate_shift(model, samples=self.eval_samples, on_progress=self._report))
+        except Stopped:
+            self.error = "stopped"
+        except Exception as err:  # noqa: BLE001 - shown to the user instead of killing the thread silently
+            self.error = f"{type(err).__name__}: {err}"
+
+    def _report(self, p: Progress) -> None:
+        self.stop.check()
+        self.progress = p
