@@ -6,6 +6,7 @@ unpickle is refused with a clear message, never executed.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -55,21 +56,28 @@ def save_json(obj: Any, path: Path) -> Path:
     return _atomic(path, lambda fh: fh.write(json.dumps(obj, indent=2).encode() + b"\n"))
 
 
-def load_torch(path: Path | str) -> Any:
-    """Load a checkpoint with ``weights_only=True``; raise :class:`CheckpointError` when unsafe or broken."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"No checkpoint file at {path}.")
+def load_torch(source: Path | str | bytes, name: str | None = None) -> Any:
+    """Load a checkpoint (a path, or bytes of an upload: nothing is written to disk) with
+    ``weights_only=True``; raise :class:`CheckpointError` when it is missing, unsafe or broken."""
+    if isinstance(source, bytes):
+        name = name or "upload"
+        target: Any = io.BytesIO(source)
+    else:
+        path = Path(source)
+        name = name or path.name
+        if not path.is_file():
+            raise CheckpointError(f"No checkpoint file at {path}.")
+        target = path
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(target, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - unpickling errors come in many types
         text = str(err)
         if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
             raise CheckpointError(
-                f"{path.name} holds pickled code or objects, not just tensors; it was refused for "
+                f"{name} holds pickled code or objects, not just tensors; it was refused for "
                 "safety. Save the model's state_dict() instead."
             ) from err
-        raise CheckpointError(f"{path.name} is not a readable PyTorch checkpoint ({text[:200]}).") from err
+        raise CheckpointError(f"{name} is not a readable PyTorch checkpoint ({text[:200]}).") from err
 
 
 def fingerprint(*parts: Any) -> str:

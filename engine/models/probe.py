@@ -112,16 +112,17 @@ def save_probe(model: ProbeNet, path: Path, meta: dict[str, Any]) -> Path:
     return save_torch({"format": "poslab-probe/1", "config": asdict(model.config), "state_dict": state, "meta": meta}, path)
 
 
-def load_probe(path: Path | str) -> tuple[ProbeNet, dict[str, Any]]:
-    """Rebuild a probe written by :func:`save_probe`; raise :class:`CheckpointError` otherwise."""
-    blob = load_torch(path)
+def load_probe(source: Path | str | bytes, name: str | None = None) -> tuple[ProbeNet, dict[str, Any]]:
+    """Rebuild a probe written by :func:`save_probe` (a path or an upload's bytes); else :class:`CheckpointError`."""
+    name = name or (Path(source).name if not isinstance(source, bytes) else "upload")
+    blob = load_torch(source, name)
     if not isinstance(blob, dict) or blob.get("format") != "poslab-probe/1":
-        raise CheckpointError(f"{Path(path).name} is not a PosLab probe checkpoint (no 'poslab-probe/1' format tag).")
+        raise CheckpointError(f"{name} is not a PosLab probe checkpoint (no 'poslab-probe/1' format tag).")
     config = ProbeConfig(**blob["config"])
     model = build_probe(config)
     result = model.load_state_dict(blob["state_dict"], strict=False)
     if result.missing_keys or result.unexpected_keys:
-        raise CheckpointError(f"{Path(path).name} does not match its config: missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
+        raise CheckpointError(f"{name} does not match its config: missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
     return model.eval(), blob.get("meta", {})
 
 

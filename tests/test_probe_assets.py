@@ -1,0 +1,36 @@
+"""Each shipped probe checkpoint meets its target on a fresh sample (seed not used in training)."""
+import pytest
+
+from engine.probe import evaluate_probe
+from engine.probe_assets import load_shipped_probe
+
+SAMPLES = 400
+FRESH_SEED = 424_242
+
+
+def accuracy(head: str, task: str, grid: int) -> float:
+    model, _ = load_shipped_probe(head, task, grid)
+    return evaluate_probe(model, samples=SAMPLES, seed=FRESH_SEED).accuracy
+
+
+@pytest.fixture(scope="module")
+def location():
+    return {(head, grid): accuracy(head, "location", grid) for head in ("gapnet", "permutenet") for grid in (3, 5, 7)}
+
+
+@pytest.mark.parametrize("grid", [3, 5, 7])
+def test_gapnet_finds_the_cell(location, grid):
+    assert location[("gapnet", grid)] >= 99.0
+
+
+def test_permutenet_is_clearly_worse_and_worse_on_finer_grids(location):
+    gaps = [location[("gapnet", g)] - location[("permutenet", g)] for g in (3, 5, 7)]
+    assert min(gaps) >= 20.0
+    assert gaps[0] < gaps[1] < gaps[2]
+    assert location[("permutenet", 3)] > 100 / 9 + 10  # still above chance: some position survives the shuffle
+
+
+def test_object_task_is_learned_by_both():
+    gap, perm = accuracy("gapnet", "object", 3), accuracy("permutenet", "object", 3)
+    assert gap >= 95.0
+    assert perm >= 10.0 + 15.0  # far above 10-class chance
