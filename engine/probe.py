@@ -93,3 +93,11 @@ def cell_sweep(model: ProbeNet, patch: torch.Tensor, device: torch.device | None
     canvases = place_on_grid(patch.unsqueeze(0).expand(len(cells), -1, -1, -1), cells, config.grid, config.background)
     model = model.to(device).eval()
     return torch.softmax(model(prepare_input(canvases, device)).float(), 1).cpu()
+
+
+def placement_accuracy(model: ProbeNet, patch: torch.Tensor, label: int | None = None) -> float:
+    """Percentage of cells where the model is right about one patch placed there (location: the cell;
+    object: ``label``)."""
+    probs = cell_sweep(model, patch)
+    targets = torch.arange(len(probs)) if model.config.task == "location" else torch.full((len(probs),), int(label))
+    return 100.0 * (probs.argmax(1) == targets).float().mean().item()

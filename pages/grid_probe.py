@@ -6,9 +6,11 @@ import torch
 from engine.data.grid import denormalize, place_on_grid
 from engine.data.shapes import CLASSES, shape_example
 from engine.models.probe import HEAD_LABELS, ProbeConfig
-from engine.probe import cell_sweep, evaluate_probe, train_probe
+from engine.data.images import ImageError, decode_image, image_to_patch
+from engine.probe import cell_sweep, evaluate_probe, placement_accuracy, train_probe
 from engine.training import TrainConfig
 from ui.jobs import get_job, render_job, start_job
+from ui.sidebar import user_patch_source
 from ui.probe import (canvas_figure, class_bars, curve_figure, grid_heatmap, shipped_available, shipped_probe,
                       shipped_table1, to_image, user_probes)
 
@@ -36,10 +38,34 @@ chosen = st.multiselect("Networks", list(models), default=list(models)[:2], key=
 place_tab, all_tab, table_tab, train_tab = st.tabs(["Place an image", "All cells", "Table 1", "Train your own"])
 
 with place_tab:
-    s1, s2 = st.columns(2)
-    label = s1.selectbox("Generated class", range(len(CLASSES)), format_func=lambda i: CLASSES[i], key="gp_class")
-    variant = s2.slider("Variant", 0, 9, 0, key="gp_variant")
-    patch = shape_example(label, variant)
+    dataset = user_patch_source()
+    sources = ["Generated shape", "Upload"] + (["Dataset sample"] if dataset else [])
+    kind = st.radio("Image", sources, horizontal=True, key="gp_source")
+    label, classes = None, CLASSES
+    if kind == "Generated shape":
+        s1, s2 = st.columns(2)
+        label = s1.selectbox("Class", range(len(CLASSES)), format_func=lambda i: CLASSES[i], key="gp_class")
+        patch = shape_example(label, s2.slider("Variant", 0, 9, 0, key="gp_variant"))
+    elif kind == "Dataset sample":
+        index = st.number_input(f"{dataset.name} test image", 0, 100_000, 0, key="gp_index")
+        images, labels = dataset.sample(1, seed=int(index), split="test")
+        patch, label, classes = images[0], int(labels[0]), dataset.classes
+    else:
+        files = st.file_uploader("Images (PNG, JPEG, WebP, BMP, TIFF, GIF)", accept_multiple_files=True, key="gp_uploads")
+        uploads = {}
+        for f in files or []:
+            try:
+                uploads[f.name] = image_to_patch(decode_image(f.getvalue(), f.name))
+            except ImageError as err:
+                st.error(str(err))
+        if not uploads:
+            st.info("Upload one or more images to place them on the grid.")
+            st.stop()
+        name = st.selectbox("Uploaded image", list(uploads), key="gp_upload_pick")
+        patch = uploads[name]
+        if task == "location" and len(uploads) > 1:
+            st.dataframe([{"image": n, **{f"{net}: cells right %": round(placement_accuracy(models[net], p), 1) for net in chosen}}
+                          for n, p in uploads.items()], hide_index=True)
     cell = st.number_input("Cell (row-major; or click the canvas)", 0, grid * grid - 1, 0, key="gp_cell")
     canvas = denormalize(place_on_grid(patch.unsqueeze(0), torch.tensor([cell]), grid))[0]
     left, right = st.columns([1, 2])
@@ -50,6 +76,9 @@ with place_tab:
         if points and points[0].get("customdata") not in (None, cell):
             st.session_state.gp_cell = int(points[0]["customdata"])
             st.rerun()
+        if task == "location":
+            st.caption("Cells right when this image visits every cell: " + ", ".join(
+                f"{net} {placement_accuracy(models[net], patch):.0f}%" for net in chosen))
     with right:
         cols = st.columns(max(1, len(chosen)))
         for col, name in zip(cols, chosen):
@@ -57,8 +86,10 @@ with place_tab:
             if task == "location":
                 col.plotly_chart(grid_heatmap(probs.reshape(grid, grid), f"{name}: P(cell)", int(probs.argmax()), cell), key=f"gp_heat_{name}")
                 col.metric(f"{name} says", f"cell {int(probs.argmax())}", f"{probs[cell]:.0%} on the true cell", delta_color="off")
+            elif len(classes) == models[name].config.num_outputs:
+                col.plotly_chart(class_bars(probs, classes, f"{name}: P(class)", label), key=f"gp_bars_{name}")
             else:
-                col.plotly_chart(class_bars(probs, CLASSES, f"{name}: P(class)", label), key=f"gp_bars_{name}")
+                col.warning(f"{name} predicts {models[name].config.num_outputs} classes; this image source has {len(classes)}.")
 
 with all_tab:
     st.caption("Accuracy per cell over many fresh images placed at random (held-out draws).")

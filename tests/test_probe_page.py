@@ -1,9 +1,12 @@
 """AppTest of the Grid probe page."""
 import json
+from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from engine.probe_assets import PROBE_ASSETS
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "grid_probe.py")
 
 
 def heatmap_spec(at: AppTest, net: str) -> dict:
@@ -15,7 +18,7 @@ def heatmap_spec(at: AppTest, net: str) -> dict:
 
 
 def test_page_renders_and_placing_an_image_moves_the_prediction():
-    at = AppTest.from_file("pages/grid_probe.py", default_timeout=180).run()
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
     assert not at.exception
     before = heatmap_spec(at, "GAPNet")["data"][0]["z"]
     assert {m.label for m in at.metric} >= {"GAPNet says", "PermuteNet says"}
@@ -29,7 +32,7 @@ def test_page_renders_and_placing_an_image_moves_the_prediction():
 
 def test_table1_view_shows_every_shipped_row():
     rows = json.loads((PROBE_ASSETS / "table1.json").read_text())
-    at = AppTest.from_file("pages/grid_probe.py", default_timeout=180).run()
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
     frames = [df.value for df in at.dataframe]
     table = next(f for f in frames if "paper" in f.columns)
     assert len(table) == len(rows) >= 8
