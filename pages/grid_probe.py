@@ -25,29 +25,29 @@ with st.expander("What am I looking at?"):
     )
 
 c1, c2, c3 = st.columns(3)
-task = c1.radio("Task", ["location", "object"], horizontal=True, key="gp_task")
-grid = c2.select_slider("Grid", options=[3, 5, 7] if task == "location" else [3], key="gp_grid")
+task = c1.radio("Task", ["location", "object"], horizontal=True, key="gp_task", bind="query-params")
+grid = c2.select_slider("Grid", options=[3, 5, 7] if task == "location" else [3], key="gp_grid", bind="query-params")
 padding = c3.selectbox("Padding", ["zero"], key="gp_padding", help="Shipped checkpoints use zero padding; train your own for others.")
 
 models = {HEAD_LABELS[h]: shipped_probe(h, task, grid, padding) for h in ("gapnet", "permutenet") if shipped_available(h, task, grid, padding)}
 models |= {name: m for name, m in user_probes().items() if m.config.task == task and m.config.grid == grid}
 if not models:
     st.warning(f"No {task} model for a {grid}×{grid} grid yet: train one in the *Train your own* tab.")
-chosen = st.multiselect("Networks", list(models), default=list(models)[:2], key="gp_nets")
+chosen = st.multiselect("Networks", list(models), default=list(models)[:2], key="gp_nets", bind="query-params")
 
-place_tab, all_tab, table_tab, train_tab = st.tabs(["Place an image", "All cells", "Table 1", "Train your own"])
+place_tab, all_tab, table_tab, train_tab = st.tabs(["Place an image", "All cells", "Table 1", "Train your own"], key="gp_tab", bind="query-params")
 
 with place_tab:
     dataset = user_patch_source()
     sources = ["Generated shape", "Upload"] + (["Dataset sample"] if dataset else [])
-    kind = st.radio("Image", sources, horizontal=True, key="gp_source")
+    kind = st.radio("Image", sources, horizontal=True, key="gp_source", bind="query-params")
     label, classes = None, CLASSES
     if kind == "Generated shape":
         s1, s2 = st.columns(2)
-        label = s1.selectbox("Class", range(len(CLASSES)), format_func=lambda i: CLASSES[i], key="gp_class")
-        patch = shape_example(label, s2.slider("Variant", 0, 9, 0, key="gp_variant"))
+        label = s1.selectbox("Class", range(len(CLASSES)), format_func=lambda i: CLASSES[i], key="gp_class", bind="query-params")
+        patch = shape_example(label, s2.slider("Variant", 0, 9, 0, key="gp_variant", bind="query-params"))
     elif kind == "Dataset sample":
-        index = st.number_input(f"{dataset.name} test image", 0, 100_000, 0, key="gp_index")
+        index = st.number_input(f"{dataset.name} test image", 0, 100_000, 0, key="gp_index", bind="query-params")
         images, labels = dataset.sample(1, seed=int(index), split="test")
         patch, label, classes = images[0], int(labels[0]), dataset.classes
     else:
@@ -66,7 +66,7 @@ with place_tab:
         if task == "location" and len(uploads) > 1:
             st.dataframe([{"image": n, **{f"{net}: cells right %": round(placement_accuracy(models[net], p), 1) for net in chosen}}
                           for n, p in uploads.items()], hide_index=True)
-    cell = st.number_input("Cell (row-major; or click the canvas)", 0, grid * grid - 1, 0, key="gp_cell")
+    cell = st.number_input("Cell (row-major; or click the canvas)", 0, grid * grid - 1, 0, key="gp_cell", bind="query-params")
     canvas = denormalize(place_on_grid(patch.unsqueeze(0), torch.tensor([cell]), grid))[0]
     left, right = st.columns([1, 2])
     with left:
