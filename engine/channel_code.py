@@ -66,20 +66,23 @@ def _data_key(model: ProbeNet, source: PatchSource, *parts: object) -> str:
     return fingerprint(weights, asdict(model.config), source.name, probe_patches, list(parts))
 
 
-def gap_features(model: ProbeNet, canvases: torch.Tensor, layer: str = "layer4", device: torch.device | None = None,
-                 batch: int = FEATURE_BATCH) -> torch.Tensor:
-    """Globally average-pooled activations (n, C) of one backbone stage, fp32 on the CPU."""
+def _check_layer(layer: str) -> None:
     if layer not in LAYERS:
         raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
-    index = LAYERS.index(layer)
+
+
+def gap_features(model: ProbeNet, canvases: torch.Tensor, device: torch.device | None = None,
+                 batch: int = FEATURE_BATCH) -> dict[str, torch.Tensor]:
+    """Globally average-pooled activations (n, C) of every backbone stage, by layer name, fp32 on the CPU."""
     device = device or pick_device()
     model = model.to(device).eval()
-    outs = []
+    outs: dict[str, list[torch.Tensor]] = {layer: [] for layer in LAYERS}
     with torch.inference_mode():
         for chunk in canvases.split(batch):
-            stage = model.backbone.stages(prepare_input(chunk, device, channels_last=False))[index]
-            outs.append(stage.mean((2, 3)).float().cpu())
-    return torch.cat(outs)  # outside inference mode: a normal tensor, usable for fitting
+            stages = model.backbone.stages(prepare_input(chunk, device, channels_last=False))
+            for layer, stage in zip(LAYERS, stages):
+                outs[layer].append(stage.mean((2, 3)).float().cpu())
+    return {layer: torch.cat(parts) for layer, parts in outs.items()}  # outside inference mode: normal tensors
 
 
 # ----------------------------------------------------------------------------- channel code map
@@ -138,17 +141,17 @@ class ChannelMap:
 def channel_map(model: ProbeNet, source: PatchSource | None = None, images: int = 64, layer: str = "layer4",
                 seed: int = EVAL_SEED, device: torch.device | None = None) -> ChannelMap:
     """Place the same ``images`` test patches in every cell and average their GAP vectors per cell."""
+    _check_layer(layer)
     config = model.config
     source = source or GeneratedShapes(config.patch)
-    cells = config.grid**2
 
     def compute() -> dict[str, torch.Tensor]:
         patches, _ = source.sample(images, seed, "test")
-        feats = [gap_features(model, place_on_grid(patches, torch.full((images,), cell), config.grid, config.background),
-                              layer, device) for cell in range(cells)]
-        return {"features": torch.stack(feats)}  # (cells, images, C)
+        per_cell = [gap_features(model, place_on_grid(patches, torch.full((images,), cell), config.grid, config.background),
+                                 device) for cell in range(config.grid**2)]
+        return {name: torch.stack([f[name] for f in per_cell]) for name in LAYERS}  # (cells, images, C) per layer
 
-    feats = _cached("map", _data_key(model, source, images, layer, seed), compute)["features"]
+    feats = _cached("map", _data_key(model, source, images, seed), compute)[layer]
     response = feats.mean(1)
     total = feats.reshape(-1, feats.shape[-1]).var(0, unbiased=False)
     share = (response.var(0, unbiased=False) / total.clamp_min(1e-12)).clamp(0, 1)
@@ -161,7 +164,8 @@ def channel_map(model: ProbeNet, source: PatchSource | None = None, images: int 
 def cell_features(model: ProbeNet, source: PatchSource | None = None, n: int = 2000, seed: int = PROBE_SEED,
                   split: str = "train", layer: str = "layer4", device: torch.device | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """GAP features (n, C) for patches placed in random cells, and those cells; cached."""
+    """GAP features (n, C) of ``layer`` for patches placed in random cells, and those cells; cached for all layers."""
+    _check_layer(layer)
     config = model.config.with_(task="location")
     source = source or GeneratedShapes(config.patch)
 
@@ -169,12 +173,12 @@ def cell_features(model: ProbeNet, source: PatchSource | None = None, n: int = 2
         feats, cells = [], []
         for i, start in enumerate(range(0, n, FEATURE_BATCH)):
             canvases, cell, _ = make_batch(config, source, min(FEATURE_BATCH, n - start), seed + i, split, flip=False)
-            feats.append(gap_features(model, canvases, layer, device))
+            feats.append(gap_features(model, canvases, device))
             cells.append(cell)
-        return {"features": torch.cat(feats), "cells": torch.cat(cells)}
+        return {"cells": torch.cat(cells), **{name: torch.cat([f[name] for f in feats]) for name in LAYERS}}
 
-    out = _cached("cells", _data_key(model, source, n, seed, split, layer), compute)
-    return out["features"], out["cells"]
+    out = _cached("cells", _data_key(model, source, n, seed, split), compute)
+    return out[layer], out["cells"]
 
 
 @dataclass
