@@ -189,7 +189,7 @@ def render_scene(rng: np.random.Generator, height: int = 128, width: int = 256) 
         for t in rng.uniform(0.1, 1.1, rng.integers(0, 4)):  # poles, some carrying a sign
             x, ph, sign = vx + side * t * (rw + sw * 0.15), t * h * 0.95, rng.random() < 0.5
             objects.append((t, lambda x=x, t=t, ph=ph, sign=sign: (
-                c.rect(x - max(0.7, t * w * 0.007), base(t) - ph, x + max(0.7, t * w * 0.007), base(t), POLE,
+                c.rect(x - max(1.0, t * w * 0.012), base(t) - ph, x + max(1.0, t * w * 0.012), base(t), POLE,
                        np.array([0.5, 0.5, 0.52], np.float32)),
                 sign and c.rect(x - t * w * 0.035, base(t) - ph, x + t * w * 0.035, base(t) - ph * 0.85, SIGN,
                                 np.array([0.9, 0.85, 0.1], np.float32)))))

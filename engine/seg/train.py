@@ -29,7 +29,7 @@ class TrainConfig:
     train_images: int = 6000
     val_images: int = 200
     height: int = 128
-    epochs: int = 30
+    epochs: int = 50
     batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 1e-4
