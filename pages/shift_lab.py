@@ -5,8 +5,9 @@ import streamlit as st
 from engine.data.shapes import CLASSES
 from engine.shift.models import DEFAULT_LAMBDA, METHOD_LABELS, METHODS, ShiftConfig
 from engine.training import TrainConfig
-from ui.shift import (Entry, TrainJob, curve_figure, probability_figure, scatter_figure, shipped_entries,
-                      slide_probabilities, table_rows, teaching_image, view_image)
+from ui.jobs import get_job, render_job, start_job
+from ui.shift import (Entry, curve_figure, probability_figure, scatter_figure, shipped_entries, slide_probabilities,
+                      table_rows, teaching_image, train_and_evaluate, view_image)
 
 st.title("↔️ Shift lab")
 st.caption("A CNN classifier is not shift invariant: the GAP latent keeps position information, so a few pixels of "
@@ -18,26 +19,23 @@ shipped, missing = shipped_entries()
 for message in missing:
     st.warning(message)
 user: list[Entry] = st.session_state.setdefault("shift_user_entries", [])
-job: TrainJob | None = st.session_state.get("shift_job")
-if job is not None and not job.running:
-    if job.result is not None:
-        model, evaluation = job.result
-        user.append(Entry(f"yours #{len(user) + 1}: {job.config.label}", "yours", model, evaluation.as_dict()))
-    else:
-        st.session_state["shift_job_error"] = job.error
-    st.session_state["shift_job"] = job = None
+job = get_job("shift_train")
+if job is not None and job.state == "done" and not job.consumed:
+    job.consumed = True
+    model, evaluation = job.result
+    user.append(Entry(f"yours #{len(user) + 1}: {job.title}", "yours", model, evaluation.as_dict()))
 entries = shipped + user
 
 results, teach, train = st.tabs(["Results", "Slide an image", "Train your own"])
 
 with results:
-    st.dataframe(pd.DataFrame(table_rows(entries)), hide_index=True, use_container_width=True)
+    st.dataframe(pd.DataFrame(table_rows(entries)), hide_index=True, width="stretch")
     st.caption("Shapes numbers: 2,000 held-out generated images, 5 passes. The paper's numbers are ResNet-18 on "
                "CIFAR-10 (a different data set and scale), shown for the direction of the effect.")
-    st.plotly_chart(scatter_figure(entries), use_container_width=True)
+    st.plotly_chart(scatter_figure(entries), width="stretch")
     left, right = st.columns(2)
-    left.plotly_chart(curve_figure(entries, "agree_curve", "Agreement with the prediction at shift 0"), use_container_width=True)
-    right.plotly_chart(curve_figure(entries, "prob_curve", "True-class probability"), use_container_width=True)
+    left.plotly_chart(curve_figure(entries, "agree_curve", "Agreement with the prediction at shift 0"), width="stretch")
+    right.plotly_chart(curve_figure(entries, "prob_curve", "True-class probability"), width="stretch")
 
 with teach:
     c1, c2 = st.columns(2)
@@ -51,37 +49,33 @@ with teach:
     pic.dataframe(pd.DataFrame([{"model": n, "prediction": CLASSES[int(p[shift].argmax())],
                                  "flips over the slide": int((p.argmax(1)[1:] != p.argmax(1)[:-1]).sum())}
                                 for n, p in probs.items()]), hide_index=True)
-    bars.plotly_chart(probability_figure(probs, shift, CLASSES, label), use_container_width=True)
+    bars.plotly_chart(probability_figure(probs, shift, CLASSES, label), width="stretch")
 
 with train:
     with st.form("shift_train"):
         a, b, c = st.columns(3)
-        method = a.selectbox("Method", METHODS, format_func=lambda m: METHOD_LABELS[m])
-        steps = b.number_input("Steps", 1, 20_000, 300, step=50)
-        batch = c.number_input("Images per step", 8, 512, 64, step=8)
-        lam = a.number_input("AugShift lambda", 0.0, 1000.0, DEFAULT_LAMBDA)
-        blur = b.selectbox("BlurPool filter size", [2, 3, 4, 5], index=1)
-        seed = c.number_input("Seed", 0, 10_000, 0)
-        eval_samples = a.number_input("Evaluation images", 100, 5000, 500, step=100)
-        submitted = st.form_submit_button("Train", disabled=job is not None)
-    if submitted and job is None:
-        config = ShiftConfig(method=method, lam=lam, blur_filter=blur)
-        st.session_state["shift_job"] = TrainJob(config, TrainConfig(steps=int(steps), batch=int(batch), seed=int(seed)),
-                                                 int(eval_samples)).start()
-        st.session_state.pop("shift_job_error", None)
-    if st.session_state.get("shift_job_error"):
-        st.info(f"Last run: {st.session_state['shift_job_error']}")
+        method = a.selectbox("Method", METHODS, format_func=lambda m: METHOD_LABELS[m], key="shift_method")
+        steps = b.number_input("Steps", 1, 20_000, 300, step=50, key="shift_steps")
+        batch = c.number_input("Images per step", 8, 512, 64, step=8, key="shift_batch")
+        lam = a.number_input("AugShift lambda", 0.0, 1000.0, DEFAULT_LAMBDA, key="shift_lam")
+        blur = b.selectbox("BlurPool filter size", [2, 3, 4, 5], index=1, key="shift_blur")
+        seed = c.number_input("Seed", 0, 10_000, 0, key="shift_seed")
+        eval_samples = a.number_input("Evaluation images", 100, 5000, 500, step=100, key="shift_eval")
+        pool = b.number_input("Training images (0 = fresh every step)", 0, 100_000, ShiftConfig.train_images, step=100,
+                              key="shift_pool")
+        submitted = st.form_submit_button("Train", type="primary", disabled=job is not None and job.state == "running")
+    if submitted:
+        config = ShiftConfig(method=method, lam=lam, blur_filter=blur, train_images=int(pool))
+        train_config = TrainConfig(steps=int(steps), batch=int(batch), seed=int(seed))
+        start_job("shift_train", config.label, lambda j: train_and_evaluate(config, train_config, int(eval_samples), j))
 
     @st.fragment(run_every=1.0)
-    def job_panel() -> None:
-        current: TrainJob | None = st.session_state.get("shift_job")
+    def training_status() -> None:
+        current = get_job("shift_train")
         if current is None:
             return
-        if not current.running:
+        render_job(current)
+        if current.state == "done" and not current.consumed:
             st.rerun()
-        p = current.progress
-        st.progress(p.fraction if p else 0.0, text=f"{p.message} {p.done}/{p.total}" if p else "starting…")
-        if st.button("Stop", key="shift_stop"):
-            current.stop.stop()
 
-    job_panel()
+    training_status()

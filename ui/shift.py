@@ -1,8 +1,7 @@
 """Shift lab helpers: cached shipped models, the background trainer, and the plotly figures."""
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
@@ -12,12 +11,12 @@ from PIL import Image
 
 from engine.data.grid import denormalize
 from engine.data.patches import GeneratedShapes
-from engine.progress import Progress, Stopped, StopToken
 from engine.shift.consistency import ShiftEvaluation, evaluate_shift, slide, slide_views, test_images
 from engine.shift.models import METHOD_LABELS, METHODS, ShiftConfig, ShiftNet
 from engine.shift.shipped import PAPER_TABLE2, load_shipped
 from engine.shift.train import train_shift
 from engine.training import TrainConfig
+from ui.jobs import Job
 
 TEACHING_SEED = 31_337
 
@@ -119,37 +118,7 @@ def probability_figure(probs: dict[str, np.ndarray], shift: int, classes: tuple[
     return fig
 
 
-@dataclass
-class TrainJob:
-    """A training run in a background thread; the page polls ``progress`` and can set ``stop``."""
-
-    config: ShiftConfig
-    train: TrainConfig
-    eval_samples: int
-    stop: StopToken = field(default_factory=StopToken)
-    progress: Progress | None = None
-    result: tuple[ShiftNet, ShiftEvaluation] | None = None
-    error: str | None = None
-    thread: threading.Thread | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
-
-    def start(self) -> "TrainJob":
-        self.thread = threading.Thread(target=self._work, daemon=True)
-        self.thread.start()
-        return self
-
-    def _work(self) -> None:
-        try:
-            model, _ = train_shift(self.config, self.train, on_progress=self._report, stop=self.stop)
-            self.result = (model, evaluate_shift(model, samples=self.eval_samples, on_progress=self._report))
-        except Stopped:
-            self.error = "stopped"
-        except Exception as err:  # noqa: BLE001 - shown to the user instead of killing the thread silently
-            self.error = f"{type(err).__name__}: {err}"
-
-    def _report(self, p: Progress) -> None:
-        self.stop.check()
-        self.progress = p
+def train_and_evaluate(config: ShiftConfig, train: TrainConfig, eval_samples: int, job: Job) -> tuple[ShiftNet, ShiftEvaluation]:
+    """The work of a page training job: train, then measure Top-1 / Cons.8 and the curves."""
+    model, _ = train_shift(config, train, on_progress=job.on_progress, stop=job.stop)
+    return model, evaluate_shift(model, samples=eval_samples, on_progress=job.on_progress)

@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--blur-filter", type=int, default=3, help="BlurPool binomial filter size (1-7)")
     train.add_argument("--pad", type=int, default=4, help="random-crop padding (standard augmentation)")
     train.add_argument("--crop", type=int, default=32)
-    train.add_argument("--train-images", type=int, default=0, help="fixed pool of generated training images (0: fresh every step)")
+    train.add_argument("--train-images", type=int, default=ShiftConfig.train_images,
+                       help="fixed pool of generated training images (0: fresh images every step)")
     train.add_argument("--data", help="CIFAR-10/100 root or image folder (default: embedded shapes)")
     train.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     train.add_argument("--eval-samples", type=int, default=2000)

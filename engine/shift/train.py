@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 
 from engine.data.grid import hflip_random, normalize
+from engine.data.patches import GeneratedShapes, PatchSource, load_cifar, load_image_folder
 from engine.data.shapes import CLASSES as SHAPE_CLASSES
 from engine.data.shapes import generate_shapes
-from engine.data.patches import GeneratedShapes, PatchSource, load_cifar, load_image_folder
 from engine.progress import ProgressFn, StopToken
 from engine.shift.augshift import augshift_loss, two_crops
 from engine.shift.crops import pad_canvas, random_crops
@@ -65,8 +65,7 @@ def train_shift(config: ShiftConfig, train: TrainConfig, source: PatchSource | N
                 stop: StopToken | None = None) -> tuple[ShiftNet, list[dict[str, float]]]:
     """Train a fresh model of ``config.method``; fresh images every step, seeded by (seed, step)."""
     source = source or open_source(None, config.crop, config.train_images)
-    if len(source.classes) != len(config.classes):
-        config = config.with_(classes=tuple(source.classes), data=source.name)
+    config = config.with_(classes=tuple(source.classes), data=source.name)
     torch.manual_seed(train.seed)
     model = ShiftNet(config)
     loss_fn = augshift_loss(config.lam) if config.augshift else cross_entropy_loss

@@ -1,0 +1,49 @@
+"""The four shipped shift-lab models meet the issue's targets on a small fresh sample."""
+import pytest
+import torch
+
+import engine.tvfix  # noqa: F401
+from engine.data.patches import GeneratedShapes
+from engine.shift.blurpool import count_blurpools
+from engine.shift.consistency import EVAL_SEED, consistency, test_images
+from engine.shift.models import METHODS
+from engine.shift.shipped import SHIFT_ASSETS, load_shipped
+
+FRESH_SEED = EVAL_SEED + 424_242  # not the sample the model card reports
+SAMPLES = 1000
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def measured() -> dict[str, tuple[float, float]]:
+    """(Top-1, Cons.8) of every shipped model on the same fresh test sample and offsets."""
+    images, labels = test_images(GeneratedShapes(load_shipped("baseline")[0].config.crop), SAMPLES, FRESH_SEED)
+    out = {}
+    for method in METHODS:
+        model, _ = load_shipped(method)
+        with torch.inference_mode():
+            top1 = 100.0 * (model(images).argmax(1) == labels).float().mean().item()
+        out[method] = (top1, consistency(model, images, max_shift=8, passes=5, seed=FRESH_SEED, device=CPU))
+    return out
+
+
+def test_shipped_checkpoints_are_small_and_complete():
+    sizes = sum(p.stat().st_size for p in SHIFT_ASSETS.iterdir())
+    assert sizes <= 6 * 2**20 and (SHIFT_ASSETS / "MODEL_CARD.md").is_file()
+    for method in METHODS:
+        model, meta = load_shipped(method)
+        assert model.config.method == method and f"--method {method}" in meta["command"]
+        assert (count_blurpools(model) > 0) == model.config.blurpool
+
+
+def test_augshift_raises_consistency_by_3_points_at_equal_accuracy(measured):
+    (base_top1, base_cons), (aug_top1, aug_cons) = measured["baseline"], measured["augshift"]
+    assert aug_cons >= base_cons + 3.0, measured
+    assert abs(aug_top1 - base_top1) <= 2.0, measured
+
+
+def test_every_method_is_far_above_chance(measured):
+    chance = 100.0 / len(load_shipped("baseline")[0].config.classes)
+    for method, (top1, cons) in measured.items():
+        assert top1 >= 5 * chance, (method, measured)
+        assert cons > 50.0, (method, measured)
