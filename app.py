@@ -21,6 +21,7 @@ PAGES = [
     st.Page("pages/grid_probe.py", title="Grid probe", icon="🔲", url_path="grid-probe"),
     st.Page("pages/channel_code.py", title="Channel code", icon="🧬", url_path="channel-code"),
     st.Page("pages/segmentation_lab.py", title="Segmentation lab", icon="🚗", url_path="segmentation-lab"),
+    st.Page("pages/shift_lab.py", title="Shift lab", icon="↔️", url_path="shift-lab"),
 ]
 
 navigation = st.navigation(PAGES)
