@@ -1,14 +1,46 @@
-"""Home: the finding in a few sentences, and a way into each experiment."""
+"""Home: the finding in a few sentences and a guided tour, each step one click into the right view."""
 import streamlit as st
 
-st.title("🧭 PosLab")
+st.title("PosLab")
 st.markdown(
     "**A CNN still knows *where* things are after global average pooling.** Pooling collapses the spatial "
     "grid, but the network writes position into *which channels* fire, so the information survives in "
     "the **order of the channels** of the pooled vector (Islam et al., ICCV 2021, *Global Pooling, More "
-    "than Meets the Eye*). Shuffle the channels and position is gone, while *what* the object is mostly "
-    "survives. Here you can see that for yourself, and try to break it."
+    "than Meets the Eye*). Shuffle the channels and position is gone, while *what* the object is largely "
+    "survives. Here you can see that for yourself, and try to break it. Everything runs offline on "
+    "generated data and shipped checkpoints; bring your own images, datasets and models from the sidebar."
 )
 
-st.subheader("Experiments")
-st.page_link("pages/grid_probe.py", label="Grid probe: GAPNet finds the cell after GAP, PermuteNet cannot", icon="🔲")
+TOUR = [
+    ("1 · The puzzle", "Global average pooling averages every channel over all positions. A shape in the top-left "
+     "and the same shape in the bottom-right should give the same vector, so a classifier after GAP should be "
+     "blind to position. Is it?", None, None, None),
+    ("2 · GAPNet finds the cell anyway", "GAPNet's pooled values *are* its cell scores. Place a shape anywhere on a "
+     "7×7 grid: it names the cell, nearly always.", "pages/grid_probe.py", "Open the 7×7 grid probe",
+     {"gp_grid": "7", "gp_cell": "30"}),
+    ("3 · PermuteNet loses it", "Shuffle the pooled channels before the classifier and location accuracy collapses, "
+     "the more so the finer the grid: position was carried by channel order. Compare with the paper's Table 1.",
+     "pages/grid_probe.py", "Open Table 1", {"gp_tab": "Table 1"}),
+    ("4 · The channel code", "Which channel fires for which cell? Place the same image in every cell and read "
+     "the pooled vector: each channel has a preferred cell. Decode the cell from the vector; shuffle it and the "
+     "decoder fails.", "pages/channel_code.py", "Open the channel code", None),
+    ("5 · Rank and zero position channels", "In a segmentation network, channels whose pooled value changes most "
+     "when the image is flipped carry position. Zero the top N and watch mIoU drop faster than for random ones.",
+     "pages/segmentation_lab.py", "Open the segmentation lab", None),
+    ("6 · A region-specific attack", "Rank channels by the *signed* flip difference on images whose pedestrians are "
+     "on the left: zeroing them hurts the left half of the image more than the right.",
+     "pages/segmentation_lab.py", "Open the segmentation lab", None),
+    ("7 · AugShift", "If position hides in the pooled vector, pull the vectors of two shifted crops together "
+     "(an MSE term on the GAP latents): predictions become more shift-consistent.",
+     "pages/shift_lab.py", "Open the shift lab", None),
+]
+
+st.subheader("A guided tour")
+for title, text, page, link, params in TOUR:
+    with st.container(border=True):
+        st.markdown(f"**{title}** — {text}")
+        if page is not None:
+            try:
+                st.page_link(page, label=link, icon=":material/arrow_forward:", query_params=params)
+            except st.errors.StreamlitAPIException:
+                st.caption(f"({link}: not available in this build)")
