@@ -28,6 +28,9 @@ def test_segmentation_lab_page():
     assert after != before
     assert all(m.delta.startswith("-") for m in at.metric)  # zeroing half the latent hurts every region
 
+    at.selectbox(key="seg_subset").set_value("val-left")  # a lighter sweep for the 2-core CI machine
+    at.multiselect(key="sweep_fractions").set_value([10])
+    at.number_input(key="sweep_draws").set_value(2)
     next(b for b in at.button if b.label == "Run top-N sweep").click().run()
     assert not at.exception, at.exception
     titles = _plot_titles(at)
