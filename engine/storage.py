@@ -86,8 +86,8 @@ def fingerprint(*parts: Any) -> str:
 
     def feed(obj: Any) -> None:
         if isinstance(obj, torch.Tensor):
-            t = obj.detach().cpu().contiguous()
-            h.update(str((t.dtype, tuple(t.shape))).encode())
+            t = obj.detach().cpu().contiguous().reshape(-1)
+            h.update(str((t.dtype, tuple(obj.shape))).encode())
             h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
         elif isinstance(obj, Mapping):
             for k in sorted(obj, key=str):

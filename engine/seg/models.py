@@ -72,7 +72,7 @@ class SegModel:
 def wrap(model: DeepLabV3, arch: str, output_stride: int = 16, meta: dict[str, Any] | None = None) -> SegModel:
     """Put a model in eval mode and fingerprint its weights (the cache key for latents and rankings)."""
     model.eval()
-    flat = {k: v.reshape(-1) for k, v in model.state_dict().items()}  # storage.fingerprint refuses 0-dim tensors
+    flat = {k: v.reshape(-1) for k, v in model.state_dict().items()}  # flattened: the shipped rankings are keyed by this hash
     return SegModel(model, arch, output_stride, meta or {}, fingerprint(arch, flat))
 
 
