@@ -50,7 +50,7 @@ def read_state_dict(source: Path | str | bytes, name: str | None = None) -> dict
 def mismatch_report(model: nn.Module, state: Mapping[str, torch.Tensor]) -> str | None:
     """``None`` when ``state`` fits ``model`` exactly; else a short list of what does not fit."""
     expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]  # older files lack it
     unexpected = [k for k in state if k not in expected]
     misshaped = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
                  if k in state and state[k].shape != v.shape]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -12,25 +12,37 @@ from engine.device import pick_device
 from engine.progress import print_progress
 from engine.seg.ablation import channel_mask, evaluate_latents, range_sweep, scores, select, sweep
 from engine.seg.features import LatentCache
-from engine.seg.lab import DEFAULT_VAL, RANKINGS, SUBSETS, channel_order, subset_latents
+from engine.seg.cityscapes import SPLITS
+from engine.seg.lab import DEFAULT_VAL, RANKINGS, SUBSETS, channel_order, check_metric_model, load_data, subset_latents
 from engine.seg.metrics import REGIONS
-from engine.seg.models import DEFAULT_WEIGHTS, load_model, save_model
+from engine.seg.models import ARCHS, CONFIGS, DEFAULT_WEIGHTS, open_model, save_model
 from engine.seg.ranking import METHODS, rank
-from engine.seg.scenes import generate
 from engine.seg.train import TrainConfig, train_segmentation
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="segmentation checkpoint (default: shipped model)")
-    p.add_argument("--val-images", type=int, default=DEFAULT_VAL.count)
-    p.add_argument("--height", type=int, default=DEFAULT_VAL.height, help="image height (width = 2x)")
-    p.add_argument("--seed", type=int, default=DEFAULT_VAL.seed, help="scene seed of the val split")
+    p.add_argument("--checkpoint", "--weights", dest="checkpoint", default=str(DEFAULT_WEIGHTS), metavar="PATH",
+                   help="segmentation checkpoint: this app's, a torchvision DeepLabV3/FCN state dict (plain, wrapped, "
+                        "module.-prefixed), or torchvision:<arch> for pretrained weights in the local torch cache "
+                        "(default: shipped model)")
+    p.add_argument("--arch", choices=("auto", *ARCHS), default="auto", help="architecture of a plain state dict")
+    p.add_argument("--config", choices=CONFIGS, default="torchvision",
+                   help="settings of a plain state dict: torchvision's builder (ResNet: output stride 8, ASPP 12/24/36) "
+                        "or the paper's (output stride 16, ASPP 6/12/18)")
+    p.add_argument("--data", metavar="PATH", help="a Cityscapes folder in torchvision's layout (default: generated scenes)")
+    p.add_argument("--split", choices=SPLITS, default="val", help="Cityscapes split (with --data)")
+    p.add_argument("--val-images", type=int, default=DEFAULT_VAL.count, help="images: generated count, or the first N of --data")
+    p.add_argument("--height", type=int, default=DEFAULT_VAL.height, help="working image height (width = 2x)")
+    p.add_argument("--seed", type=int, default=DEFAULT_VAL.seed, help="scene seed of the generated val split")
     p.add_argument("--json", metavar="PATH")
 
 
-def _load(args: argparse.Namespace):
-    seg = load_model(args.weights)
-    data = generate(replace(DEFAULT_VAL, count=args.val_images, height=args.height, width=2 * args.height, seed=args.seed))
+def _load(args: argparse.Namespace, metrics: bool = True):
+    seg = open_model(args.checkpoint, args.arch, args.config)
+    if metrics:
+        check_metric_model(seg)
+    data = load_data(args.data, args.split if args.data else "val", args.val_images, args.height, args.seed)
+    print(f"model: {seg.label}; data: {len(data.labels)} images ({data.key['kind']})")
     return seg, data
 
 
@@ -39,7 +51,7 @@ def _pct(rows: list[dict]) -> list[dict]:
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
-    seg, data = _load(args)
+    seg, data = _load(args, metrics=False)
     r = rank(seg, data, args.method, on_progress=print_progress)
     order = r.order
     rows = [{"rank": i, "channel": int(c), "score": float(r.scores[c])} for i, c in enumerate(order)]

@@ -71,9 +71,14 @@ def image_to_tensor(img: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255)
 
 
+def fit_image(img: Image.Image, width: int, height: int) -> Image.Image:
+    """Centre crop to the aspect ratio of ``width`` x ``height``, then resize to it (antialiased)."""
+    scale = min(img.width / width, img.height / height)
+    w, h = round(width * scale), round(height * scale)
+    left, top = (img.width - w) // 2, (img.height - h) // 2
+    return img.crop((left, top, left + w, top + h)).resize((width, height), Image.Resampling.LANCZOS)
+
+
 def image_to_patch(img: Image.Image, size: int = 32) -> torch.Tensor:
     """Centre square crop, resized to (3, size, size) in [0, 1] (antialiased)."""
-    side = min(img.size)
-    left, top = (img.width - side) // 2, (img.height - side) // 2
-    square = img.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
-    return image_to_tensor(square)
+    return image_to_tensor(fit_image(img, size, size))

@@ -24,8 +24,11 @@ for _c in Cityscapes.classes:
         ID_TO_TRAINID[_c.id] = _c.train_id
 
 
+_LUT = np.zeros((256, 3), dtype=np.uint8)
+_LUT[:NUM_CLASSES] = COLORS
+_LUT[NUM_CLASSES:IGNORE] = np.random.default_rng(0).integers(40, 256, (IGNORE - NUM_CLASSES, 3))  # other label sets
+
+
 def colorize(labels: np.ndarray) -> np.ndarray:
-    """RGB uint8 image of a train-id label map (ignore pixels black), for overlays and plots."""
-    lut = np.zeros((256, 3), dtype=np.uint8)
-    lut[:NUM_CLASSES] = COLORS
-    return lut[labels]
+    """RGB uint8 image of a label map (Cityscapes colours for train ids, fixed colours above, ignore black)."""
+    return _LUT[labels]

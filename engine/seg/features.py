@@ -16,6 +16,7 @@ import torch
 
 from engine.device import autocast
 from engine.progress import ProgressFn, Progress, StopToken, report
+from engine.seg.classes import IGNORE
 from engine.seg.models import SegModel, backbone_latent, to_input
 from engine.seg.scenes import SceneSet
 from engine.storage import cache_dir, fingerprint, load_torch, save_torch
@@ -57,6 +58,13 @@ def compute_latents(seg: SegModel, images: np.ndarray, dtype: torch.dtype = torc
             out.append(backbone_latent(seg.model, x).to("cpu", dtype))
             report(on_progress, Progress(min(start + batch_size, len(images)), len(images), "backbone latents"))
     return torch.cat(out)
+
+
+def unlabelled_latents(seg: SegModel, images: np.ndarray, precision: str = "fp32") -> Latents:
+    """Latents of images without ground truth (e.g. an uploaded photo): labels are all ignore."""
+    z = compute_latents(seg, images, PRECISIONS[precision])
+    labels = torch.full(images.shape[:3], IGNORE, dtype=torch.uint8)
+    return Latents(z, labels, tuple(images.shape[1:3]), fingerprint(seg.fingerprint, torch.from_numpy(images), precision))
 
 
 class LatentCache:

@@ -1,18 +1,35 @@
-"""What the CLI and the page share: the default val data, subsets and the channel orders to ablate."""
+"""What the CLI and the page share: the val data (generated or a Cityscapes folder), subsets, channel orders."""
 from __future__ import annotations
 
 import numpy as np
 
 from engine.progress import ProgressFn, StopToken
 from engine.seg.ablation import random_order
+from engine.seg.cityscapes import load_cityscapes
+from engine.seg.classes import NUM_CLASSES
 from engine.seg.features import Latents
 from engine.seg.models import SegModel
 from engine.seg.ranking import METHODS, rank
-from engine.seg.scenes import SceneConfig, SceneSet, person_subsets
+from engine.seg.scenes import SceneConfig, SceneSet, generate, person_subsets
 
 DEFAULT_VAL = SceneConfig("val", 200, 128, 256, 0)
 SUBSETS = ("val", "val-left", "val-right")
 RANKINGS = (*METHODS, "random")
+
+
+def load_data(path: str | None = None, split: str = "val", count: int = DEFAULT_VAL.count, height: int = DEFAULT_VAL.height,
+              seed: int = DEFAULT_VAL.seed, on_progress: ProgressFn | None = None) -> SceneSet:
+    """Generated scenes when ``path`` is empty, else the first ``count`` images of a Cityscapes folder."""
+    if path:
+        return load_cityscapes(path, split, height, count, on_progress)
+    return generate(SceneConfig(split, count, height, 2 * height, seed))
+
+
+def check_metric_model(seg: SegModel) -> None:
+    """Refuse mIoU for a model whose classes are not the 19 Cityscapes train ids of the labels."""
+    if seg.num_classes != NUM_CLASSES:
+        raise ValueError(f"{seg.arch} predicts {seg.num_classes} classes; mIoU against Cityscapes train-id labels needs "
+                         f"{NUM_CLASSES}. Rankings and photo segmentation still work.")
 
 
 def subset_index(data: SceneSet, subset: str) -> np.ndarray:

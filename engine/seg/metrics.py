@@ -7,6 +7,7 @@ confusion matrices add up, so shards of a large dataset can be reduced by summin
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from engine.seg.classes import IGNORE, NUM_CLASSES
@@ -47,3 +48,11 @@ def miou(conf: torch.Tensor) -> float:
     """Mean IoU over the classes with a non-empty union."""
     iou = iou_per_class(conf)
     return float(iou[~iou.isnan()].mean()) if (~iou.isnan()).any() else float("nan")
+
+
+def region_fractions(changed: torch.Tensor | np.ndarray) -> dict[str, float]:
+    """Fraction of True pixels of an (…,H,W) boolean map in each region (e.g. predictions changed by an ablation)."""
+    changed = torch.as_tensor(changed)
+    quarter = torch.arange(changed.shape[-1]) // (changed.shape[-1] // 4)
+    per_col = changed.reshape(-1, changed.shape[-1]).double().mean(0)
+    return {r: float(per_col[torch.isin(quarter, torch.tensor(qs))].mean()) for r, qs in _QUARTERS.items()}

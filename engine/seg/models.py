@@ -1,10 +1,17 @@
-"""torchvision DeepLabV3 models split into backbone (the latent) and head, plus kernel-flipped copies.
+"""torchvision DeepLabV3 / FCN models split into backbone (the latent) and head, plus kernel-flipped copies.
 
-Latent = the backbone output that feeds the ASPP head (``model.backbone(x)["out"]``). The CPU
+Latent = the backbone output that feeds the head (``model.backbone(x)["out"]``). The CPU
 default is torchvision's ``DeepLabV3`` class with a dilated MobileNetV3-Small backbone (576-channel
 latent, output stride 16, ASPP rates 6/12/18): it was chosen by measurement (see
 assets/seg/MODEL_CARD.md) because it is as fast as MobileNetV3-Large on the head yet its fp16
 weights (12 MB) fit the asset budget where the Large model's (22 MB) do not.
+
+Users' checkpoints: the torchvision builders' layouts (DeepLabV3 ResNet-50/101 and
+MobileNetV3-Large, FCN ResNet-50/101, with or without the auxiliary head), plain or wrapped state
+dicts; the architecture and the number of classes are read from the keys. Weights do not record
+output stride or ASPP rates, so a *config* names them: ``torchvision`` (the builders' settings) or
+``paper`` (output stride 16, ASPP rates 6/12/18, the paper's DeepLabV3-ResNet-50).
+torchvision's pretrained weights are used only when already in the local torch hub cache.
 """
 from __future__ import annotations
 
@@ -19,80 +26,204 @@ import torch.nn.functional as F
 from torch import nn
 
 import engine.tvfix  # noqa: F401  (before torchvision)
-from engine.seg.classes import NUM_CLASSES
+from engine.checkpoints import load_state_into, unwrap_state_dict
+from engine.seg.classes import NAMES, NUM_CLASSES
 from engine.storage import ASSETS, CheckpointError, fingerprint, load_torch, save_torch
-from torchvision.models import mobilenet_v3_large, mobilenet_v3_small, resnet50
+from torchvision.models import mobilenet_v3_large, mobilenet_v3_small, resnet50, resnet101
+from torchvision.models import segmentation as tvseg
 from torchvision.models._utils import IntermediateLayerGetter
-from torchvision.models.segmentation import DeepLabV3
+from torchvision.models.segmentation import FCN, DeepLabV3
 from torchvision.models.segmentation.deeplabv3 import DeepLabHead
+from torchvision.models.segmentation.fcn import FCNHead
 
-ARCHS = ("deeplabv3_mobilenet_v3_small", "deeplabv3_mobilenet_v3_large", "deeplabv3_resnet50")
+ARCHS = ("deeplabv3_mobilenet_v3_small", "deeplabv3_mobilenet_v3_large", "deeplabv3_resnet50", "deeplabv3_resnet101",
+         "fcn_resnet50", "fcn_resnet101")
+CONFIGS = ("torchvision", "paper")
+PRETRAINED = {"deeplabv3_resnet50": tvseg.DeepLabV3_ResNet50_Weights, "deeplabv3_resnet101": tvseg.DeepLabV3_ResNet101_Weights,
+              "deeplabv3_mobilenet_v3_large": tvseg.DeepLabV3_MobileNet_V3_Large_Weights,
+              "fcn_resnet50": tvseg.FCN_ResNet50_Weights, "fcn_resnet101": tvseg.FCN_ResNet101_Weights}
 DEFAULT_ARCH = "deeplabv3_mobilenet_v3_small"
 DEFAULT_WEIGHTS = ASSETS / "seg" / f"{DEFAULT_ARCH}.pt"
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 
-def build_model(arch: str = DEFAULT_ARCH, num_classes: int = NUM_CLASSES, output_stride: int = 16) -> DeepLabV3:
-    """A randomly initialised DeepLabV3 (nothing downloaded); resnet50 takes output stride 8 or 16."""
-    if arch == "deeplabv3_resnet50":
+def default_rates(output_stride: int) -> tuple[int, int, int]:
+    """ASPP rates of the DeepLabV3 paper for an output stride: 16 -> 6/12/18, 8 -> 12/24/36."""
+    return (6, 12, 18) if output_stride == 16 else (12, 24, 36)
+
+
+def preset(arch: str, config: str = "torchvision") -> tuple[int, tuple[int, ...] | None]:
+    """(output stride, ASPP rates or ``None`` for FCN) of torchvision's builder or of the paper's setup."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHS}")
+    if config not in CONFIGS:
+        raise ValueError(f"unknown config {config!r}; expected one of {CONFIGS}")
+    fcn = arch.startswith("fcn")
+    if config == "paper" or "mobilenet" in arch:
+        rates = (12, 24, 36) if arch == "deeplabv3_mobilenet_v3_large" and config == "torchvision" else default_rates(16)
+        return 16, None if fcn else rates
+    return 8, None if fcn else default_rates(8)
+
+
+def build_model(arch: str = DEFAULT_ARCH, num_classes: int = NUM_CLASSES, output_stride: int = 16,
+                rates: tuple[int, ...] | None = None, aux: bool = False) -> DeepLabV3 | FCN:
+    """A randomly initialised model (nothing downloaded) with torchvision's module names.
+
+    ResNet trunks take output stride 8 or 16, MobileNets 16; ``rates`` default to :func:`default_rates`;
+    ``aux`` adds the auxiliary FCN head that torchvision's pretrained weights carry.
+    """
+    if arch not in ARCHS:
+        raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHS}")
+    trunk_name = arch.split("_", 1)[1]
+    if trunk_name.startswith("resnet"):
         if output_stride not in (8, 16):
-            raise ValueError("deeplabv3_resnet50 supports output stride 8 or 16")
-        dilate = [False, output_stride == 8, True]
-        rates = (12, 24, 36) if output_stride == 8 else (6, 12, 18)
-        trunk = resnet50(weights=None, replace_stride_with_dilation=dilate)
-        return DeepLabV3(IntermediateLayerGetter(trunk, {"layer4": "out"}), DeepLabHead(2048, num_classes, rates))
-    if arch in ("deeplabv3_mobilenet_v3_small", "deeplabv3_mobilenet_v3_large"):
+            raise ValueError(f"{arch} supports output stride 8 or 16")
+        trunk = {"resnet50": resnet50, "resnet101": resnet101}[trunk_name](
+            weights=None, replace_stride_with_dilation=[False, output_stride == 8, True])
+        layers, channels, aux_at, aux_channels = trunk, 2048, "layer3", 1024
+        out_at = "layer4"
+    else:
         if output_stride != 16:
             raise ValueError(f"{arch} has output stride 16")
-        maker = mobilenet_v3_small if arch.endswith("small") else mobilenet_v3_large
-        features = maker(weights=None, dilated=True).features
-        last = len(features) - 1
-        channels = features[last].out_channels
-        return DeepLabV3(IntermediateLayerGetter(features, {str(last): "out"}), DeepLabHead(channels, num_classes, (6, 12, 18)))
-    raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHS}")
+        layers = (mobilenet_v3_small if trunk_name.endswith("small") else mobilenet_v3_large)(weights=None, dilated=True).features
+        stages = [0] + [i for i, b in enumerate(layers) if getattr(b, "_is_cn", False)] + [len(layers) - 1]
+        out_at, aux_at = str(stages[-1]), str(stages[-4])  # torchvision's choice: C5 (stride 16), C2 (stride 8)
+        channels, aux_channels = layers[stages[-1]].out_channels, layers[stages[-4]].out_channels
+    backbone = IntermediateLayerGetter(layers, {out_at: "out", **({aux_at: "aux"} if aux else {})})
+    aux_head = FCNHead(aux_channels, num_classes) if aux else None
+    if arch.startswith("fcn"):
+        return FCN(backbone, FCNHead(channels, num_classes), aux_head)
+    return DeepLabV3(backbone, DeepLabHead(channels, num_classes, rates or default_rates(output_stride)), aux_head)
 
 
 @dataclass
 class SegModel:
     """A model in eval mode with what identifies it: architecture, settings and a weights hash."""
 
-    model: DeepLabV3
+    model: DeepLabV3 | FCN
     arch: str
     output_stride: int = 16
     meta: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
+    rates: tuple[int, ...] | None = (6, 12, 18)
 
     @property
     def channels(self) -> int:
         """Width of the latent (number of channels that can be ranked and zeroed)."""
-        return self.model.classifier[0].convs[0][0].in_channels
+        first = self.model.classifier[0]
+        return first.convs[0][0].in_channels if isinstance(self.model, DeepLabV3) else first.in_channels
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes the head predicts (19 for Cityscapes train ids)."""
+        return self.model.classifier[-1].out_channels
+
+    @property
+    def class_names(self) -> list[str]:
+        """Names of the predicted classes: the checkpoint's, else Cityscapes' for 19, else ``class k``."""
+        names = self.meta.get("classes")
+        if names and len(names) == self.num_classes:
+            return list(names)
+        return list(NAMES) if self.num_classes == NUM_CLASSES else [f"class {k}" for k in range(self.num_classes)]
+
+    @property
+    def label(self) -> str:
+        """A one-line description: architecture, stride, rates, classes."""
+        rates = f", ASPP {'/'.join(map(str, self.rates))}" if self.rates else ""
+        return f"{self.arch} (output stride {self.output_stride}{rates}, {self.num_classes} classes)"
 
 
-def wrap(model: DeepLabV3, arch: str, output_stride: int = 16, meta: dict[str, Any] | None = None) -> SegModel:
-    """Put a model in eval mode and fingerprint its weights (the cache key for latents and rankings)."""
+def wrap(model: DeepLabV3 | FCN, arch: str, output_stride: int = 16, meta: dict[str, Any] | None = None) -> SegModel:
+    """Put a model in eval mode and fingerprint its weights and settings (the cache key for latents and rankings)."""
     model.eval()
+    rates = tuple(c[0].dilation[0] for c in model.classifier[0].convs[1:4]) if isinstance(model, DeepLabV3) else None
     flat = {k: v.reshape(-1) for k, v in model.state_dict().items()}  # flattened: the shipped rankings are keyed by this hash
-    return SegModel(model, arch, output_stride, meta or {}, fingerprint(arch, flat))
+    settings = [] if (output_stride, rates) == (16, default_rates(16)) else [output_stride, list(rates or [])]
+    return SegModel(model, arch, output_stride, meta or {}, fingerprint(arch, *settings, flat), rates)
 
 
 def save_model(seg: SegModel, path: Path) -> Path:
     """Save the weights as an fp16 state dict (half the size; BN statistics included) with its settings."""
     state = {k: v.half() if v.is_floating_point() else v for k, v in seg.model.state_dict().items()}
-    return save_torch({"arch": seg.arch, "output_stride": seg.output_stride, "meta": seg.meta, "state_dict": state}, path)
+    return save_torch({"arch": seg.arch, "output_stride": seg.output_stride, "rates": seg.rates, "meta": seg.meta,
+                       "state_dict": state}, path)
 
 
-def load_model(path: Path | str = DEFAULT_WEIGHTS) -> SegModel:
-    """Load a model saved by :func:`save_model` into fp32 (refusing files that are not plain tensors)."""
-    ckpt = load_torch(path)
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or ckpt.get("arch") not in ARCHS:
-        raise CheckpointError(f"{Path(path).name} is not a PosLab segmentation checkpoint.")
-    model = build_model(ckpt["arch"], output_stride=ckpt["output_stride"])
-    try:
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
-    except RuntimeError as err:
-        raise CheckpointError(f"{Path(path).name} does not match {ckpt['arch']}: {str(err)[:200]}") from err
-    return wrap(model, ckpt["arch"], ckpt["output_stride"], ckpt.get("meta"))
+def detect_arch(state: dict[str, torch.Tensor]) -> str:
+    """The architecture of a torchvision-layout segmentation state dict, told from its keys."""
+    head = "deeplabv3" if "classifier.0.convs.0.0.weight" in state else "fcn" if "classifier.0.weight" in state else None
+    if "backbone.layer1.0.conv1.weight" in state:
+        trunk = "resnet101" if any(k.startswith("backbone.layer3.6.") for k in state) else "resnet50"
+    elif "backbone.0.0.weight" in state:
+        trunk = "mobilenet_v3_large" if "backbone.16.0.weight" in state else "mobilenet_v3_small"
+    else:
+        trunk = None
+    arch = f"{head}_{trunk}"
+    if arch not in ARCHS:
+        sample = ", ".join(list(state)[:3])
+        raise CheckpointError(f"cannot tell the architecture from the keys (e.g. {sample}): expected a torchvision "
+                              f"DeepLabV3/FCN state dict (backbone.*, classifier.*) of one of {', '.join(ARCHS)}; "
+                              "choose the architecture explicitly.")
+    return arch
+
+
+def load_model(source: Path | str | bytes = DEFAULT_WEIGHTS, arch: str = "auto", config: str = "torchvision",
+               name: str | None = None) -> SegModel:
+    """A checkpoint (path or upload bytes) as a :class:`SegModel`: one saved by :func:`save_model` (which
+    records its settings), or a user's state dict (plain, wrapped, prefixed) for ``arch`` (``auto`` = from
+    the keys) built with ``config``'s output stride and rates; classes are read from the weights."""
+    name = name or (Path(source).name if not isinstance(source, bytes) else "upload")
+    blob = load_torch(source, name)
+    meta: dict[str, Any] = {"source": name}
+    if isinstance(blob, dict) and blob.get("arch") in ARCHS and "output_stride" in blob and "state_dict" in blob:
+        arch, output_stride = blob["arch"], blob["output_stride"]
+        rates = blob.get("rates", None if arch.startswith("fcn") else default_rates(output_stride))
+        meta |= blob.get("meta") or {}
+        state = unwrap_state_dict(blob["state_dict"], name)
+    else:
+        state = unwrap_state_dict(blob, name)
+        arch = detect_arch(state) if arch == "auto" else arch
+        output_stride, rates = preset(arch, config)
+        meta["config"] = config
+    last = state.get("classifier.4.weight")
+    num_classes = int(last.shape[0]) if last is not None and last.dim() == 4 else NUM_CLASSES
+    aux = any(k.startswith("aux_classifier.") for k in state)
+    model = build_model(arch, num_classes, output_stride, tuple(rates) if rates else None, aux)
+    load_state_into(model, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, name)
+    return wrap(model, arch, output_stride, meta)
+
+
+def pretrained_file(arch: str) -> Path:
+    """Where torchvision keeps ``arch``'s pretrained weights in the local torch hub cache."""
+    if arch not in PRETRAINED:
+        raise ValueError(f"torchvision has no pretrained weights for {arch!r}; it has: {', '.join(PRETRAINED)}")
+    url = PRETRAINED[arch].DEFAULT.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[1]
+
+
+def cached_pretrained() -> list[str]:
+    """Architectures whose torchvision pretrained weights are already in the local cache."""
+    return [arch for arch in PRETRAINED if pretrained_file(arch).is_file()]
+
+
+def load_pretrained(arch: str) -> SegModel:
+    """torchvision's pretrained weights for ``arch`` from the local cache only (never downloaded)."""
+    path = pretrained_file(arch)
+    weights = PRETRAINED[arch].DEFAULT
+    if not path.is_file():
+        raise CheckpointError(f"torchvision's pretrained {arch} weights are not in the local torch cache ({path}) and "
+                              f"this app never downloads: copy {path.name} there (from {weights.url}) to use them.")
+    seg = load_model(path, arch, "torchvision", name=f"torchvision {weights.name}")
+    seg.meta["classes"] = list(weights.meta["categories"])
+    return seg
+
+
+def open_model(spec: str, arch: str = "auto", config: str = "torchvision") -> SegModel:
+    """A checkpoint path, or ``torchvision:<arch>`` for torchvision's pretrained weights from the local cache."""
+    if spec.startswith("torchvision:"):
+        return load_pretrained(spec.split(":", 1)[1])
+    return load_model(spec, arch, config)
 
 
 def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
