@@ -101,3 +101,21 @@ def placement_accuracy(model: ProbeNet, patch: torch.Tensor, label: int | None =
     probs = cell_sweep(model, patch)
     targets = torch.arange(len(probs)) if model.config.task == "location" else torch.full((len(probs),), int(label))
     return 100.0 * (probs.argmax(1) == targets).float().mean().item()
+
+
+@torch.inference_mode()
+def channel_sum_accuracy(model: ProbeNet, source: PatchSource | None = None, samples: int = 1000,
+                         seed: int = EVAL_SEED) -> tuple[float, float]:
+    """(real accuracy, accuracy from the channel sum alone) of a PermuteNet, on the same fresh samples.
+
+    A fresh permutation per call leaves its linear layer one usable, permutation-invariant signal:
+    logit_k ~ mean(W_k) * sum(z) + b_k. When the two numbers match, the net uses nothing else.
+    """
+    config = model.config
+    x, y, _ = make_batch(config, source or GeneratedShapes(config.patch), samples, seed, "test", flip=False)
+    model = model.eval()
+    z = model.gap_vector(x).float()
+    weight, bias = model.head.weight.float(), model.head.bias.float()
+    sum_logits = weight.mean(1) * z.sum(1, keepdim=True) + bias
+    real = 100.0 * (model(x).argmax(1) == y).float().mean().item()
+    return real, 100.0 * (sum_logits.argmax(1) == y).float().mean().item()
