@@ -1,32 +1,97 @@
 """Segmentation lab: rank position-encoding latent channels, zero them, watch mIoU per region (paper Sec. 4.2)."""
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
+from engine.data.images import ImageError, decode_image, fit_image
+from engine.data.patches import DataError
 from engine.progress import Stopped, StopToken
 from engine.seg.ablation import channel_mask, evaluate_latents, qualitative, range_sweep, scores, select, sweep
-from engine.seg.lab import RANKINGS, SUBSETS, subset_index
-from engine.seg.metrics import REGIONS
+from engine.seg.cityscapes import SPLITS
+from engine.seg.features import unlabelled_latents
+from engine.seg.lab import RANKINGS, SUBSETS, check_metric_model, subset_index
+from engine.seg.metrics import REGIONS, region_fractions
+from engine.seg.models import cached_pretrained, pretrained_file
 from engine.seg.ranking import METHODS
+from engine.storage import CheckpointError, fingerprint
 from ui import seg as ui
 
 st.title("🚗 Segmentation lab")
 st.caption("Paper Sec. 4.2: rank the channels of a DeepLabV3 latent by how much their global average changes "
            "when the image is flipped (Eq. 2, Eq. 3, Kernel-Flip), zero the top N before the head and watch mIoU "
-           "over the whole image and its left, center and right regions. Data: generated drive-on-the-right "
-           "street scenes (val split, 200 images at 128×256).")
+           "over the whole image and its left, center and right regions. Default data: generated drive-on-the-right "
+           "street scenes (val split, 200 images at 128×256); bring a Cityscapes folder, a photo, or your own "
+           "checkpoint (sidebar → *Your checkpoints*).")
 
-files = ui.model_files()
-if not files:
-    st.error("No segmentation model in assets/seg. Train one with `python -m engine train-seg`.")
+choices = ui.model_choices()
+if not choices:
+    st.error("No segmentation model: train one with `python -m engine train-seg` or load a checkpoint in the sidebar.")
     st.stop()
 c1, c2, c3 = st.columns(3)
-path = str(c1.selectbox("Model", files, format_func=lambda p: p.stem))
-subset = c2.selectbox("Data", SUBSETS, key="seg_subset", help="val-left / val-right: images whose pedestrians are only in that half")
-ranking = c3.selectbox("Ranking", RANKINGS, help="overall = Eq. 2, left/right = Eq. 3, kflip1/2 = Kernel-Flip*/**")
-seg, data = ui.shared_model(path), ui.shared_data()
-width = seg.channels
-st.caption(f"`{seg.arch}` · latent width **{width}** channels · {len(subset_index(data, subset))} images in {subset}")
+model_name = c1.selectbox("Model", list(choices), key="seg_model")
+source = c2.radio("Data", ["Generated scenes", "Cityscapes folder"], horizontal=True, key="seg_source")
+subset = c3.selectbox("Subset", SUBSETS, key="seg_subset", help="val-left / val-right: images whose pedestrians are only in that half")
+if not cached_pretrained():
+    st.caption(f"torchvision's pretrained weights: none in the local torch cache ({pretrained_file('deeplabv3_resnet50').parent}); "
+               "this app is offline and never downloads them.")
+try:
+    seg = choices[model_name]()
+except CheckpointError as err:
+    st.error(str(err))
+    st.stop()
+
+data_args: dict = {}
+if source == "Cityscapes folder":
+    d1, d2, d3, d4 = st.columns([3, 1, 1, 1])
+    path = d1.text_input("Cityscapes folder", key="seg_data_path", placeholder="e.g. ~/data/cityscapes",
+                         help="torchvision's layout: leftImg8bit/<split>/<city>/*_leftImg8bit.png and "
+                              "gtFine/<split>/<city>/*_gtFine_labelIds.png; label ids are mapped to the 19 train ids")
+    split = d2.selectbox("Split", SPLITS, index=SPLITS.index("val"), key="seg_split")
+    count = d3.number_input("Images", 1, 5000, 100, key="seg_count", help="the first N images, sorted by path")
+    height = d4.selectbox("Height", [128, 256, 512], key="seg_height", help="working resolution: height × 2·height")
+    if path.strip():
+        data_args = {"path": path.strip(), "split": split, "count": int(count), "height": int(height)}
+    else:
+        st.info("Enter the folder holding leftImg8bit/ and gtFine/; until then the generated scenes are used.")
+try:
+    data = ui.shared_data(**data_args)
+except (DataError, ValueError) as err:
+    st.error(f"{err} Using the generated scenes instead.")
+    data = ui.shared_data()
+ranking = st.selectbox("Ranking", RANKINGS, help="overall = Eq. 2, left/right = Eq. 3, kflip1/2 = Kernel-Flip*/**")
+width, names = seg.channels, seg.class_names
+try:
+    check_metric_model(seg)
+    metrics_ok = True
+except ValueError as err:
+    st.warning(str(err))
+    metrics_ok = False
+st.caption(f"`{seg.label}` · latent width **{width}** channels · {len(subset_index(data, subset))} images in {subset} "
+           f"({data.key['kind']}, {data.images.shape[1]}×{data.images.shape[2]})")
+
+with st.expander("Your street photo", expanded=False):
+    photo_file = st.file_uploader("A street photo (PNG, JPEG, WebP, BMP, TIFF, GIF)", key="seg_photo_upload",
+                                  help="Centre-cropped to 2:1 and resized to the data's working resolution. Kept in "
+                                       "memory for this session only.")
+    photo = None
+    if photo_file is not None:
+        try:
+            img = decode_image(photo_file.getvalue(), photo_file.name)
+            photo = np.asarray(fit_image(img, data.images.shape[2], data.images.shape[1]))[None]
+        except ImageError as err:
+            st.error(str(err))
+
+
+def photo_latents(image: np.ndarray):
+    """The photo's latents under the selected model, kept in this session only."""
+    key = fingerprint(seg.fingerprint, image)
+    held = st.session_state.get("seg_photo_latents")
+    if held is None or held[0] != key:
+        with st.spinner("Segmenting your photo…"):
+            held = (key, unlabelled_latents(seg, image))
+        st.session_state.seg_photo_latents = held
+    return held[1]
 
 
 @st.fragment
@@ -40,10 +105,24 @@ def live_panel() -> None:
         zeroed_range = m2.slider("ranks zeroed", 0, width, (0, round(0.1 * width)), key="seg_range")
         n = None
     draw = m3.number_input("random draw", 0, 99, 0, disabled=ranking != "random")
-    order = ui.shared_order(path, ranking, int(draw))
+    order = ui.shared_order(seg, data, ranking, int(draw))
     mask = channel_mask(width, select(order, n, zeroed_range))
-    lat = ui.shared_latents(path, subset)
-    base = ui.baseline_scores(path, subset)
+    if photo is not None:
+        q = qualitative(seg, photo_latents(photo), 0, mask)
+        changed = region_fractions(q["changed"])
+        st.markdown("**Your photo** (no ground truth: the share of pixels whose class changed, per region)")
+        for col, region in zip(st.columns(4), REGIONS):
+            col.metric(f"{region}: pixels changed", f"{100 * changed[region]:.1f}%")
+        cols = st.columns(4)
+        cols[0].image(photo[0], caption="your photo")
+        cols[1].image(ui.overlay(photo[0], q["before"]), caption="prediction, no ablation")
+        cols[2].image(ui.overlay(photo[0], q["after"]), caption="prediction, channels zeroed")
+        cols[3].image(ui.changed_map(photo[0], q["changed"]), caption=f"changed pixels: {int(q['changed'].sum())}")
+        st.markdown(ui.legend_markdown(np.concatenate([q["before"], q["after"]]), names), unsafe_allow_html=True)
+    if not metrics_ok:
+        return
+    lat = ui.shared_latents(seg, data, subset)
+    base = ui.baseline_scores(seg, data, subset)
     now = scores(evaluate_latents(seg, lat, mask))
     for col, region in zip(st.columns(4), REGIONS):
         col.metric(f"{region} mIoU", f"{100 * now[region]:.1f}", f"{100 * (now[region] - base[region]):+.1f}",
@@ -57,16 +136,19 @@ def live_panel() -> None:
     cols[2].image(ui.overlay(image, q["before"]), caption="prediction, no ablation")
     cols[3].image(ui.overlay(image, q["after"]), caption="prediction, channels zeroed")
     cols[4].image(ui.changed_map(image, q["changed"]), caption=f"changed pixels: {int(q['changed'].sum())}")
-    st.markdown(ui.legend_markdown(q["truth"]), unsafe_allow_html=True)
+    st.markdown(ui.legend_markdown(q["truth"], names), unsafe_allow_html=True)
 
 
 live_panel()
 
 st.subheader("Rankings")
 shown = st.multiselect("Methods", METHODS, default=["overall", "left", "right"])
-st.plotly_chart(ui.ranking_figure({m: ui.ranking_scores(path, m) for m in shown}), key="seg_ranking_plot")
+st.plotly_chart(ui.ranking_figure({m: ui.ranking_scores(seg, data, m) for m in shown}), key="seg_ranking_plot")
 
+if not metrics_ok:
+    st.stop()
 st.subheader("Sweeps")
+context = (seg.fingerprint, fingerprint(data.key), subset)
 s1, s2, s3, s4 = st.columns(4)
 sweep_rankings = s1.multiselect("Rankings", METHODS, default=["overall", "left", "right"], key="sweep_rankings")
 fractions = s2.multiselect("N (% of width)", [1, 2, 5, 10, 15, 25, 40], default=[5, 10, 25], key="sweep_fractions")
@@ -79,22 +161,24 @@ if b3.button("Stop") and "seg_stop" in st.session_state:
 if run_top or run_range:
     st.session_state.seg_stop = stop = StopToken()
     bar = st.progress(0.0, "sweep")
-    lat = ui.shared_latents(path, subset)
-    orders = {m: ui.shared_order(path, m) for m in sweep_rankings}
+    lat = ui.shared_latents(seg, data, subset)
+    orders = {m: ui.shared_order(seg, data, m) for m in sweep_rankings}
     try:
         if run_top:
             ns = [0] + [round(f / 100 * width) for f in sorted(fractions)]
-            st.session_state.seg_sweep = sweep(seg, lat, orders, ns, int(draws), stop=stop,
-                                               on_progress=lambda p: bar.progress(p.fraction, p.message))
+            st.session_state.seg_sweep = context, sweep(seg, lat, orders, ns, int(draws), stop=stop,
+                                                        on_progress=lambda p: bar.progress(p.fraction, p.message))
         else:
-            st.session_state.seg_ranges = range_sweep(seg, lat, orders, int(step), stop=stop,
-                                                      on_progress=lambda p: bar.progress(p.fraction, p.message))
+            st.session_state.seg_ranges = context, range_sweep(seg, lat, orders, int(step), stop=stop,
+                                                               on_progress=lambda p: bar.progress(p.fraction, p.message))
     except Stopped:
         st.warning("Sweep stopped.")
     bar.empty()
-if "seg_sweep" in st.session_state:
-    st.plotly_chart(ui.sweep_figure(st.session_state.seg_sweep), key="seg_sweep_plot")
-    if {"left", "overall", "right"} <= {r["ranking"] for r in st.session_state.seg_sweep}:
-        st.plotly_chart(ui.region_attack_figure(st.session_state.seg_sweep), key="seg_attack_plot")
-if "seg_ranges" in st.session_state:
-    st.plotly_chart(ui.range_figure(st.session_state.seg_ranges), key="seg_range_plot")
+swept = st.session_state.get("seg_sweep", (None, None))
+if swept[0] == context:  # results of the model, data and subset shown now only
+    st.plotly_chart(ui.sweep_figure(swept[1]), key="seg_sweep_plot")
+    if {"left", "overall", "right"} <= {r["ranking"] for r in swept[1]}:
+        st.plotly_chart(ui.region_attack_figure(swept[1]), key="seg_attack_plot")
+ranged = st.session_state.get("seg_ranges", (None, None))
+if ranged[0] == context:
+    st.plotly_chart(ui.range_figure(ranged[1]), key="seg_range_plot")

@@ -5,6 +5,7 @@ read: ablations pass channel masks, they never modify the model or the latents.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,17 +14,20 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from engine.seg.ablation import evaluate_latents, scores
-from engine.seg.classes import NAMES, colorize
+from engine.seg.classes import colorize
 from engine.seg.features import LatentCache, Latents
-from engine.seg.lab import DEFAULT_VAL, channel_order, subset_latents
+from engine.seg.lab import DEFAULT_VAL, channel_order, load_data, subset_latents
 from engine.seg.metrics import REGIONS
-from engine.seg.models import SegModel, load_model
+from engine.seg.models import SegModel, cached_pretrained, load_model, load_pretrained
 from engine.seg.ranking import rank
-from engine.seg.scenes import SceneSet, generate
-from engine.storage import ASSETS
+from engine.seg.scenes import SceneSet
+from engine.storage import ASSETS, fingerprint
+from ui.uploads import user_seg_models
 
 COLORS = {"overall": "#d62728", "left": "#1f77b4", "right": "#2ca02c", "kflip1": "#9467bd", "kflip2": "#8c564b",
           "random": "#7f7f7f"}
+# Models and data are cache keys by identity of content: weights + settings, and the data's description.
+HASH = {SegModel: lambda seg: seg.fingerprint, SceneSet: lambda data: fingerprint(data.key)}
 
 
 def model_files() -> list[Path]:
@@ -36,35 +40,49 @@ def shared_model(path: str) -> SegModel:
     return load_model(path)
 
 
-@st.cache_resource(show_spinner="Generating street scenes…")
-def shared_data() -> SceneSet:
-    return generate(DEFAULT_VAL)
+@st.cache_resource(max_entries=2, show_spinner="Loading torchvision's pretrained weights from the local cache…")
+def shared_pretrained(arch: str) -> SegModel:
+    return load_pretrained(arch)
+
+
+def model_choices() -> dict[str, Callable[[], SegModel]]:
+    """Every model this session can use, by label: shipped, the user's (sidebar uploads), cached torchvision weights."""
+    choices: dict[str, Callable[[], SegModel]] = {f"shipped: {p.stem}": lambda p=p: shared_model(str(p)) for p in model_files()}
+    choices |= {f"yours: {name}": lambda m=m: m for name, m in user_seg_models().items()}
+    choices |= {f"torchvision pretrained: {a}": lambda a=a: shared_pretrained(a) for a in cached_pretrained()}
+    return choices
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the images…")
+def shared_data(path: str = "", split: str = "val", count: int = DEFAULT_VAL.count, height: int = DEFAULT_VAL.height) -> SceneSet:
+    """Generated val scenes (no path) or a Cityscapes folder, loaded once per server."""
+    return load_data(path or None, split, count, height)
 
 
 @st.cache_resource
-def shared_cache() -> LatentCache:
-    return LatentCache(max_bytes=512 << 20)
+def shared_cache(use_disk: bool = True) -> LatentCache:
+    """The latent cache; the one for uploaded models keeps nothing on disk."""
+    return LatentCache(max_bytes=512 << 20, use_disk=use_disk)
 
 
-@st.cache_resource(show_spinner="Computing backbone latents (once per model and data)…")
-def shared_latents(path: str, subset: str) -> Latents:
-    seg, data = shared_model(path), shared_data()
-    return subset_latents(shared_cache().get(seg, data), data, subset)
+@st.cache_resource(max_entries=8, hash_funcs=HASH, show_spinner="Computing backbone latents (once per model and data)…")
+def shared_latents(seg: SegModel, data: SceneSet, subset: str) -> Latents:
+    return subset_latents(shared_cache(not seg.meta.get("uploaded")).get(seg, data), data, subset)
 
 
-@st.cache_resource(show_spinner="Ranking channels…")
-def shared_order(path: str, ranking: str, draw: int = 0) -> np.ndarray:
-    return channel_order(shared_model(path), shared_data(), ranking, draw)
+@st.cache_resource(max_entries=64, hash_funcs=HASH, show_spinner="Ranking channels…")
+def shared_order(seg: SegModel, data: SceneSet, ranking: str, draw: int = 0) -> np.ndarray:
+    return channel_order(seg, data, ranking, draw)
 
 
-@st.cache_data(show_spinner=False)
-def baseline_scores(path: str, subset: str) -> dict[str, float]:
-    return scores(evaluate_latents(shared_model(path), shared_latents(path, subset)))
+@st.cache_data(max_entries=32, hash_funcs=HASH, show_spinner=False)
+def baseline_scores(seg: SegModel, data: SceneSet, subset: str) -> dict[str, float]:
+    return scores(evaluate_latents(seg, shared_latents(seg, data, subset)))
 
 
-@st.cache_data(show_spinner=False)
-def ranking_scores(path: str, method: str) -> np.ndarray:
-    return rank(shared_model(path), shared_data(), method).scores
+@st.cache_data(max_entries=64, hash_funcs=HASH, show_spinner=False)
+def ranking_scores(seg: SegModel, data: SceneSet, method: str) -> np.ndarray:
+    return rank(seg, data, method).scores
 
 
 def ranking_figure(scores_by_method: dict[str, np.ndarray]) -> go.Figure:
@@ -134,8 +152,8 @@ def changed_map(image: np.ndarray, changed: np.ndarray) -> np.ndarray:
     return out
 
 
-def legend_markdown(labels: np.ndarray) -> str:
+def legend_markdown(labels: np.ndarray, names: list[str]) -> str:
     """A colour legend of the classes present in a label map."""
-    present = [c for c in np.unique(labels) if c < len(NAMES)]
-    return " ".join(f"<span style='color:rgb{tuple(int(v) for v in colorize(np.array([c]))[0])}'>■</span> {NAMES[c]}"
+    present = [c for c in np.unique(labels) if c < len(names)]
+    return " ".join(f"<span style='color:rgb{tuple(int(v) for v in colorize(np.array([c]))[0])}'>■</span> {names[c]}"
                     for c in present)

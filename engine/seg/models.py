@@ -170,11 +170,15 @@ def detect_arch(state: dict[str, torch.Tensor]) -> str:
 
 def load_model(source: Path | str | bytes = DEFAULT_WEIGHTS, arch: str = "auto", config: str = "torchvision",
                name: str | None = None) -> SegModel:
-    """A checkpoint (path or upload bytes) as a :class:`SegModel`: one saved by :func:`save_model` (which
-    records its settings), or a user's state dict (plain, wrapped, prefixed) for ``arch`` (``auto`` = from
-    the keys) built with ``config``'s output stride and rates; classes are read from the weights."""
+    """A checkpoint (path or upload bytes, read with ``weights_only=True``) as a :class:`SegModel` (see :func:`model_from_blob`)."""
     name = name or (Path(source).name if not isinstance(source, bytes) else "upload")
-    blob = load_torch(source, name)
+    return model_from_blob(load_torch(source, name), name, arch, config)
+
+
+def model_from_blob(blob: object, name: str = "checkpoint", arch: str = "auto", config: str = "torchvision") -> SegModel:
+    """A loaded checkpoint as a :class:`SegModel`: one saved by :func:`save_model` (which records its settings),
+    or a user's state dict (plain, wrapped, prefixed) for ``arch`` (``auto`` = from the keys) built with
+    ``config``'s output stride and rates; the number of classes is read from the weights."""
     meta: dict[str, Any] = {"source": name}
     if isinstance(blob, dict) and blob.get("arch") in ARCHS and "output_stride" in blob and "state_dict" in blob:
         arch, output_stride = blob["arch"], blob["output_stride"]

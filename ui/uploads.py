@@ -1,0 +1,57 @@
+"""The sidebar's checkpoint uploader and the session registries every page reads its user models from.
+
+Uploaded bytes are loaded in memory (``weights_only=True``), never written to disk; the models live
+in this session's state only: probes in ``user_probes`` (the grid probe page lists them),
+segmentation models in ``user_seg_models`` (the segmentation lab lists them).
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from engine.seg.models import ARCHS, CONFIGS, SegModel
+from engine.storage import CheckpointError
+from engine.user_models import load_user_checkpoint
+from ui.probe import user_probes
+
+CONFIG_LABELS = {"torchvision": "torchvision builder (ResNet: stride 8, ASPP 12/24/36)",
+                 "paper": "paper (stride 16, ASPP 6/12/18)"}
+
+
+def user_seg_models() -> dict[str, SegModel]:
+    """Segmentation models this session loaded, by display name."""
+    return st.session_state.setdefault("user_seg_models", {})
+
+
+def _load(file, arch: str, config: str) -> None:
+    log = st.session_state.setdefault("ckpt_log", {})
+    try:
+        loaded = load_user_checkpoint(file.getvalue(), file.name, arch, config)
+    except CheckpointError as err:
+        log[file.name] = ("error", str(err))
+        return
+    if loaded.kind == "segmentation":
+        loaded.model.meta["uploaded"] = True  # its latents stay in memory, never in the disk cache
+    registry = user_probes() if loaded.kind == "probe" else user_seg_models()
+    registry[f"{file.name} · {loaded.model.config.label if loaded.kind == 'probe' else loaded.model.arch}"] = loaded.model
+    log[file.name] = ("ok", f"{loaded.kind}: {loaded.label}")
+
+
+def render_checkpoint_uploader() -> None:
+    """Upload probe or segmentation checkpoints; each is loaded once per (file, settings) and listed with its status."""
+    with st.sidebar.expander("Your checkpoints"):
+        files = st.file_uploader("Checkpoint files (.pt / .pth)", accept_multiple_files=True, key="ckpt_uploads",
+                                 help="Probe checkpoints written by this app, or segmentation weights: this app's, or a "
+                                      "torchvision DeepLabV3/FCN state dict (plain or under model_state / state_dict / "
+                                      "model, module. prefixes ok). Kept in memory for this session only.")
+        arch = st.selectbox("Segmentation architecture", ["auto", *ARCHS], key="ckpt_arch",
+                            help="auto = told from the weights' keys")
+        config = st.selectbox("Segmentation settings", CONFIGS, format_func=CONFIG_LABELS.get, key="ckpt_config",
+                              help="Weights do not record output stride or ASPP rates. The paper's DeepLabV3-ResNet-50 "
+                                   "used stride 16 and rates 6/12/18.")
+        seen = st.session_state.setdefault("ckpt_seen", set())
+        for file in files or []:
+            if (file.file_id, arch, config) not in seen:
+                seen.add((file.file_id, arch, config))
+                _load(file, arch, config)
+        for name, (status, text) in st.session_state.get("ckpt_log", {}).items():
+            (st.error if status == "error" else st.caption)(f"**{name}**: {text}")
