@@ -1,4 +1,4 @@
-"""The sidebar every page shares: compute device, caches, and the user's own dataset folder."""
+"""The sidebar every page shares: compute device, caches, the user's own dataset folder and checkpoints."""
 from __future__ import annotations
 
 import streamlit as st
@@ -6,6 +6,7 @@ import streamlit as st
 from engine.data.patches import DataError, PatchSource, open_patch_source
 from engine.device import pick_device
 from engine.storage import cache_dir
+from ui.uploads import render_checkpoint_uploader
 
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the dataset folder…")
@@ -34,4 +35,5 @@ def render_sidebar() -> None:
         source = user_patch_source()
         if source is not None:
             st.caption(f"Using **{source.name}**: {len(source.classes)} classes.")
+        render_checkpoint_uploader()
         st.caption(f"Compute: **{pick_device().type.upper()}** · cache: `{cache_dir()}`")
