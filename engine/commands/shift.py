@@ -103,16 +103,19 @@ def run_consistency(args: argparse.Namespace) -> int:
     for model, _meta, name in models:
         if source is not None and len(source.classes) != len(model.config.classes):
             raise ValueError(f"{name} predicts {len(model.config.classes)} classes but {source.name} has {len(source.classes)}")
+        start = time.perf_counter()
         ev = evaluate_shift(model, source, samples=args.samples, max_shift=args.max_shift, passes=args.passes,
                             seed=args.seed, device=device, split=args.split)
+        seconds = time.perf_counter() - start
         method = model.config.method
         rows.append({"method": method, "top1": ev.top1, "cons": ev.cons, "model": str(name), "max_shift": args.max_shift,
-                     "samples": args.samples, "passes": args.passes,
+                     "samples": args.samples, "passes": args.passes, "seconds": round(seconds, 2),
                      "paper_c10_top1": _paper(method, "cifar10", 0), "paper_c10_cons8": _paper(method, "cifar10", 1),
                      "paper_c100_top1": _paper(method, "cifar100", 0), "paper_c100_cons8": _paper(method, "cifar100", 1)})
     print(f"{source.name if source else 'generated shapes'} ({args.split}): Top-1 and Cons.{args.max_shift} "
           f"({args.samples} images, {args.passes} passes) beside the paper's Table 2 (CIFAR-10 / CIFAR-100, Cons.8)")
     print_table(rows,
-                ["method", "top1", "cons", "paper_c10_top1", "paper_c10_cons8", "paper_c100_top1", "paper_c100_cons8"])
+                ["method", "top1", "cons", "paper_c10_top1", "paper_c10_cons8", "paper_c100_top1", "paper_c100_cons8",
+                 "seconds"])
     write_json(rows, args.json)
     return 0
