@@ -78,7 +78,7 @@ with st.expander("Your street photo", expanded=False):
     if photo_file is not None:
         try:
             img = decode_image(photo_file.getvalue(), photo_file.name)
-            photo = np.asarray(fit_image(img, data.images.shape[2], data.images.shape[1]))[None]
+            photo = np.array(fit_image(img, data.images.shape[2], data.images.shape[1]))[None]
         except ImageError as err:
             st.error(str(err))
 
