@@ -112,3 +112,14 @@ def test_user_checkpoint_dispatch_probe_or_segmentation():
     assert seg.kind == "segmentation" and seg.model.arch == "deeplabv3_mobilenet_v3_small"
     with pytest.raises(CheckpointError, match="cannot tell the architecture"):
         load_user_checkpoint(to_bytes(tiny_state()), "other.pt")
+
+
+def test_cli_takes_a_user_checkpoint_and_refuses_mious_for_other_label_sets(tmp_path, capsys):
+    from engine.cli import main
+
+    path = tmp_path / "voc.pt"
+    torch.save({"state_dict": build_model(num_classes=21).state_dict()}, path)
+    assert main(["ablate", "--checkpoint", str(path), "--val-images", "2", "--height", "32"]) == 2
+    assert "predicts 21 classes" in capsys.readouterr().err
+    assert main(["rank", "--checkpoint", str(path), "--val-images", "2", "--height", "32", "--top", "2"]) == 0
+    assert "576 channels" in capsys.readouterr().out
