@@ -5,7 +5,7 @@ import torch
 import engine.tvfix  # noqa: F401
 from engine.data.patches import GeneratedShapes
 from engine.shift.blurpool import count_blurpools
-from engine.shift.consistency import EVAL_SEED, consistency, test_images
+from engine.shift.consistency import EVAL_SEED, consistency, held_out_images
 from engine.shift.models import METHODS
 from engine.shift.shipped import SHIFT_ASSETS, load_shipped
 
@@ -17,7 +17,7 @@ CPU = torch.device("cpu")
 @pytest.fixture(scope="module")
 def measured() -> dict[str, tuple[float, float]]:
     """(Top-1, Cons.8) of every shipped model on the same fresh test sample and offsets."""
-    images, labels = test_images(GeneratedShapes(load_shipped("baseline")[0].config.crop), SAMPLES, FRESH_SEED)
+    images, labels = held_out_images(GeneratedShapes(load_shipped("baseline")[0].config.crop), SAMPLES, FRESH_SEED)
     out = {}
     for method in METHODS:
         model, _ = load_shipped(method)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from engine.data.grid import denormalize
 from engine.data.patches import GeneratedShapes
-from engine.shift.consistency import ShiftEvaluation, evaluate_shift, slide, slide_views, test_images
+from engine.shift.consistency import ShiftEvaluation, evaluate_shift, held_out_images, slide, slide_views
 from engine.shift.models import METHOD_LABELS, METHODS, ShiftConfig, ShiftNet
 from engine.shift.shipped import PAPER_TABLE2, load_shipped
 from engine.shift.train import train_shift
@@ -87,7 +87,7 @@ def curve_figure(entries: list[Entry], key: str, title: str) -> go.Figure:
 @st.cache_data(show_spinner=False)
 def teaching_image(index: int, crop: int = 32) -> tuple[torch.Tensor, int]:
     """One held-out generated image (normalised) and its label, chosen by index."""
-    images, labels = test_images(GeneratedShapes(crop), index + 1, TEACHING_SEED)
+    images, labels = held_out_images(GeneratedShapes(crop), index + 1, TEACHING_SEED)
     return images[index], int(labels[index])
 
 

@@ -40,7 +40,7 @@ class ShiftEvaluation:
         return asdict(self)
 
 
-def test_images(source: PatchSource, samples: int, seed: int = EVAL_SEED, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
+def held_out_images(source: PatchSource, samples: int, seed: int = EVAL_SEED, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised held-out images and labels (split "test", or "val" when choosing settings)."""
     images, labels = source.sample(samples, seed, split)
     return normalize(images), labels
@@ -96,7 +96,7 @@ def evaluate_shift(model: nn.Module, source: PatchSource | None = None, samples:
                    on_progress: ProgressFn | None = None, split: str = "test") -> ShiftEvaluation:
     """Top-1, Cons.k and the per-shift curves of ``model`` on ``samples`` held-out images."""
     source = source or GeneratedShapes(model.config.crop)
-    images, labels = test_images(source, samples, seed, split)
+    images, labels = held_out_images(source, samples, seed, split)
     cons = consistency(model, images, max_shift, passes, batch, seed, device, on_progress)
     agree, prob, acc = shift_curve(model, images, labels, max_shift, batch, device)
     return ShiftEvaluation(acc[max_shift // 2], cons, max_shift, passes, samples, agree, prob, acc)
