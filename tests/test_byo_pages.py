@@ -67,6 +67,10 @@ def test_user_data_photo_and_checkpoints_through_the_app(tmp_path):
     assert not at.exception, at.exception
     assert len([m for m in at.metric if "mIoU" in m.label]) == 4
 
+    torch.save(build_model("fcn_resnet50", output_stride=8).state_dict(), tmp_path / "big_fcn.pth")
+    at.text_input(key="ckpt_path").set_value(str(tmp_path / "big_fcn.pth")).run()  # above the upload limit: by path
+    assert "yours: big_fcn.pth · fcn_resnet50" in at.selectbox(key="seg_model").options
+
     at.switch_page("pages/grid_probe.py").run()
     assert not at.exception, at.exception
     assert any(o.startswith("probe.pt · GAPNet 3x3 location") for o in at.multiselect(key="gp_nets").options)

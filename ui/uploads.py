@@ -1,10 +1,13 @@
 """The sidebar's checkpoint uploader and the session registries every page reads its user models from.
 
-Uploaded bytes are loaded in memory (``weights_only=True``), never written to disk; the models live
+Uploaded bytes are loaded in memory (``weights_only=True``), never written to disk (files above the
+upload limit can be given by path instead); the models live
 in this session's state only: probes in ``user_probes`` (the grid probe page lists them),
 segmentation models in ``user_seg_models`` (the segmentation lab lists them).
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import streamlit as st
 
@@ -22,18 +25,18 @@ def user_seg_models() -> dict[str, SegModel]:
     return st.session_state.setdefault("user_seg_models", {})
 
 
-def _load(file, arch: str, config: str) -> None:
+def _load(source: bytes | str, name: str, arch: str, config: str) -> None:
     log = st.session_state.setdefault("ckpt_log", {})
     try:
-        loaded = load_user_checkpoint(file.getvalue(), file.name, arch, config)
+        loaded = load_user_checkpoint(source, name, arch, config)
     except CheckpointError as err:
-        log[file.name] = ("error", str(err))
+        log[name] = ("error", str(err))
         return
     if loaded.kind == "segmentation":
         loaded.model.meta["uploaded"] = True  # its latents stay in memory, never in the disk cache
     registry = user_probes() if loaded.kind == "probe" else user_seg_models()
-    registry[f"{file.name} · {loaded.model.config.label if loaded.kind == 'probe' else loaded.model.arch}"] = loaded.model
-    log[file.name] = ("ok", f"{loaded.kind}: {loaded.label}")
+    registry[f"{name} · {loaded.model.config.label if loaded.kind == 'probe' else loaded.model.arch}"] = loaded.model
+    log[name] = ("ok", f"{loaded.kind}: {loaded.label}")
 
 
 def render_checkpoint_uploader() -> None:
@@ -48,10 +51,15 @@ def render_checkpoint_uploader() -> None:
         config = st.selectbox("Segmentation settings", CONFIGS, format_func=CONFIG_LABELS.get, key="ckpt_config",
                               help="Weights do not record output stride or ASPP rates. The paper's DeepLabV3-ResNet-50 "
                                    "used stride 16 and rates 6/12/18.")
+        path = st.text_input("…or a checkpoint path on this machine", key="ckpt_path",
+                             help="For files above the upload size limit (e.g. a ResNet-101 DeepLabV3).").strip()
         seen = st.session_state.setdefault("ckpt_seen", set())
         for file in files or []:
             if (file.file_id, arch, config) not in seen:
                 seen.add((file.file_id, arch, config))
-                _load(file, arch, config)
+                _load(file.getvalue(), file.name, arch, config)
+        if path and (path, arch, config) not in seen:
+            seen.add((path, arch, config))
+            _load(str(Path(path).expanduser()), Path(path).name, arch, config)
         for name, (status, text) in st.session_state.get("ckpt_log", {}).items():
             (st.error if status == "error" else st.caption)(f"**{name}**: {text}")
