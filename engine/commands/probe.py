@@ -85,18 +85,23 @@ def cmd_train_probe(args: argparse.Namespace) -> int:
 
 def cmd_table1(args: argparse.Namespace) -> int:
     rows = []
-    for padding in args.paddings:
-        for grid in args.grids:
-            for head in ("gapnet", "permutenet"):
-                path = shipped_probe_path(head, args.task, grid, padding)
-                if args.train:
-                    config = ProbeConfig(head=head, task=args.task, grid=grid, padding=padding, width=args.width, patch=args.patch)
-                    train_and_save(config, args, path)
-                model, _ = load_probe(path)
-                acc = evaluate_probe(model, open_patch_source(args.data, model.config.patch), args.eval_samples,
-                                     EVAL_SEED + 1, device=pick_device(args.device)).accuracy
-                rows.append({"task": args.task, "padding": padding, "grid": grid, "net": HEAD_LABELS[head],
-                             "accuracy": round(acc, 2), "paper": paper_accuracy(args.task, padding, head, grid)})
+    device = pick_device(args.device)
+    for task in args.tasks:
+        for padding in args.paddings:
+            for grid in args.grids:
+                for head in ("gapnet", "permutenet"):
+                    path = shipped_probe_path(head, task, grid, padding)
+                    if args.train:
+                        config = ProbeConfig(head=head, task=task, grid=grid, padding=padding, width=args.width, patch=args.patch)
+                        train_and_save(config, args, path)
+                    elif not path.is_file():
+                        print(f"skipped {task} {padding} {grid}x{grid} {head}: no checkpoint {path.name} (use --train)", file=sys.stderr)
+                        continue
+                    model, _ = load_probe(path)
+                    source = open_patch_source(args.data, model.config.patch)
+                    acc = evaluate_probe(model, source, args.eval_samples, EVAL_SEED + 1, device=device).accuracy
+                    rows.append({"task": task, "padding": padding, "grid": grid, "net": HEAD_LABELS[head],
+                                 "accuracy": round(acc, 2), "paper": paper_accuracy(task, padding, head, grid)})
     print_table(rows, ["task", "padding", "grid", "net", "accuracy", "paper"])
     write_json(rows, args.json)
     return 0
@@ -117,7 +122,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("table1", help="GAPNet vs PermuteNet accuracy beside the paper's Table 1")
     p.add_argument("--grids", type=int, nargs="+", default=[3, 5, 7])
     p.add_argument("--paddings", nargs="+", default=["zero"])
-    p.add_argument("--task", default="location", choices=["location", "object"])
+    p.add_argument("--tasks", nargs="+", default=["location"], choices=["location", "object"])
     p.add_argument("--train", action="store_true", help="train the checkpoints first (else evaluate the shipped ones)")
     p.add_argument("--json", default=None)
     _add_model_args(p)
