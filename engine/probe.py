@@ -109,7 +109,7 @@ def channel_sum_accuracy(model: ProbeNet, source: PatchSource | None = None, sam
     """(real accuracy, accuracy from the channel sum alone) of a PermuteNet, on the same fresh samples.
 
     A fresh permutation per call leaves its linear layer one usable, permutation-invariant signal:
-    logit_k ~ mean(W_k) * sum(z) + b_k. When the two numbers match, the net uses nothing else.
+    logit_k ~ mean(W_k) * sum(z) + b_k. When the sum does as well, the net uses nothing else.
     """
     config = model.config
     x, y, _ = make_batch(config, source or GeneratedShapes(config.patch), samples, seed, "test", flip=False)

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,12 +25,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+
 @contextlib.contextmanager
-def streamlit_server(timeout: float = 120) -> Iterator[str]:
-    """Start ``streamlit run app.py`` on localhost; yield its base URL; stop it afterwards."""
+def streamlit_server(timeout: float = 120) -> Iterator[Server]:
+    """Start ``streamlit run app.py`` on localhost; yield its URL and pid; stop it afterwards."""
     port = free_port()
     env = {**os.environ, "POSLAB_DEVICE": "cpu", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    log = open(ARTIFACTS / "server.log", "wb") if ARTIFACTS.mkdir(exist_ok=True) is None else None
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / f"server-{port}.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
                              "--server.port", str(port), "--server.headless", "true"], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
@@ -45,7 +53,7 @@ def streamlit_server(timeout: float = 120) -> Iterator[str]:
                 time.sleep(0.5)
         else:
             raise RuntimeError("Streamlit server did not start; see test-artifacts/server.log")
-        yield url
+        yield Server(url, proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=20)

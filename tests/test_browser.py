@@ -14,8 +14,8 @@ LOAD_TIMEOUT = 120_000
 
 @pytest.fixture(scope="module")
 def server():
-    with streamlit_server() as url:
-        yield url
+    with streamlit_server() as running:
+        yield running.url
 
 
 @pytest.fixture(scope="module")

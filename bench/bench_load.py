@@ -1,0 +1,112 @@
+"""Load test: several browser sessions move the Segmentation lab's ablation slider at once.
+
+Each session follows its own pattern (a different stride along the N slider). Every pattern is first
+run alone (the single-session reference), then all of them at once against the same server; every
+(N, mIoU) the concurrent sessions see must equal what the session saw alone: no errors, no
+cross-talk. Prints the median and p95 latency per slider move and the server's peak memory.
+
+    python bench/bench_load.py [--sessions 4] [--moves 8]
+
+Traffic goes only to a Streamlit server this script starts on 127.0.0.1; bounded in moves and time.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from playwright.async_api import Page, async_playwright  # noqa: E402
+
+from browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+
+TIMEOUT = 180_000
+SLIDER = "N channels zeroed"
+
+
+async def settle(page: Page) -> None:
+    """Wait until the app has finished rerunning."""
+    await page.wait_for_timeout(150)
+    await page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=TIMEOUT)
+
+
+async def reading(page: Page) -> tuple[int, str]:
+    """(N on the slider, the "all mIoU" value) as the page shows them now."""
+    thumb = page.get_by_role("slider", name=SLIDER)
+    n = int(await thumb.get_attribute("aria-valuenow"))
+    metric = page.locator("[data-testid='stMetric']").filter(has_text="all mIoU").first
+    value = await metric.locator("[data-testid='stMetricValue']").inner_text()
+    return n, value.strip()
+
+
+async def run_session(browser, url: str, stride: int, moves: int) -> tuple[list[tuple[int, str]], list[float]]:
+    """Open the lab, then ``moves`` times press ArrowRight ``stride`` times; record readings and latencies."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    await page.goto(f"{url}/segmentation-lab")
+    thumb = page.get_by_role("slider", name=SLIDER)
+    await thumb.wait_for(timeout=TIMEOUT)
+    await page.locator("[data-testid='stMetric']").filter(has_text="all mIoU").first.wait_for(timeout=TIMEOUT)
+    await settle(page)
+    readings, latencies = [await reading(page)], []
+    for _ in range(moves):
+        before = readings[-1][0]
+        start = time.perf_counter()
+        await thumb.focus()
+        for _ in range(stride):
+            await page.keyboard.press("ArrowRight")
+        await page.wait_for_function(
+            "([name, n]) => Number(document.querySelector(`[role=slider][aria-label='${name}']`)?.getAttribute('aria-valuenow')) >= n",
+            arg=[SLIDER, before + stride], timeout=TIMEOUT)
+        await settle(page)
+        latencies.append(time.perf_counter() - start)
+        readings.append(await reading(page))
+    await context.close()
+    return readings, latencies
+
+
+def peak_rss_mib(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a process and its children's current RSS, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def main(sessions: int, moves: int) -> int:
+    with streamlit_server(timeout=180) as server:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            strides = list(range(1, sessions + 1))
+            alone, alone_lat = {}, []
+            for stride in strides:  # the single-session reference, one pattern at a time
+                alone[stride], lat = await run_session(browser, server.url, stride, moves)
+                alone_lat += lat
+            together = await asyncio.gather(*(run_session(browser, server.url, s, moves) for s in strides))
+            await browser.close()
+        memory = peak_rss_mib(server.pid)
+    mismatches = [(s, a, b) for s, (seen, _) in zip(strides, together) for a, b in zip(alone[s], seen) if a != b]
+    lat = [x for _, l in together for x in l]
+    q = statistics.quantiles(lat, n=20)
+    print(f"{sessions} sessions x {moves} slider moves, each checked against the same pattern run alone")
+    print(f"readings compared: {sum(len(r) for r, _ in together)}, mismatches: {len(mismatches)}")
+    for m in mismatches[:5]:
+        print("  mismatch (stride, alone, concurrent):", m)
+    print(f"latency per move, alone:       median {statistics.median(alone_lat):.2f} s, "
+          f"p95 {statistics.quantiles(alone_lat, n=20)[-1]:.2f} s")
+    print(f"latency per move, {sessions} at once: median {statistics.median(lat):.2f} s, p95 {q[-1]:.2f} s")
+    print(f"server peak memory (VmHWM): {memory:.0f} MiB")
+    return 1 if mismatches else 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, default=4)
+    parser.add_argument("--moves", type=int, default=8)
+    args = parser.parse_args()
+    raise SystemExit(asyncio.run(main(args.sessions, args.moves)))
