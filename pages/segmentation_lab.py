@@ -16,22 +16,41 @@ from engine.seg.models import cached_pretrained, pretrained_file
 from engine.seg.ranking import METHODS
 from engine.storage import CheckpointError, fingerprint
 from ui import seg as ui
+from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
+
+LINK = url_snapshot("seg_")  # before any widget reads the URL
+MODES = {"top": "top N", "range": "rank range"}
 
 st.title("🚗 Segmentation lab")
-st.caption("Paper Sec. 4.2: rank the channels of a DeepLabV3 latent by how much their global average changes "
-           "when the image is flipped (Eq. 2, Eq. 3, Kernel-Flip), zero the top N before the head and watch mIoU "
-           "over the whole image and its left, center and right regions. Default data: generated drive-on-the-right "
-           "street scenes (val split, 200 images at 128×256); bring a Cityscapes folder, a photo, or your own "
-           "checkpoint (sidebar → *Your checkpoints*).")
+st.caption("Paper Sec. 4.2: which channels of a segmentation network's latent carry position, and what breaks "
+           "without them. Default data: generated drive-on-the-right street scenes (val split, 200 images at "
+           "128×256); bring a Cityscapes folder, a photo, or your own checkpoint (sidebar → *Your checkpoints*).")
+link_note = st.empty()
+with st.expander("What am I looking at?"):
+    st.markdown(
+        "A DeepLabV3 network segments street scenes from its backbone's latent feature map. Each latent channel is "
+        "**ranked** by how much its global average changes when the image is mirrored (Eq. 2 *overall*; Eq. 3 "
+        "*left*/*right* on images with pedestrians in one half only; Kernel-Flip variants), then the top **N** "
+        "channels are **zeroed** before the head. The four metrics are the mIoU (%) over the whole image and its "
+        "left, center and right columns, with the change against no ablation; the pictures show one image's "
+        "prediction before and after, changed pixels in magenta. If the ranking finds position channels, zeroing "
+        "them should hurt more than zeroing as many *random* channels (ranking = random, several draws), and "
+        "left-ranked channels should hurt the left half most (the Sweeps below, paper Fig. 4 and 6).")
+    st.markdown("**The paper's numbers beside the shipped model's** (all-image mIoU %; the paper zeroes N of 2048 "
+                f"channels of DeepLabV3-ResNet-50 on Cityscapes, here the same share of the shipped model's "
+                f"{ui.SHIPPED_WIDTH} channels on the generated scenes, 5 random draws, `python -m engine sweep`):")
+    st.dataframe(ui.shipped_comparison(), hide_index=True)
 
 choices = ui.model_choices()
 if not choices:
     st.error("No segmentation model: train one with `python -m engine train-seg` or load a checkpoint in the sidebar.")
     st.stop()
 c1, c2, c3 = st.columns(3)
-model_name = c1.selectbox("Model", list(choices), key="seg_model")
-source = c2.radio("Data", ["Generated scenes", "Cityscapes folder"], horizontal=True, key="seg_source")
-subset = c3.selectbox("Subset", SUBSETS, key="seg_subset", help="val-left / val-right: images whose pedestrians are only in that half")
+model_name = c1.selectbox("Model", list(choices), key="seg_model", bind="query-params")
+source = c2.radio("Data", ["Generated scenes", "Cityscapes folder"], horizontal=True, key="seg_source",
+                  bind="query-params")
+subset = c3.selectbox("Subset", SUBSETS, key="seg_subset", bind="query-params",
+                      help="val-left / val-right: images whose pedestrians are only in that half")
 if not cached_pretrained():
     st.caption(f"torchvision's pretrained weights: none in the local torch cache ({pretrained_file('deeplabv3_resnet50').parent}); "
                "this app is offline and never downloads them.")
@@ -44,12 +63,14 @@ except CheckpointError as err:
 data_args: dict = {}
 if source == "Cityscapes folder":
     d1, d2, d3, d4 = st.columns([3, 1, 1, 1])
-    path = d1.text_input("Cityscapes folder", key="seg_data_path", placeholder="e.g. ~/data/cityscapes",
+    path = d1.text_input("Cityscapes folder", key="seg_data_path", bind="query-params", placeholder="e.g. ~/data/cityscapes",
                          help="torchvision's layout: leftImg8bit/<split>/<city>/*_leftImg8bit.png and "
                               "gtFine/<split>/<city>/*_gtFine_labelIds.png; label ids are mapped to the 19 train ids")
-    split = d2.selectbox("Split", SPLITS, index=SPLITS.index("val"), key="seg_split")
-    count = d3.number_input("Images", 1, 5000, 100, key="seg_count", help="the first N images, sorted by path")
-    height = d4.selectbox("Height", [128, 256, 512], key="seg_height", help="working resolution: height × 2·height")
+    split = d2.selectbox("Split", SPLITS, index=SPLITS.index("val"), key="seg_split", bind="query-params")
+    count = d3.number_input("Images", 1, 5000, 100, key="seg_count", bind="query-params",
+                            help="the first N images, sorted by path")
+    height = d4.selectbox("Height", [128, 256, 512], key="seg_height", bind="query-params",
+                          help="working resolution: height × 2·height")
     if path.strip():
         data_args = {"path": path.strip(), "split": split, "count": int(count), "height": int(height)}
     else:
@@ -59,7 +80,8 @@ try:
 except (DataError, ValueError) as err:
     st.error(f"{err} Using the generated scenes instead.")
     data = ui.shared_data()
-ranking = st.selectbox("Ranking", RANKINGS, help="overall = Eq. 2, left/right = Eq. 3, kflip1/2 = Kernel-Flip*/**")
+ranking = st.selectbox("Ranking", RANKINGS, key="seg_ranking", bind="query-params",
+                       help="overall = Eq. 2, left/right = Eq. 3, kflip1/2 = Kernel-Flip*/**")
 width, names = seg.channels, seg.class_names
 try:
     check_metric_model(seg)
@@ -97,16 +119,18 @@ def photo_latents(image: np.ndarray):
 @st.fragment
 def live_panel() -> None:
     m1, m2, m3 = st.columns([2, 2, 1])
-    mode = m1.radio("Zero", ["top N", "rank range [a, b)"], horizontal=True)
-    if mode == "top N":
-        n = m2.slider("N channels zeroed", 0, width, round(0.1 * width), key="seg_n")
+    mode = m1.radio("Zero", list(MODES), format_func=MODES.get, horizontal=True, key="seg_mode", bind="query-params")
+    if mode == "top":
+        n = m2.slider("N channels zeroed", 0, width, round(0.1 * width), key="seg_n", bind="query-params")
         zeroed_range = None
     else:
-        zeroed_range = m2.slider("ranks zeroed", 0, width, (0, round(0.1 * width)), key="seg_range")
+        zeroed_range = tuple(sorted(m2.slider("ranks zeroed [a, b)", 0, width, (0, round(0.1 * width)), key="seg_range",
+                                              bind="query-params")))
         n = None
-    draw = m3.number_input("random draw", 0, 99, 0, disabled=ranking != "random")
+    draw = m3.number_input("random draw", 0, 99, 0, disabled=ranking != "random", key="seg_draw", bind="query-params")
     order = ui.shared_order(seg, data, ranking, int(draw))
-    mask = channel_mask(width, select(order, n, zeroed_range))
+    zeroed = select(order, n, zeroed_range)
+    mask = channel_mask(width, zeroed)
     if photo is not None:
         q = qualitative(seg, photo_latents(photo), 0, mask)
         changed = region_fractions(q["changed"])
@@ -127,7 +151,11 @@ def live_panel() -> None:
     for col, region in zip(st.columns(4), REGIONS):
         col.metric(f"{region} mIoU", f"{100 * now[region]:.1f}", f"{100 * (now[region] - base[region]):+.1f}",
                    help="mIoU (%) with the channels zeroed; delta vs. no ablation")
-    idx = st.slider("image", 0, len(lat.labels) - 1, 0, key="seg_image")
+    rows = [{"region": r, "mIoU": 100 * now[r], "mIoU, no ablation": 100 * base[r]} for r in REGIONS]
+    download_buttons(rows, "seg_view", as_json={"model": seg.label, "data": data.key, "subset": subset, "ranking": ranking,
+                                                "draw": int(draw) if ranking == "random" else None,
+                                                "zeroed_channels": [int(c) for c in zeroed], "mIoU": rows})
+    idx = st.slider("image", 0, len(lat.labels) - 1, 0, key="seg_image", bind="query-params")
     q = qualitative(seg, lat, idx, mask)
     image = data.images[subset_index(data, subset)[idx]]
     cols = st.columns(5)
@@ -142,18 +170,28 @@ def live_panel() -> None:
 live_panel()
 
 st.subheader("Rankings")
-shown = st.multiselect("Methods", METHODS, default=["overall", "left", "right"])
-st.plotly_chart(ui.ranking_figure({m: ui.ranking_scores(seg, data, m) for m in shown}), key="seg_ranking_plot")
+shown = st.multiselect("Methods", METHODS, default=["overall", "left", "right"], key="seg_methods", bind="query-params")
+rankings = {m: ui.shared_ranking(seg, data, m) for m in shown}
+st.plotly_chart(ui.ranking_figure({m: r.scores for m, r in rankings.items()}), key="seg_ranking_plot",
+                config=chart_config("seg_rankings"))
+ranking_rows, ranking_json = ui.ranking_export(rankings)
+download_buttons(ranking_rows, "seg_rankings", as_json=ranking_json)
 
 if not metrics_ok:
+    with link_note:
+        note_refused_params(LINK)
     st.stop()
 st.subheader("Sweeps")
 context = (seg.fingerprint, fingerprint(data.key), subset)
 s1, s2, s3, s4 = st.columns(4)
-sweep_rankings = s1.multiselect("Rankings", METHODS, default=["overall", "left", "right"], key="sweep_rankings")
-fractions = s2.multiselect("N (% of width)", [1, 2, 5, 10, 15, 25, 40], default=[5, 10, 25], key="sweep_fractions")
-draws = s3.number_input("random draws", 1, 20, 5, key="sweep_draws")
-step = s4.number_input("rank-range step", 8, width, max(8, width // 8))
+sweep_rankings = s1.multiselect("Rankings", METHODS, default=["overall", "left", "right"], key="seg_sweep_rankings",
+                                bind="query-params")
+fractions = s2.multiselect("N (% of width)", [1, 2, 5, 10, 15, 25, 40], default=[5, 10, 25], key="seg_sweep_n",
+                           bind="query-params")
+draws = s3.number_input("random draws", 1, 20, 5, key="seg_sweep_draws", bind="query-params")
+step = s4.number_input("rank-range step", 8, width, max(8, width // 8), key="seg_sweep_step", bind="query-params")
+with link_note:
+    note_refused_params(LINK, {"seg_mode": MODES.get})
 b1, b2, b3 = st.columns(3)
 run_top, run_range = b1.button("Run top-N sweep"), b2.button("Run rank-range sweep")
 if b3.button("Stop") and "seg_stop" in st.session_state:
@@ -176,9 +214,13 @@ if run_top or run_range:
     bar.empty()
 swept = st.session_state.get("seg_sweep", (None, None))
 if swept[0] == context:  # results of the model, data and subset shown now only
-    st.plotly_chart(ui.sweep_figure(swept[1]), key="seg_sweep_plot")
+    st.plotly_chart(ui.sweep_figure(swept[1]), key="seg_sweep_plot", config=chart_config("seg_topn_sweep"))
     if {"left", "overall", "right"} <= {r["ranking"] for r in swept[1]}:
-        st.plotly_chart(ui.region_attack_figure(swept[1]), key="seg_attack_plot")
+        st.plotly_chart(ui.region_attack_figure(swept[1]), key="seg_attack_plot", config=chart_config("seg_region_attack"))
+    download_buttons(swept[1], "seg_topn_sweep")
+    st.caption("The paper's all-image mIoU beside this sweep's, at the same share of the latent:")
+    st.dataframe(ui.paper_comparison(swept[1], width), hide_index=True)
 ranged = st.session_state.get("seg_ranges", (None, None))
 if ranged[0] == context:
-    st.plotly_chart(ui.range_figure(ranged[1]), key="seg_range_plot")
+    st.plotly_chart(ui.range_figure(ranged[1]), key="seg_range_plot", config=chart_config("seg_range_sweep"))
+    download_buttons(ranged[1], "seg_range_sweep")

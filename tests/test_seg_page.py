@@ -29,8 +29,8 @@ def test_segmentation_lab_page():
     assert all(m.delta.startswith("-") for m in at.metric)  # zeroing half the latent hurts every region
 
     at.selectbox(key="seg_subset").set_value("val-left")  # a lighter sweep for the 2-core CI machine
-    at.multiselect(key="sweep_fractions").set_value([10])
-    at.number_input(key="sweep_draws").set_value(2)
+    at.multiselect(key="seg_sweep_n").set_value([10])
+    at.number_input(key="seg_sweep_draws").set_value(2)
     next(b for b in at.button if b.label == "Run top-N sweep").click().run()
     assert not at.exception, at.exception
     titles = _plot_titles(at)

@@ -5,6 +5,7 @@ read: ablations pass channel masks, they never modify the model or the latents.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,13 +20,18 @@ from engine.seg.features import LatentCache, Latents
 from engine.seg.lab import DEFAULT_VAL, channel_order, load_data, subset_latents
 from engine.seg.metrics import REGIONS
 from engine.seg.models import SegModel, cached_pretrained, load_model, load_pretrained
-from engine.seg.ranking import rank
+from engine.seg.ranking import Ranking, rank
 from engine.seg.scenes import SceneSet
 from engine.storage import ASSETS, fingerprint
 from ui.uploads import user_seg_models
 
 COLORS = {"overall": "#d62728", "left": "#1f77b4", "right": "#2ca02c", "kflip1": "#9467bd", "kflip2": "#8c564b",
           "random": "#7f7f7f"}
+# Paper Sec. 4.2 (DeepLabV3-ResNet-50, Cityscapes val, 2048 latent channels): all-image mIoU with the top N
+# channels of the overall ranking zeroed, and with N random channels zeroed.
+PAPER_WIDTH = 2048
+PAPER_MIOU = {0: (74.0, 74.0), 100: (71.9, 73.4), 500: (64.7, 70.5)}
+SHIPPED_WIDTH = 576  # latent width of the shipped model, on which assets/seg/fidelity_sweep.json was measured
 # Models and data are cache keys by identity of content: weights + settings, and the data's description.
 HASH = {SegModel: lambda seg: seg.fingerprint, SceneSet: lambda data: fingerprint(data.key)}
 
@@ -81,8 +87,37 @@ def baseline_scores(seg: SegModel, data: SceneSet, subset: str) -> dict[str, flo
 
 
 @st.cache_data(max_entries=64, hash_funcs=HASH, show_spinner=False)
-def ranking_scores(seg: SegModel, data: SceneSet, method: str) -> np.ndarray:
-    return rank(seg, data, method).scores
+def shared_ranking(seg: SegModel, data: SceneSet, method: str) -> Ranking:
+    return rank(seg, data, method)
+
+
+@st.cache_data(show_spinner=False)
+def shipped_comparison() -> list[dict]:
+    """:func:`paper_comparison` of the sweep recorded for the shipped model on the default scenes."""
+    path = ASSETS / "seg" / "fidelity_sweep.json"
+    return paper_comparison(json.loads(path.read_text()) if path.is_file() else [], SHIPPED_WIDTH)
+
+
+def paper_comparison(rows: list[dict], width: int) -> list[dict]:
+    """The paper's all-mIoU beside a sweep's, at the sweep's N nearest the paper's share of the latent (within 1 point)."""
+    out = []
+    for n_paper, (paper_top, paper_random) in PAPER_MIOU.items():
+        share = n_paper / PAPER_WIDTH
+        ns = sorted({r["n"] for r in rows}, key=lambda n: abs(n / width - share))
+        n = ns[0] if ns and abs(ns[0] / width - share) <= 0.01 else None
+        top = [100 * r["all"] for r in rows if r["n"] == n and r["ranking"] == "overall"]
+        rand = [100 * r["all"] for r in rows if r["n"] == n and r["ranking"] == "random"]
+        out.append({"N (paper, of 2048)": n_paper, "paper: top-N overall": paper_top, "paper: N random": paper_random,
+                    f"N here (of {width})": n, "here: top-N overall": round(top[0], 1) if top else None,
+                    "here: N random (mean)": round(float(np.mean(rand)), 1) if rand else None})
+    return out
+
+
+def ranking_export(rankings: dict[str, Ranking]) -> tuple[list[dict], dict]:
+    """Rankings as table rows (method, rank, channel, score) and as JSON (per method: channel order and scores)."""
+    rows = [{"method": m, "rank": i, "channel": int(c), "score": float(r.scores[c])}
+            for m, r in rankings.items() for i, c in enumerate(r.order)]
+    return rows, {m: {"images": r.count, "order": r.order.tolist(), "scores": r.scores.tolist()} for m, r in rankings.items()}
 
 
 def ranking_figure(scores_by_method: dict[str, np.ndarray]) -> go.Figure:
