@@ -306,6 +306,17 @@ def relabeled(net: ProbeNet, permutation: torch.Tensor) -> ProbeNet:
     return out
 
 
+def head_mean_share(net: ProbeNet) -> float:
+    """Share of the head's weight energy in each output's mean over input channels (1 = reads only the sum).
+
+    A head trained under a fresh shuffle per call can only use what every channel order shares, so its
+    rows become constant: it reads the GAP vector's sum alone.
+    """
+    weight = net.head.weight.detach().float()
+    weight = weight.sum((2, 3)) if weight.dim() == 4 else weight  # GAPNet's conv head, pooled over its taps
+    return float(weight.mean(1, keepdim=True).pow(2).sum() * weight.shape[1] / weight.pow(2).sum())
+
+
 def shuffle_2x2(in_order: ProbeNet, per_call: ProbeNet, kind: str, source: PatchSource | None = None,
                 samples: int = 1000, device: torch.device | None = None) -> list[dict]:
     """Accuracy of a net trained without / with a ``kind`` shuffle, each tested without / with it.
@@ -328,5 +339,6 @@ def shuffle_2x2(in_order: ProbeNet, per_call: ProbeNet, kind: str, source: Patch
             accuracy = evaluate_probe(Shuffled(net, mode, permutation), source, samples, device=device).accuracy
             rows.append({"task": net.config.task, "kind": kind, "grid": net.config.grid, "trained": trained,
                          "tested": tested, "accuracy": accuracy, "chance": 100 / net.config.num_outputs,
-                         "samples": samples, "net": names[trained]})
+                         "samples": samples, "net": names[trained],
+                         "head_mean_share": head_mean_share(net)})
     return rows

@@ -88,6 +88,7 @@ if shuffle_rows:
     for i, ((task, kind), table) in enumerate(cc.shuffle_frames(shuffle_rows).items()):
         columns[i % 2].markdown(f"**{task}** task, **{kind}** shuffle (chance {100 / (9 if task == 'location' else 10):.1f}%)")
         columns[i % 2].dataframe(table, key=f"cc_shuffle_{task}_{kind}")
+    st.caption(cc.head_note(shuffle_rows))
     if not fresh:
         st.caption("Recorded with `python -m engine shuffle --json assets/channel_code/shuffle.json`.")
 else:

@@ -99,9 +99,22 @@ def channel_response(cmap: ChannelMap, channel: int) -> go.Figure:
 def decode_frame(rows: list[dict]) -> pd.DataFrame:
     """Decode rows as a table: one line per net, grid and layer; one column per read-out."""
     frame = pd.DataFrame(rows)
-    table = frame.pivot_table(index=["net", "grid", "layer"], columns="readout", values="accuracy", sort=False)
-    table["chance"] = frame.groupby(["net", "grid", "layer"], sort=False)["chance"].first()
+    if "trained_grid" in frame:  # None for the untrained control; groupby would drop it
+        frame["trained_grid"] = ["-" if pd.isna(g) else str(int(g)) for g in frame["trained_grid"]]
+    index = [c for c in ("net", "trained_grid", "grid", "layer") if c in frame]
+    table = frame.pivot_table(index=index, columns="readout", values="accuracy", sort=False)
+    table["chance"] = frame.groupby(index, sort=False)["chance"].first()
     return table.round(1).reset_index()
+
+
+def head_note(rows: list[dict]) -> str:
+    """One line on how much of each trained head is a per-output constant (it then reads only the sum)."""
+    shares = {}
+    for r in rows:
+        shares.setdefault(r["net"], r.get("head_mean_share"))
+    parts = [f"{net} {100 * share:.0f}%" for net, share in shares.items() if share is not None]
+    return ("Share of each head's weight energy in its per-output mean over channels (100% = it reads only the "
+            "sum of the vector): " + ", ".join(parts) + ".") if parts else ""
 
 
 def shuffle_frames(rows: list[dict]) -> dict[tuple[str, str], pd.DataFrame]:

@@ -11,7 +11,7 @@ from engine.cli import print_table, write_json
 from engine.progress import print_progress
 
 DECODE_COLUMNS = ["net", "trained_grid", "grid", "layer", "permuted", "readout", "accuracy", "chance"]
-SHUFFLE_COLUMNS = ["task", "kind", "trained", "tested", "net", "accuracy", "chance"]
+SHUFFLE_COLUMNS = ["task", "kind", "trained", "tested", "net", "accuracy", "chance", "head_mean_share"]
 
 
 def run_decode(args: argparse.Namespace) -> int:
