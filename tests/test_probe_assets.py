@@ -51,4 +51,4 @@ def test_permutenet_decides_from_the_channel_sum_alone(task, grid):
     model, _ = load_shipped_probe("permutenet", task, grid)
     real, from_sum = channel_sum_accuracy(model, samples=SAMPLES, seed=FRESH_SEED)
     assert real > 100 / model.config.num_outputs + 10
-    assert from_sum >= real - 3.0  # the sum carries everything the shuffled classifier can use
+    assert abs(from_sum - real) <= 5.0  # the sum carries what the shuffled classifier uses
