@@ -24,7 +24,7 @@ from torch import nn
 import engine.tvfix  # noqa: F401  (before torchvision)
 from engine.data.grid import place_on_grid
 from engine.data.patches import GeneratedShapes, PatchSource
-from engine.device import pick_device, prepare_input
+from engine.device import pick_device, prepare_input, seed_everything
 from engine.models.probe import HEAD_LABELS, ProbeNet
 from engine.probe import EVAL_SEED, evaluate_probe, make_batch
 from engine.storage import CheckpointError, cache_dir, fingerprint, load_torch, save_torch
@@ -318,12 +318,13 @@ def head_mean_share(net: ProbeNet) -> float:
 
 
 def shuffle_2x2(in_order: ProbeNet, per_call: ProbeNet, kind: str, source: PatchSource | None = None,
-                samples: int = 1000, device: torch.device | None = None) -> list[dict]:
+                samples: int = 1000, seed: int = PROBE_SEED, device: torch.device | None = None) -> list[dict]:
     """Accuracy of a net trained without / with a ``kind`` shuffle, each tested without / with it.
 
     ``per_call``: the shuffled net is the PermuteNet ``per_call`` (trained with a fresh permutation per
     call) and testing shuffles per call. ``fixed``: the shuffled net is ``in_order`` relabeled by its
-    stored permutation (see :func:`relabeled`) and testing applies that same permutation.
+    stored permutation (see :func:`relabeled`) and testing applies that same permutation. Each cell's
+    per-call permutations are drawn from torch's generator seeded with ``seed``.
     """
     if in_order.config.task != per_call.config.task:
         raise ValueError("both networks of a 2 x 2 must be trained for the same task")
@@ -336,6 +337,7 @@ def shuffle_2x2(in_order: ProbeNet, per_call: ProbeNet, kind: str, source: Patch
     rows = []
     for trained, net in (("no shuffle", in_order), ("shuffle", shuffled)):
         for tested, mode in (("no shuffle", "none"), ("shuffle", kind)):
+            seed_everything(seed)
             accuracy = evaluate_probe(Shuffled(net, mode, permutation), source, samples, device=device).accuracy
             rows.append({"task": net.config.task, "kind": kind, "grid": net.config.grid, "trained": trained,
                          "tested": tested, "accuracy": accuracy, "chance": 100 / net.config.num_outputs,

@@ -59,8 +59,8 @@ st.markdown("A linear probe (logistic regression on standardised, frozen GAP vec
 recorded = cc.recorded("decode")
 if recorded:
     st.dataframe(cc.decode_frame(recorded), hide_index=True, key="cc_decode_recorded")
-    st.caption("Recorded with `python -m engine decode --grids 3 5 7 --layers layer3 layer4 --json "
-               "assets/channel_code/decode.json` (see assets/channel_code/MODEL_CARD.md).")
+    st.caption("Recorded with `python -m engine decode --grids 3 5 7 --layers layer3 layer4 --train 1500 --test 500 "
+               "--json assets/channel_code/decode.json` (see assets/channel_code/MODEL_CARD.md).")
 else:
     st.info("No recorded decode table yet: `python -m engine decode --json assets/channel_code/decode.json`.")
 if st.button(f"Decode on a fresh sample ({key}, {grid}x{grid}, {layer})", key="cc_decode_run"):
@@ -90,7 +90,7 @@ if shuffle_rows:
         columns[i % 2].dataframe(table, key=f"cc_shuffle_{task}_{kind}")
     st.caption(cc.head_note(shuffle_rows))
     if not fresh:
-        st.caption("Recorded with `python -m engine shuffle --json assets/channel_code/shuffle.json`.")
+        st.caption("Recorded with `python -m engine shuffle --samples 1000 --json assets/channel_code/shuffle.json`.")
 else:
     st.info("No recorded 2 x 2 yet: `python -m engine shuffle --json assets/channel_code/shuffle.json`.")
 

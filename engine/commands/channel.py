@@ -40,7 +40,7 @@ def run_shuffle(args: argparse.Namespace) -> int:
     for task in args.tasks:
         in_order, per_call = load_net(f"probe/{task}-gapnet", args.grid), load_net(f"probe/{task}-permutenet", args.grid)
         for kind in args.kinds:
-            rows += shuffle_2x2(in_order, per_call, kind, samples=args.samples)
+            rows += shuffle_2x2(in_order, per_call, kind, samples=args.samples, seed=args.seed)
     print_table(rows, SHUFFLE_COLUMNS)
     write_json(rows, args.json)
     return 0
@@ -50,8 +50,8 @@ def run_channel_map(args: argparse.Namespace) -> int:
     model, _ = net_for_grid(args.net, args.grid)
     cmap = channel_map(model, images=args.images, layer=args.layer)
     rows = [{"cell": cell, "channels": int((cmap.preferred == cell).sum()), "top channel": top,
-             "selectivity": float(cmap.selectivity[top]) if top >= 0 else None,
-             "position share": float(cmap.position_share[top]) if top >= 0 else None}
+             "selectivity": f"{cmap.selectivity[top]:.3f}" if top >= 0 else None,
+             "position share": f"{cmap.position_share[top]:.3f}" if top >= 0 else None}
             for cell, top in enumerate(cmap.top_per_cell())]
     print_table(rows, ["cell", "channels", "top channel", "selectivity", "position share"])
     print(f"mean selectivity {cmap.selectivity.mean():.3f}, mean position share {cmap.position_share.mean():.3f}")
@@ -82,6 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kinds", nargs="+", choices=["per_call", "fixed"], default=["per_call", "fixed"])
     p.add_argument("--grid", type=int, default=3)
     p.add_argument("--samples", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=1, help="seeds the per-call permutations")
     p.add_argument("--json", metavar="PATH")
     p.set_defaults(func=run_shuffle)
 
