@@ -63,7 +63,8 @@ except CheckpointError as err:
 data_args: dict = {}
 if source == "Cityscapes folder":
     d1, d2, d3, d4 = st.columns([3, 1, 1, 1])
-    path = d1.text_input("Cityscapes folder", key="seg_data_path", bind="query-params", placeholder="e.g. ~/data/cityscapes",
+    path = d1.text_input("Cityscapes folder", key="seg_data_path", bind="query-params",
+                         placeholder="e.g. ~/data/cityscapes",
                          help="torchvision's layout: leftImg8bit/<split>/<city>/*_leftImg8bit.png and "
                               "gtFine/<split>/<city>/*_gtFine_labelIds.png; label ids are mapped to the 19 train ids")
     split = d2.selectbox("Split", SPLITS, index=SPLITS.index("val"), key="seg_split", bind="query-params")
@@ -152,9 +153,9 @@ def live_panel() -> None:
         col.metric(f"{region} mIoU", f"{100 * now[region]:.1f}", f"{100 * (now[region] - base[region]):+.1f}",
                    help="mIoU (%) with the channels zeroed; delta vs. no ablation")
     rows = [{"region": r, "mIoU": 100 * now[r], "mIoU, no ablation": 100 * base[r]} for r in REGIONS]
-    download_buttons(rows, "seg_view", as_json={"model": seg.label, "data": data.key, "subset": subset, "ranking": ranking,
-                                                "draw": int(draw) if ranking == "random" else None,
-                                                "zeroed_channels": [int(c) for c in zeroed], "mIoU": rows})
+    view = {"model": seg.label, "data": data.key, "subset": subset, "ranking": ranking,
+            "draw": int(draw) if ranking == "random" else None, "zeroed_channels": [int(c) for c in zeroed], "mIoU": rows}
+    download_buttons(rows, "seg_view", as_json=view)
     idx = st.slider("image", 0, len(lat.labels) - 1, 0, key="seg_image", bind="query-params")
     q = qualitative(seg, lat, idx, mask)
     image = data.images[subset_index(data, subset)[idx]]
@@ -216,7 +217,8 @@ swept = st.session_state.get("seg_sweep", (None, None))
 if swept[0] == context:  # results of the model, data and subset shown now only
     st.plotly_chart(ui.sweep_figure(swept[1]), key="seg_sweep_plot", config=chart_config("seg_topn_sweep"))
     if {"left", "overall", "right"} <= {r["ranking"] for r in swept[1]}:
-        st.plotly_chart(ui.region_attack_figure(swept[1]), key="seg_attack_plot", config=chart_config("seg_region_attack"))
+        st.plotly_chart(ui.region_attack_figure(swept[1]), key="seg_attack_plot",
+                        config=chart_config("seg_region_attack"))
     download_buttons(swept[1], "seg_topn_sweep")
     st.caption("The paper's all-image mIoU beside this sweep's, at the same share of the latent:")
     st.dataframe(ui.paper_comparison(swept[1], width), hide_index=True)

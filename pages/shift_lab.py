@@ -5,15 +5,28 @@ import streamlit as st
 from engine.data.shapes import CLASSES
 from engine.shift.models import DEFAULT_LAMBDA, METHOD_LABELS, METHODS, ShiftConfig
 from engine.training import TrainConfig
+from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.jobs import get_job, render_job, start_job
-from ui.shift import (Entry, curve_figure, probability_figure, scatter_figure, shipped_entries, slide_probabilities,
-                      table_rows, teaching_image, train_and_evaluate, view_image)
+from ui.shift import (Entry, curve_figure, curve_rows, measure, probability_figure, scatter_figure, shipped_entries,
+                      slide_probabilities, slide_rows, table_rows, teaching_image, train_and_evaluate, view_image)
+
+LINK = url_snapshot("shift_")  # before any widget reads the URL
 
 st.title("↔️ Shift lab")
 st.caption("A CNN classifier is not shift invariant: the GAP latent keeps position information, so a few pixels of "
            "shift can flip the prediction. **AugShift** (the paper's Eq. 1) trains on two shifted crops and pulls their "
            "GAP latents together; **BlurPool** (Zhang 2019) low-pass filters before every subsampling. "
            "**Cons.k** = how often two random shifts (0..k-1 px in each axis) of an image get the same class.")
+link_note = st.empty()
+with st.expander("What am I looking at?"):
+    st.markdown(
+        "Four small ResNet-18 classifiers of generated shapes, trained plain, with AugShift, with BlurPool, and with "
+        "both. **Results** puts each model's Top-1 and Cons.8 beside the paper's CIFAR-10 Table 2 row (baseline "
+        "93.1 / 90.8, AugShift 92.1 / 94.8, BlurPool 92.5 / 92.5): read the *direction*, the paper's claim is that "
+        "AugShift raises consistency most for about the same accuracy; the curves show how agreement with the "
+        "unshifted prediction falls as the crop moves, and *Measure it yourself* re-runs the consistency test now. "
+        "**Slide an image** moves one test image pixel by pixel and shows every model's class probabilities; "
+        "**Train your own** trains another model in the background and adds it to the table.")
 
 shipped, missing = shipped_entries()
 for message in missing:
@@ -26,22 +39,47 @@ if job is not None and job.state == "done" and not job.consumed:
     user.append(Entry(f"yours #{len(user) + 1}: {job.title}", "yours", model, evaluation.as_dict()))
 entries = shipped + user
 
-results, teach, train = st.tabs(["Results", "Slide an image", "Train your own"])
+results, teach, train = st.tabs(["Results", "Slide an image", "Train your own"], key="shift_tab", bind="query-params")
 
 with results:
-    st.dataframe(pd.DataFrame(table_rows(entries)), hide_index=True, width="stretch")
+    rows = table_rows(entries)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    download_buttons(rows, "shift_table")
     st.caption("Shapes numbers: 2,000 held-out generated images, 5 passes. The paper's numbers are ResNet-18 on "
                "CIFAR-10 (a different data set and scale), shown for the direction of the effect.")
-    st.plotly_chart(scatter_figure(entries), width="stretch")
+    st.plotly_chart(scatter_figure(entries), width="stretch", config=chart_config("shift_top1_vs_consistency"))
     left, right = st.columns(2)
-    left.plotly_chart(curve_figure(entries, "agree_curve", "Agreement with the prediction at shift 0"), width="stretch")
-    right.plotly_chart(curve_figure(entries, "prob_curve", "True-class probability"), width="stretch")
+    left.plotly_chart(curve_figure(entries, "agree_curve", "Agreement with the prediction at shift 0"), width="stretch",
+                      config=chart_config("shift_agreement_curve"))
+    right.plotly_chart(curve_figure(entries, "prob_curve", "True-class probability"), width="stretch",
+                       config=chart_config("shift_probability_curve"))
+    download_buttons(curve_rows(entries), "shift_curves")
+
+    st.markdown("**Measure it yourself**: Top-1 and Cons.k of one model, now, on fresh held-out images.")
+    names = {e.name: e for e in entries}
+    m1, m2, m3, m4 = st.columns([2, 1, 1, 1])
+    chosen = m1.selectbox("Model", list(names), key="shift_cons_model", bind="query-params")
+    samples = m2.number_input("Images", 100, 2000, 500, step=100, key="shift_cons_images", bind="query-params")
+    k = m3.selectbox("Max shift k (px)", [8, 16], key="shift_cons_k", bind="query-params")
+    passes = m4.number_input("Passes", 1, 5, 2, key="shift_cons_passes", bind="query-params")
+    measured: list[dict] = st.session_state.setdefault("shift_measured", [])
+    if st.button("Evaluate consistency", key="shift_cons_run"):
+        bar = st.progress(0.0, "consistency")
+        measured.append(measure(names[chosen], int(samples), int(k), int(passes),
+                                on_progress=lambda p: bar.progress(p.fraction, p.message)))
+        bar.empty()
+    if measured:
+        st.dataframe(pd.DataFrame(measured), hide_index=True, width="stretch", key="shift_measured_table")
+        download_buttons(measured, "shift_consistency")
 
 with teach:
     c1, c2 = st.columns(2)
-    index = c1.number_input("Test image", min_value=0, max_value=199, value=3, step=1)
-    max_shift = c2.select_slider("Canvas margin (px)", options=[8, 16], value=16)
-    shift = st.slider("Slide the image (px, left to right)", 0, max_shift, max_shift // 2, key="shift_slide")
+    index = c1.number_input("Test image", min_value=0, max_value=199, value=3, step=1, key="shift_image",
+                            bind="query-params")
+    max_shift = c2.select_slider("Canvas margin (px)", options=[8, 16], value=16, key="shift_margin",
+                                 bind="query-params")
+    shift = st.slider("Slide the image (px, left to right)", 0, max_shift, max_shift // 2, key="shift_slide",
+                      bind="query-params")
     image, label = teaching_image(int(index))
     probs = slide_probabilities(entries, image, max_shift)
     pic, bars = st.columns([1, 3])
@@ -49,20 +87,24 @@ with teach:
     pic.dataframe(pd.DataFrame([{"model": n, "prediction": CLASSES[int(p[shift].argmax())],
                                  "flips over the slide": int((p.argmax(1)[1:] != p.argmax(1)[:-1]).sum())}
                                 for n, p in probs.items()]), hide_index=True)
-    bars.plotly_chart(probability_figure(probs, shift, CLASSES, label), width="stretch")
+    bars.plotly_chart(probability_figure(probs, shift, CLASSES, label), width="stretch",
+                      config=chart_config("shift_slide_probabilities"))
+    download_buttons(slide_rows(probs, max_shift, CLASSES), "shift_slide")
 
 with train:
     with st.form("shift_train"):
         a, b, c = st.columns(3)
-        method = a.selectbox("Method", METHODS, format_func=lambda m: METHOD_LABELS[m], key="shift_method")
-        steps = b.number_input("Steps", 1, 20_000, 300, step=50, key="shift_steps")
-        batch = c.number_input("Images per step", 8, 512, 64, step=8, key="shift_batch")
-        lam = a.number_input("AugShift lambda", 0.0, 1000.0, DEFAULT_LAMBDA, key="shift_lam")
-        blur = b.selectbox("BlurPool filter size", [2, 3, 4, 5], index=1, key="shift_blur")
-        seed = c.number_input("Seed", 0, 10_000, 0, key="shift_seed")
-        eval_samples = a.number_input("Evaluation images", 100, 5000, 500, step=100, key="shift_eval")
+        method = a.selectbox("Method", METHODS, format_func=METHOD_LABELS.get, key="shift_method",
+                             bind="query-params")
+        steps = b.number_input("Steps", 1, 20_000, 300, step=50, key="shift_steps", bind="query-params")
+        batch = c.number_input("Images per step", 8, 512, 64, step=8, key="shift_batch", bind="query-params")
+        lam = a.number_input("AugShift lambda", 0.0, 1000.0, DEFAULT_LAMBDA, key="shift_lam", bind="query-params")
+        blur = b.selectbox("BlurPool filter size", [2, 3, 4, 5], index=1, key="shift_blur", bind="query-params")
+        seed = c.number_input("Seed", 0, 10_000, 0, key="shift_seed", bind="query-params")
+        eval_samples = a.number_input("Evaluation images", 100, 5000, 500, step=100, key="shift_eval",
+                                      bind="query-params")
         pool = b.number_input("Training images (0 = fresh every step)", 0, 100_000, ShiftConfig.train_images, step=100,
-                              key="shift_pool")
+                              key="shift_pool", bind="query-params")
         submitted = st.form_submit_button("Train", type="primary", disabled=job is not None and job.state == "running")
     if submitted:
         config = ShiftConfig(method=method, lam=lam, blur_filter=blur, train_images=int(pool))
@@ -79,3 +121,6 @@ with train:
             st.rerun()
 
     training_status()
+
+with link_note:
+    note_refused_params(LINK, {"shift_method": METHOD_LABELS.get})

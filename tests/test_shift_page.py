@@ -24,7 +24,7 @@ def test_shift_lab_page_renders_slides_and_trains():
     at.number_input(key="shift_steps").set_value(2)
     at.number_input(key="shift_batch").set_value(8)
     at.number_input(key="shift_eval").set_value(100)
-    at.button[0].click().run()
+    next(b for b in at.button if b.label == "Train").click().run()
     assert not at.exception
     deadline = time.time() + 240  # generous: CI machines are shared; the job itself is 2 steps + 100 images
     while len(at.dataframe[0].value) < 5 and time.time() < deadline:

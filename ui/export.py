@@ -20,7 +20,7 @@ def chart_config(filename: str) -> dict:
 
 
 def download_buttons(rows: Sequence[Mapping] | pd.DataFrame, stem: str, as_json: Any = None) -> None:
-    """Small "CSV" and "JSON" buttons in a row: ``rows`` as ``stem``.csv, and ``as_json`` (default: the rows) as ``stem``.json."""
+    """Small "CSV" and "JSON" buttons in a row: ``rows`` as ``stem``.csv, ``as_json`` (default: the rows) as ``stem``.json."""
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     payload = json.loads(frame.to_json(orient="records")) if as_json is None else as_json
     with st.container(horizontal=True, gap="small"):
@@ -31,7 +31,7 @@ def download_buttons(rows: Sequence[Mapping] | pd.DataFrame, stem: str, as_json:
 
 
 def url_snapshot(prefix: str) -> dict[str, list[str]]:
-    """This page's URL parameters (those starting with ``prefix``) as the run found them, before any widget read them."""
+    """This page's URL parameters (names starting with ``prefix``) as the run found them, before widgets read them."""
     return {k: st.query_params.get_all(k) for k in st.query_params if k.startswith(prefix)}
 
 
@@ -52,7 +52,8 @@ def _shown_as(raw: list[str], value: Any, fmt: Callable[[Any], str]) -> bool:
     return True
 
 
-def note_refused_params(snapshot: dict[str, list[str]], formats: Mapping[str, Callable[[Any], str]] | None = None) -> None:
+def note_refused_params(snapshot: dict[str, list[str]],
+                        formats: Mapping[str, Callable[[Any], str]] | None = None) -> None:
     """A small note naming the link parameters no widget of this run accepted as given (call after every bound widget).
 
     Streamlit drops or corrects a bound parameter it cannot use; it also drops one equal to the default,
@@ -68,4 +69,5 @@ def note_refused_params(snapshot: dict[str, list[str]], formats: Mapping[str, Ca
             continue  # dropped because it equals the default
         refused.append(f"`{key}={'&'.join(raw)}`")
     if refused:
-        st.caption(f"ℹ️ Some link settings were not used (bad, stale, or not part of this view); defaults apply: {', '.join(refused)}.")
+        st.caption("ℹ️ Some link settings were not used (bad, stale, or not part of this view); defaults apply: "
+                   f"{', '.join(refused)}.")

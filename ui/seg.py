@@ -99,7 +99,7 @@ def shipped_comparison() -> list[dict]:
 
 
 def paper_comparison(rows: list[dict], width: int) -> list[dict]:
-    """The paper's all-mIoU beside a sweep's, at the sweep's N nearest the paper's share of the latent (within 1 point)."""
+    """The paper's all-mIoU beside a sweep's, at the sweep's N nearest the paper's share of the latent (within 1%)."""
     out = []
     for n_paper, (paper_top, paper_random) in PAPER_MIOU.items():
         share = n_paper / PAPER_WIDTH
@@ -117,7 +117,8 @@ def ranking_export(rankings: dict[str, Ranking]) -> tuple[list[dict], dict]:
     """Rankings as table rows (method, rank, channel, score) and as JSON (per method: channel order and scores)."""
     rows = [{"method": m, "rank": i, "channel": int(c), "score": float(r.scores[c])}
             for m, r in rankings.items() for i, c in enumerate(r.order)]
-    return rows, {m: {"images": r.count, "order": r.order.tolist(), "scores": r.scores.tolist()} for m, r in rankings.items()}
+    as_json = {m: {"images": r.count, "order": r.order.tolist(), "scores": r.scores.tolist()} for m, r in rankings.items()}
+    return rows, as_json
 
 
 def ranking_figure(scores_by_method: dict[str, np.ndarray]) -> go.Figure:

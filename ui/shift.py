@@ -1,6 +1,7 @@
 """Shift lab helpers: cached shipped models, the background trainer, and the plotly figures."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,7 @@ from engine.data.patches import GeneratedShapes
 from engine.shift.consistency import ShiftEvaluation, evaluate_shift, held_out_images, slide, slide_views
 from engine.shift.models import METHOD_LABELS, METHODS, ShiftConfig, ShiftNet
 from engine.shift.shipped import PAPER_TABLE2, load_shipped
+from engine.progress import ProgressFn
 from engine.shift.train import train_shift
 from engine.training import TrainConfig
 from ui.jobs import Job
@@ -55,6 +57,24 @@ def table_rows(entries: list[Entry]) -> list[dict]:
                      "paper CIFAR-10 Top-1": paper["cifar10"][0] if paper else None,
                      "paper CIFAR-10 Cons.8": paper["cifar10"][1] if paper else None})
     return rows
+
+
+def curve_rows(entries: list[Entry]) -> list[dict]:
+    """The per-shift curves of every model as rows: diagonal shift, agreement, true-class probability, accuracy."""
+    return [{"model": e.name, "from": e.origin, "shift (px)": s, "agreement with shift 0": agree,
+             "true-class probability": prob, "accuracy": acc}
+            for e in entries
+            for s, (agree, prob, acc) in enumerate(zip(e.evaluation["agree_curve"], e.evaluation["prob_curve"],
+                                                      e.evaluation["acc_curve"]))]
+
+
+def measure(entry: Entry, samples: int, max_shift: int, passes: int, on_progress: ProgressFn | None = None) -> dict:
+    """Measure one model's Top-1 and Cons.k now, on ``samples`` held-out images; a table row with the seconds taken."""
+    start = time.perf_counter()
+    evaluation = evaluate_shift(entry.model, samples=samples, max_shift=max_shift, passes=passes,
+                                on_progress=on_progress)
+    return {"model": entry.name, "images": samples, "passes": passes, "Top-1": round(evaluation.top1, 1),
+            f"Cons.{max_shift}": round(evaluation.cons, 1), "seconds": round(time.perf_counter() - start, 1)}
 
 
 def scatter_figure(entries: list[Entry]) -> go.Figure:
@@ -106,6 +126,12 @@ def view_image(image: torch.Tensor, max_shift: int, shift: int, scale: int = 6) 
     view = denormalize(slide_views(image, max_shift)[shift : shift + 1])[0]
     array = (view.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     return Image.fromarray(array).resize((array.shape[1] * scale, array.shape[0] * scale), Image.NEAREST)
+
+
+def slide_rows(probs: dict[str, np.ndarray], max_shift: int, classes: tuple[str, ...]) -> list[dict]:
+    """Every model's class probabilities (%) at every offset of the slide."""
+    return [{"model": name, "offset (px)": s - max_shift // 2, **{c: float(100 * q) for c, q in zip(classes, p[s])}}
+            for name, p in probs.items() for s in range(len(p))]
 
 
 def probability_figure(probs: dict[str, np.ndarray], shift: int, classes: tuple[str, ...], label: int) -> go.Figure:
