@@ -14,14 +14,14 @@ import torch  # noqa: F401
 
 from ui.sidebar import render_sidebar
 
-st.set_page_config(page_title="PosLab", page_icon="🧭", layout="wide")
+st.set_page_config(page_title="PosLab", page_icon=":material/explore:", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True, url_path="home"),
-    st.Page("pages/grid_probe.py", title="Grid probe", icon="🔲", url_path="grid-probe"),
-    st.Page("pages/channel_code.py", title="Channel code", icon="🧬", url_path="channel-code"),
-    st.Page("pages/segmentation_lab.py", title="Segmentation lab", icon="🚗", url_path="segmentation-lab"),
-    st.Page("pages/shift_lab.py", title="Shift lab", icon="↔️", url_path="shift-lab"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True, url_path="home"),
+    st.Page("pages/grid_probe.py", title="Grid probe", icon=":material/grid_on:", url_path="grid-probe"),
+    st.Page("pages/channel_code.py", title="Channel code", icon=":material/barcode:", url_path="channel-code"),
+    st.Page("pages/segmentation_lab.py", title="Segmentation lab", icon=":material/directions_car:", url_path="segmentation-lab"),
+    st.Page("pages/shift_lab.py", title="Shift lab", icon=":material/swap_horiz:", url_path="shift-lab"),
 ]
 
 navigation = st.navigation(PAGES)

@@ -7,7 +7,7 @@ from engine.channel_code import LAYERS
 from engine.channel_nets import available_nets
 from ui import channel_code as cc
 
-st.title("🧬 Channel code")
+st.title("Channel code")
 st.markdown(
     "Global average pooling removes the spatial axes, yet the pooled vector still says **where** the object was: "
     "position is written into *which channels* are active. Below: the code itself (the same images placed in "
@@ -15,13 +15,13 @@ st.markdown(
     "shuffle of the channels, and the paper's 2 x 2 of training and testing with or without a channel shuffle.")
 
 left, mid, right, far = st.columns(4)
-grid = left.selectbox("Grid", [3, 5, 7], key="cc_grid")
+grid = left.selectbox("Grid", [3, 5, 7], key="cc_grid", bind="query-params")
 nets = available_nets(grid)
-key = mid.selectbox("Network", nets, key="cc_net", help="object-classifier: trained only for the object (on 3x3 "
+key = mid.selectbox("Network", nets, key="cc_net", bind="query-params", help="object-classifier: trained only for the object (on 3x3 "
                     "canvases); probe/...: the grid-probe networks; untrained: the object classifier at initialisation, "
                     "a control for how much position zero padding alone writes into GAP.")
-layer = right.selectbox("Layer pooled", LAYERS, index=len(LAYERS) - 1, key="cc_layer")
-images = far.slider("Images averaged", 8, 128, 32, step=8, key="cc_images")
+layer = right.selectbox("Layer pooled", LAYERS, index=len(LAYERS) - 1, key="cc_layer", bind="query-params")
+images = far.slider("Images averaged", 8, 128, 32, step=8, key="cc_images", bind="query-params")
 
 # ------------------------------------------------------------------ the map
 st.header("The code: cells x channels")
@@ -41,7 +41,7 @@ st.caption("In each cell: the response map over the whole grid of the most selec
 
 order = cmap.order.tolist()
 channel = st.selectbox(
-    "Channel", order, key="cc_channel",
+    "Channel", order, key="cc_channel", bind="query-params",
     format_func=lambda ch: f"ch {ch} · prefers {cc.cell_label(int(cmap.preferred[ch]), grid)} · "
                            f"selectivity {cmap.selectivity[ch]:.2f}")
 col_map, col_stats = st.columns([2, 1])
@@ -103,8 +103,8 @@ if absent:
 st.session_state.setdefault("cc_draws", 0)  # permutations drawn so far; draw n uses seed n
 st.session_state.setdefault("cc_permuted", False)
 image_col, cell_col, b1, b2 = st.columns(4)
-image_seed = image_col.number_input("Image", 0, 9999, 7, key="cc_image")
-cell = cell_col.selectbox("Cell", list(range(9)), index=0, format_func=lambda c: cc.cell_label(c, 3), key="cc_cell")
+image_seed = image_col.number_input("Image", 0, 9999, 7, key="cc_image", bind="query-params")
+cell = cell_col.selectbox("Cell", list(range(9)), index=0, format_func=lambda c: cc.cell_label(c, 3), key="cc_cell", bind="query-params")
 if b1.button("Apply a random permutation", key="cc_permute"):
     st.session_state.cc_draws += 1
     st.session_state.cc_permuted = True

@@ -14,7 +14,7 @@ from ui.sidebar import user_patch_source
 from ui.probe import (canvas_figure, class_bars, curve_figure, grid_heatmap, shipped_available, shipped_probe,
                       shipped_table1, to_image, user_probes)
 
-st.title("🔲 Grid probe: GAPNet vs PermuteNet")
+st.title("Grid probe: GAPNet vs PermuteNet")
 with st.expander("What am I looking at?"):
     st.markdown(
         "An image is pasted into one cell of an n×n canvas. **GAPNet** ends in a conv to n² channels and a "
@@ -120,7 +120,7 @@ with train_tab:
         width = t4.select_slider("Width", [0.125, 0.25, 0.5, 1.0], value=0.25)
         u1, u2, u3 = st.columns(3)
         t_task = u1.selectbox("Task", ["location", "object"], index=["location", "object"].index(task))
-        steps = u2.number_input("Steps (batch 48)", 10, 20000, 400, step=50)
+        steps = u2.number_input("Steps (batch 48)", 10, 20000, 200, step=50)
         seed = u3.number_input("Seed", 0, 10_000, 0)
         submitted = st.form_submit_button("Train", type="primary")
     if submitted:
