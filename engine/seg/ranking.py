@@ -97,17 +97,22 @@ def ranking_key(seg: SegModel, data: SceneSet, method: str, precision: str = "fp
 
 def rank(seg: SegModel, data: SceneSet, method: str, precision: str = "fp32",
          on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> Ranking:
-    """A method's ranking of ``seg`` on ``data``: shipped, else cached on disk, else computed and cached."""
+    """A method's ranking of ``seg`` on ``data``: shipped, else cached on disk, else computed and cached.
+
+    Rankings of an uploaded model are never written to disk: nothing derived from an upload outlives it.
+    """
     idx = ranking_images(method, data)
     key = ranking_key(seg, data, method, precision)
     shipped = json.loads(SHIPPED.read_text()) if SHIPPED.is_file() else {}
     if key in shipped:
         return Ranking.from_json(shipped[key])
+    persist = not seg.meta.get("uploaded")
     path = cache_dir() / "seg" / "rankings" / f"{key}.json"
-    if path.is_file():
+    if persist and path.is_file():
         return Ranking.from_json(json.loads(path.read_text()))
     if len(idx) == 0:
         raise ValueError(f"no images for the {method!r} ranking (no image has pedestrians only on that side)")
     result = partial_ranking(seg, data.images[idx], method, precision, on_progress, stop)
-    save_json(result.to_json(), path)
+    if persist:
+        save_json(result.to_json(), path)
     return result
