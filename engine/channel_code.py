@@ -62,8 +62,7 @@ def _cached(kind: str, key: str, compute: Callable[[], dict[str, torch.Tensor]])
 def _data_key(model: ProbeNet, source: PatchSource, *parts: object) -> str:
     """Cache key: the weights, the config, a content sample of the source, and the call's settings."""
     probe_patches = source.sample(4, 0, "test")[0]
-    weights = {k: v.reshape(-1) for k, v in model.state_dict().items()}  # fingerprint() cannot view 0-d tensors
-    return fingerprint(weights, asdict(model.config), source.name, probe_patches, list(parts))
+    return fingerprint(model.state_dict(), asdict(model.config), source.name, probe_patches, list(parts))
 
 
 def _check_layer(layer: str) -> None:
