@@ -21,7 +21,7 @@ from ui.export import chart_config, download_buttons, note_refused_params, url_s
 LINK = url_snapshot("seg_")  # before any widget reads the URL
 MODES = {"top": "top N", "range": "rank range"}
 
-st.title("🚗 Segmentation lab")
+st.title("Segmentation lab")
 st.caption("Paper Sec. 4.2: which channels of a segmentation network's latent carry position, and what breaks "
            "without them. Default data: generated drive-on-the-right street scenes (val split, 200 images at "
            "128×256); bring a Cityscapes folder, a photo, or your own checkpoint (sidebar → *Your checkpoints*).")

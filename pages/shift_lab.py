@@ -12,7 +12,7 @@ from ui.shift import (Entry, curve_figure, curve_rows, measure, probability_figu
 
 LINK = url_snapshot("shift_")  # before any widget reads the URL
 
-st.title("↔️ Shift lab")
+st.title("Shift lab")
 st.caption("A CNN classifier is not shift invariant: the GAP latent keeps position information, so a few pixels of "
            "shift can flip the prediction. **AugShift** (the paper's Eq. 1) trains on two shifted crops and pulls their "
            "GAP latents together; **BlurPool** (Zhang 2019) low-pass filters before every subsampling. "
@@ -69,7 +69,7 @@ with results:
                                 on_progress=lambda p: bar.progress(p.fraction, p.message)))
         bar.empty()
     if measured:
-        st.dataframe(pd.DataFrame(measured), hide_index=True, width="stretch", key="shift_measured_table")
+        st.table(pd.DataFrame(measured), hide_index=True)
         download_buttons(measured, "shift_consistency")
 
 with teach:

@@ -1,0 +1,84 @@
+"""The Segmentation and Shift labs in a real browser: load, main interaction, and a shared link restoring its view."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from browser import ARTIFACTS
+from test_browser import LOAD_TIMEOUT, browser, open_page, page, server  # noqa: F401  (fixtures)
+
+
+@pytest.fixture(scope="module")
+def app(server, browser):  # noqa: F811
+    """The server after a first visit: a cold server's first session gets Streamlit's "Page not found" dialog
+    even for a valid page (seen with every page), which would steal the keyboard focus these tests use."""
+    first = browser.new_page()
+    first.goto(server)
+    first.wait_for_selector("h1", timeout=LOAD_TIMEOUT)
+    first.close()
+    return server
+
+
+def no_exception(page: Page) -> None:
+    """No exception box and no dialog (e.g. "Page not found") over the page."""
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.get_by_role("dialog").count() == 0
+
+
+def slider(page: Page, label: str):
+    """The thumb (role=slider) of the Streamlit slider labelled ``label``."""
+    return page.locator("[data-testid='stSlider']").filter(has_text=label).get_by_role("slider")
+
+
+def all_miou(page: Page):
+    return page.locator("[data-testid='stMetric']").filter(has_text="all mIoU").locator("[data-testid='stMetricValue']")
+
+
+def test_segmentation_lab_slider_changes_the_metrics(app, page):
+    open_page(page, f"{app}/segmentation-lab", "Segmentation lab")
+    expect(all_miou(page)).to_have_text(re.compile(r"^\d+\.\d$"), timeout=LOAD_TIMEOUT)
+    no_exception(page)
+    before = all_miou(page).inner_text()
+    thumb = slider(page, "N channels zeroed")
+    thumb.focus()
+    thumb.press("End")  # zero every channel
+    expect(thumb).to_have_value("576", timeout=30_000)
+    expect(all_miou(page)).not_to_have_text(before, timeout=LOAD_TIMEOUT)
+    expect(page).to_have_url(re.compile(r"seg_n=576"))  # the view is now a shareable link
+    page.screenshot(path=str(ARTIFACTS / "segmentation-lab.png"), full_page=True)
+    no_exception(page)
+
+
+def test_segmentation_lab_link_restores_its_settings(app, page):
+    open_page(page, f"{app}/segmentation-lab?seg_ranking=left&seg_n=100&seg_subset=val-left&seg_draw=abc",
+              "Segmentation lab")
+    expect(all_miou(page)).to_have_text(re.compile(r"^\d+\.\d$"), timeout=LOAD_TIMEOUT)
+    expect(slider(page, "N channels zeroed")).to_have_value("100")
+    for label, value in (("Ranking", "left"), ("Subset", "val-left")):
+        expect(page.get_by_role("combobox", name=label)).to_have_value(value)
+    expect(page.get_by_text("Some link settings were not used")).to_contain_text("seg_draw=abc")
+    no_exception(page)
+
+
+def test_shift_lab_runs_a_consistency_evaluation(app, page):
+    open_page(page, f"{app}/shift-lab?shift_cons_images=100&shift_cons_passes=1", "Shift lab")
+    button = page.get_by_role("button", name="Evaluate consistency")
+    expect(button).to_be_visible(timeout=LOAD_TIMEOUT)
+    no_exception(page)
+    button.click()
+    result = page.locator("[data-testid='stTable']")
+    expect(result).to_contain_text("Cons.8", timeout=LOAD_TIMEOUT)
+    expect(result).to_contain_text("ResNet-18")
+    page.screenshot(path=str(ARTIFACTS / "shift-lab.png"), full_page=True)
+    no_exception(page)
+
+
+def test_shift_lab_link_opens_its_tab_and_slide(app, page):
+    open_page(page, f"{app}/shift-lab?shift_tab=Slide+an+image&shift_slide=3", "Shift lab")
+    expect(page.get_by_role("tab", name="Slide an image")).to_have_attribute("aria-selected", "true",
+                                                                            timeout=LOAD_TIMEOUT)
+    expect(slider(page, "Slide the image")).to_have_value("3", timeout=LOAD_TIMEOUT)
+    expect(page.get_by_text("offset -5 px")).to_be_visible()
+    no_exception(page)
