@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from engine.data.images import ImageError, decode_image, fit_image
@@ -39,7 +40,7 @@ with st.expander("What am I looking at?"):
     st.markdown("**The paper's numbers beside the shipped model's** (all-image mIoU %; the paper zeroes N of 2048 "
                 f"channels of DeepLabV3-ResNet-50 on Cityscapes, here the same share of the shipped model's "
                 f"{ui.SHIPPED_WIDTH} channels on the generated scenes, 5 random draws, `python -m engine sweep`):")
-    st.dataframe(ui.shipped_comparison(), hide_index=True)
+    st.dataframe(pd.DataFrame(ui.shipped_comparison()).style.format(precision=1, na_rep="–"), hide_index=True)
 
 choices = ui.model_choices()
 if not choices:
@@ -221,7 +222,8 @@ if swept[0] == context:  # results of the model, data and subset shown now only
                         config=chart_config("seg_region_attack"))
     download_buttons(swept[1], "seg_topn_sweep")
     st.caption("The paper's all-image mIoU beside this sweep's, at the same share of the latent:")
-    st.dataframe(ui.paper_comparison(swept[1], width), hide_index=True)
+    st.dataframe(pd.DataFrame(ui.paper_comparison(swept[1], width)).style.format(precision=1, na_rep="–"),
+                 hide_index=True)
 ranged = st.session_state.get("seg_ranges", (None, None))
 if ranged[0] == context:
     st.plotly_chart(ui.range_figure(ranged[1]), key="seg_range_plot", config=chart_config("seg_range_sweep"))

@@ -69,7 +69,7 @@ with results:
                                 on_progress=lambda p: bar.progress(p.fraction, p.message)))
         bar.empty()
     if measured:
-        st.table(pd.DataFrame(measured), hide_index=True)
+        st.table(pd.DataFrame(measured).style.format(precision=1), hide_index=True)
         download_buttons(measured, "shift_consistency")
 
 with teach:
@@ -84,11 +84,11 @@ with teach:
     probs = slide_probabilities(entries, image, max_shift)
     pic, bars = st.columns([1, 3])
     pic.image(view_image(image, max_shift, shift), caption=f"offset {shift - max_shift // 2:+d} px")
-    pic.dataframe(pd.DataFrame([{"model": n, "prediction": CLASSES[int(p[shift].argmax())],
-                                 "flips over the slide": int((p.argmax(1)[1:] != p.argmax(1)[:-1]).sum())}
-                                for n, p in probs.items()]), hide_index=True)
     bars.plotly_chart(probability_figure(probs, shift, CLASSES, label), width="stretch",
                       config=chart_config("shift_slide_probabilities"))
+    st.dataframe(pd.DataFrame([{"model": n, "prediction": CLASSES[int(p[shift].argmax())],
+                                "flips over the slide": int((p.argmax(1)[1:] != p.argmax(1)[:-1]).sum())}
+                               for n, p in probs.items()]), hide_index=True)
     download_buttons(slide_rows(probs, max_shift, CLASSES), "shift_slide")
 
 with train:

@@ -108,7 +108,7 @@ def paper_comparison(rows: list[dict], width: int) -> list[dict]:
         top = [100 * r["all"] for r in rows if r["n"] == n and r["ranking"] == "overall"]
         rand = [100 * r["all"] for r in rows if r["n"] == n and r["ranking"] == "random"]
         out.append({"N (paper, of 2048)": n_paper, "paper: top-N overall": paper_top, "paper: N random": paper_random,
-                    f"N here (of {width})": n, "here: top-N overall": round(top[0], 1) if top else None,
+                    f"N here (of {width})": "–" if n is None else str(n), "here: top-N overall": round(top[0], 1) if top else None,
                     "here: N random (mean)": round(float(np.mean(rand)), 1) if rand else None})
     return out
 
@@ -147,7 +147,7 @@ def sweep_figure(rows: list[dict]) -> go.Figure:
             fig.add_scatter(x=ns, y=[float(np.mean(v)) for v in vals], mode="lines+markers", line_color=color,
                             name=f"{name} (mean)" if name == "random" else name, showlegend=col == 1, row=1, col=col)
     fig.update_xaxes(title_text="N zeroed")
-    fig.update_layout(height=330, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(height=350, margin=dict(l=10, r=10, t=60, b=10))
     return fig
 
 
@@ -160,7 +160,7 @@ def range_figure(rows: list[dict]) -> go.Figure:
             fig.add_bar(x=[f"{r['a']}-{r['b']}" for r in pts], y=[100 * r[region] for r in pts], name=name,
                         marker_color=COLORS.get(name), showlegend=col == 1, row=1, col=col)
     fig.update_xaxes(title_text="ranks zeroed")
-    fig.update_layout(height=330, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(height=350, margin=dict(l=10, r=10, t=60, b=10))
     return fig
 
 
