@@ -17,7 +17,7 @@ from ui.sidebar import render_sidebar
 st.set_page_config(page_title="PosLab", page_icon=":material/explore:", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True, url_path="home"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/grid_probe.py", title="Grid probe", icon=":material/grid_on:", url_path="grid-probe"),
     st.Page("pages/channel_code.py", title="Channel code", icon=":material/barcode:", url_path="channel-code"),
     st.Page("pages/segmentation_lab.py", title="Segmentation lab", icon=":material/directions_car:", url_path="segmentation-lab"),

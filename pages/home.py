@@ -23,16 +23,17 @@ TOUR = [
      "pages/grid_probe.py", "Open Table 1", {"gp_tab": "Table 1"}),
     ("4 · The channel code", "Which channel fires for which cell? Place the same image in every cell and read "
      "the pooled vector: each channel has a preferred cell. Decode the cell from the vector; shuffle it and the "
-     "decoder fails.", "pages/channel_code.py", "Open the channel code", None),
+     "decoder fails.", "pages/channel_code.py", "Open the channel code", {"cc_net": "probe/location-gapnet", "cc_grid": "3"}),
     ("5 · Rank and zero position channels", "In a segmentation network, channels whose pooled value changes most "
      "when the image is flipped carry position. Zero the top N and watch mIoU drop faster than for random ones.",
-     "pages/segmentation_lab.py", "Open the segmentation lab", None),
+     "pages/segmentation_lab.py", "Zero the top 144 overall channels", {"seg_ranking": "overall", "seg_n": "144"}),
     ("6 · A region-specific attack", "Rank channels by the *signed* flip difference on images whose pedestrians are "
      "on the left: zeroing them hurts the left half of the image more than the right.",
-     "pages/segmentation_lab.py", "Open the segmentation lab", None),
+     "pages/segmentation_lab.py", "Zero the top 144 left-specific channels",
+     {"seg_ranking": "left", "seg_n": "144"}),
     ("7 · AugShift", "If position hides in the pooled vector, pull the vectors of two shifted crops together "
      "(an MSE term on the GAP latents): predictions become more shift-consistent.",
-     "pages/shift_lab.py", "Open the shift lab", None),
+     "pages/shift_lab.py", "Slide an image across the canvas", {"shift_tab": "Slide an image"}),
 ]
 
 st.subheader("A guided tour")
@@ -40,7 +41,4 @@ for title, text, page, link, params in TOUR:
     with st.container(border=True):
         st.markdown(f"**{title}** — {text}")
         if page is not None:
-            try:
-                st.page_link(page, label=link, icon=":material/arrow_forward:", query_params=params)
-            except st.errors.StreamlitAPIException:
-                st.caption(f"({link}: not available in this build)")
+            st.page_link(page, label=link, icon=":material/arrow_forward:", query_params=params)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -17,6 +18,24 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("POSLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+LOAD_TIMEOUT = 120_000
+
+
+def open_page(page, url: str, heading: str) -> None:
+    """Go to ``url`` and wait until its heading shows and the app has stopped running."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    expect(page.get_by_role("heading", name=re.compile(heading)).first).to_be_visible(timeout=LOAD_TIMEOUT)
+    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=LOAD_TIMEOUT)
+
+
+def no_exception(page) -> None:
+    """No exception box and no dialog (e.g. "Page not found") over the page."""
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.get_by_role("dialog").count() == 0
 
 
 def free_port() -> int:

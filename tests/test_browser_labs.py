@@ -6,25 +6,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from browser import ARTIFACTS
-from test_browser import LOAD_TIMEOUT, browser, open_page, page, server  # noqa: F401  (fixtures)
-
-
-@pytest.fixture(scope="module")
-def app(server, browser):  # noqa: F811
-    """The server after a first visit: a cold server's first session gets Streamlit's "Page not found" dialog
-    even for a valid page (seen with every page), which would steal the keyboard focus these tests use."""
-    first = browser.new_page()
-    first.goto(server)
-    first.wait_for_selector("h1", timeout=LOAD_TIMEOUT)
-    first.close()
-    return server
-
-
-def no_exception(page: Page) -> None:
-    """No exception box and no dialog (e.g. "Page not found") over the page."""
-    assert page.locator("[data-testid='stException']").count() == 0
-    assert page.get_by_role("dialog").count() == 0
+from browser import ARTIFACTS, LOAD_TIMEOUT, no_exception, open_page
 
 
 def slider(page: Page, label: str):
@@ -36,8 +18,8 @@ def all_miou(page: Page):
     return page.locator("[data-testid='stMetric']").filter(has_text="all mIoU").locator("[data-testid='stMetricValue']")
 
 
-def test_segmentation_lab_slider_changes_the_metrics(app, page):
-    open_page(page, f"{app}/segmentation-lab", "Segmentation lab")
+def test_segmentation_lab_slider_changes_the_metrics(url, page):
+    open_page(page, f"{url}/segmentation-lab", "Segmentation lab")
     expect(all_miou(page)).to_have_text(re.compile(r"^\d+\.\d$"), timeout=LOAD_TIMEOUT)
     no_exception(page)
     before = all_miou(page).inner_text()
@@ -51,8 +33,8 @@ def test_segmentation_lab_slider_changes_the_metrics(app, page):
     no_exception(page)
 
 
-def test_segmentation_lab_link_restores_its_settings(app, page):
-    open_page(page, f"{app}/segmentation-lab?seg_ranking=left&seg_n=100&seg_subset=val-left&seg_draw=abc",
+def test_segmentation_lab_link_restores_its_settings(url, page):
+    open_page(page, f"{url}/segmentation-lab?seg_ranking=left&seg_n=100&seg_subset=val-left&seg_draw=abc",
               "Segmentation lab")
     expect(all_miou(page)).to_have_text(re.compile(r"^\d+\.\d$"), timeout=LOAD_TIMEOUT)
     expect(slider(page, "N channels zeroed")).to_have_value("100")
@@ -62,8 +44,8 @@ def test_segmentation_lab_link_restores_its_settings(app, page):
     no_exception(page)
 
 
-def test_shift_lab_runs_a_consistency_evaluation(app, page):
-    open_page(page, f"{app}/shift-lab?shift_cons_images=100&shift_cons_passes=1", "Shift lab")
+def test_shift_lab_runs_a_consistency_evaluation(url, page):
+    open_page(page, f"{url}/shift-lab?shift_cons_images=100&shift_cons_passes=1", "Shift lab")
     button = page.get_by_role("button", name="Evaluate consistency")
     expect(button).to_be_visible(timeout=LOAD_TIMEOUT)
     no_exception(page)
@@ -75,8 +57,8 @@ def test_shift_lab_runs_a_consistency_evaluation(app, page):
     no_exception(page)
 
 
-def test_shift_lab_link_opens_its_tab_and_slide(app, page):
-    open_page(page, f"{app}/shift-lab?shift_tab=Slide+an+image&shift_slide=3", "Shift lab")
+def test_shift_lab_link_opens_its_tab_and_slide(url, page):
+    open_page(page, f"{url}/shift-lab?shift_tab=Slide+an+image&shift_slide=3", "Shift lab")
     expect(page.get_by_role("tab", name="Slide an image")).to_have_attribute("aria-selected", "true",
                                                                             timeout=LOAD_TIMEOUT)
     expect(slider(page, "Slide the image")).to_have_value("3", timeout=LOAD_TIMEOUT)
