@@ -9,11 +9,13 @@ from engine.models.probe import HEAD_LABELS, ProbeConfig
 from engine.data.images import ImageError, decode_image, image_to_patch
 from engine.probe import cell_sweep, evaluate_probe, placement_accuracy, train_probe
 from engine.training import TrainConfig
+from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.jobs import get_job, render_job, start_job
 from ui.sidebar import user_patch_source
 from ui.probe import (canvas_figure, class_bars, curve_figure, grid_heatmap, shipped_available, shipped_probe,
                       shipped_table1, to_image, user_probes)
 
+LINK = url_snapshot("gp_")  # before any widget reads the URL
 st.title("Grid probe: GAPNet vs PermuteNet")
 with st.expander("What am I looking at?"):
     st.markdown(
@@ -84,7 +86,8 @@ with place_tab:
         for col, name in zip(cols, chosen):
             probs = cell_sweep(models[name], patch)[cell].numpy()
             if task == "location":
-                col.plotly_chart(grid_heatmap(probs.reshape(grid, grid), f"{name}: P(cell)", int(probs.argmax()), cell), key=f"gp_heat_{name}")
+                col.plotly_chart(grid_heatmap(probs.reshape(grid, grid), f"{name}: P(cell)", int(probs.argmax()), cell), key=f"gp_heat_{name}",
+                                 config=chart_config(f"grid-{grid}-cell-{cell}-{name}"))
                 col.metric(f"{name} says", f"cell {int(probs.argmax())}", f"{probs[cell]:.0%} on the true cell", delta_color="off")
             elif len(classes) == models[name].config.num_outputs:
                 col.plotly_chart(class_bars(probs, classes, f"{name}: P(class)", label), key=f"gp_bars_{name}")
@@ -100,12 +103,16 @@ with all_tab:
             with st.spinner(f"Evaluating {name}…"):
                 result = evaluate_probe(models[name], samples=samples)
             col.plotly_chart(grid_heatmap(result.per_cell.numpy(), f"{name}: {result.accuracy:.1f}% overall", zmax=100, fmt=".0f",
-                                          colorscale="RdYlGn"), key=f"gp_all_{name}")
+                                          colorscale="RdYlGn"), key=f"gp_all_{name}", config=chart_config(f"grid-{grid}-all-cells-{name}"))
+            with col:
+                download_buttons([{"cell": c, "row": c // grid, "col": c % grid, "accuracy": round(float(a), 2)}
+                                  for c, a in enumerate(result.per_cell.flatten())], f"grid-{grid}-all-cells-{name}")
 
 with table_tab:
     rows = shipped_table1()
     if rows:
-        st.dataframe([{**r, "paper": r.get("paper")} for r in rows], hide_index=True, width="stretch")
+        st.dataframe(rows, hide_index=True, width="stretch")
+        download_buttons(rows, "table1")
         st.caption("Measured by `python -m engine table1 --json assets/probe/table1.json` on fresh placements "
                    "(a seed not used in training). Paper numbers: ResNet-18 on CIFAR-10, Table 1.")
     else:
@@ -133,7 +140,7 @@ with train_tab:
         job = get_job("gp_train")
         if job is None:
             return
-        render_job(job, lambda h: st.plotly_chart(curve_figure(h), key="gp_curve"))
+        render_job(job, lambda h: st.plotly_chart(curve_figure(h), key="gp_curve", config=chart_config("training-curve")))
         if job.state == "done" and not job.consumed:
             job.consumed = True
             name = f"{job.title} · yours #{len(user_probes()) + 1}"
@@ -142,3 +149,5 @@ with train_tab:
             st.rerun()
 
     training_status()
+
+note_refused_params(LINK)  # after every URL-bound widget has read its value
