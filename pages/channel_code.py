@@ -6,6 +6,7 @@ import streamlit as st
 from engine.channel_code import LAYERS
 from engine.channel_nets import available_nets
 from ui import channel_code as cc
+from ui.export import chart_config, download_buttons
 
 st.title("Channel code")
 st.markdown(
@@ -31,7 +32,10 @@ a.metric("Channels", len(cmap.order))
 b.metric("Mean selectivity", f"{cmap.selectivity.mean():.2f}", help="(peak - mean elsewhere) / (peak + mean elsewhere)")
 c.metric("Mean position share", f"{cmap.position_share.mean():.2f}",
          help="share of a channel's variance over images x cells that the cell explains")
-st.plotly_chart(cc.code_heatmap(cmap), key="cc_heatmap")
+st.plotly_chart(cc.code_heatmap(cmap), key="cc_heatmap", config=chart_config(f"channel-code-{grid}x{grid}-{layer}"))
+download_buttons([{"channel": ch, "preferred_cell": int(cmap.preferred[ch]), "selectivity": round(float(cmap.selectivity[ch]), 4),
+                   "position_share": round(float(cmap.position_share[ch]), 4)} for ch in cmap.order.tolist()],
+                 f"channel-code-{grid}x{grid}-{layer}")
 st.caption("Each column is one channel's mean GAP activation with the images in each cell, standardised across "
            "cells; channels are grouped by the cell they prefer (vertical lines).")
 
@@ -59,6 +63,7 @@ st.markdown("A linear probe (logistic regression on standardised, frozen GAP vec
 recorded = cc.recorded("decode")
 if recorded:
     st.dataframe(cc.decode_frame(recorded), hide_index=True, key="cc_decode_recorded")
+    download_buttons(recorded, "decode-recorded")
     st.caption("Recorded with `python -m engine decode --grids 3 5 7 --layers layer3 layer4 --train 1500 --test 500 "
                "--json assets/channel_code/decode.json` (see assets/channel_code/MODEL_CARD.md).")
 else:
@@ -66,6 +71,7 @@ else:
 if st.button(f"Decode on a fresh sample ({key}, {grid}x{grid}, {layer})", key="cc_decode_run"):
     rows = cc.fresh_decode(key, grid, layer, 600, 300, random.randrange(10_000))
     st.dataframe(cc.decode_frame(rows), hide_index=True, key="cc_decode_fresh")
+    download_buttons(rows, "decode-fresh")
 
 # ------------------------------------------------------------------ shuffle 2 x 2
 st.header("Shuffle at inference: the 2 x 2")
@@ -88,6 +94,7 @@ if shuffle_rows:
     for i, ((task, kind), table) in enumerate(cc.shuffle_frames(shuffle_rows).items()):
         columns[i % 2].markdown(f"**{task}** task, **{kind}** shuffle (chance {100 / (9 if task == 'location' else 10):.1f}%)")
         columns[i % 2].dataframe(table, key=f"cc_shuffle_{task}_{kind}")
+    download_buttons(shuffle_rows, "shuffle-2x2")
     st.caption(cc.head_note(shuffle_rows))
     if not fresh:
         st.caption("Recorded with `python -m engine shuffle --samples 1000 --json assets/channel_code/shuffle.json`.")
