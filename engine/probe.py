@@ -95,11 +95,9 @@ def cell_sweep(model: ProbeNet, patch: torch.Tensor, device: torch.device | None
     return torch.softmax(model(prepare_input(canvases, device)).float(), 1).cpu()
 
 
-def placement_accuracy(model: ProbeNet, patch: torch.Tensor, label: int | None = None) -> float:
-    """Percentage of cells where the model is right about one patch placed there (location: the cell;
-    object: ``label``)."""
-    probs = cell_sweep(model, patch)
-    targets = torch.arange(len(probs)) if model.config.task == "location" else torch.full((len(probs),), int(label))
+def sweep_accuracy(probs: torch.Tensor, task: str, label: int | None = None) -> float:
+    """Percentage of cells where a :func:`cell_sweep` is right (location: the cell; object: ``label``)."""
+    targets = torch.arange(len(probs)) if task == "location" else torch.full((len(probs),), int(label))
     return 100.0 * (probs.argmax(1) == targets).float().mean().item()
 
 

@@ -7,13 +7,13 @@ from engine.data.grid import denormalize, place_on_grid
 from engine.data.shapes import CLASSES, shape_example
 from engine.models.probe import HEAD_LABELS, ProbeConfig
 from engine.data.images import ImageError, decode_image, image_to_patch
-from engine.probe import cell_sweep, evaluate_probe, placement_accuracy, train_probe
+from engine.probe import evaluate_probe, sweep_accuracy, train_probe
 from engine.training import TrainConfig
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.jobs import get_job, render_job, start_job
 from ui.sidebar import user_patch_source
-from ui.probe import (canvas_figure, class_bars, curve_figure, grid_heatmap, shipped_available, shipped_probe,
-                      shipped_table1, to_image, user_probes)
+from ui.probe import (canvas_figure, class_bars, curve_figure, grid_heatmap, model_key, shipped_available, shipped_probe,
+                      shipped_table1, sweep, to_image, user_probes)
 
 LINK = url_snapshot("gp_")  # before any widget reads the URL
 st.title("Grid probe: GAPNet vs PermuteNet")
@@ -66,8 +66,10 @@ with place_tab:
         name = st.selectbox("Uploaded image", list(uploads), key="gp_upload_pick")
         patch = uploads[name]
         if task == "location" and len(uploads) > 1:
-            st.dataframe([{"image": n, **{f"{net}: cells right %": round(placement_accuracy(models[net], p), 1) for net in chosen}}
-                          for n, p in uploads.items()], hide_index=True)
+            st.dataframe([{"image": n, **{f"{net}: cells right %": round(sweep_accuracy(
+                sweep(models[net], model_key(net, models[net]), p.numpy()), task), 1) for net in chosen}}
+                for n, p in uploads.items()], hide_index=True)
+    sweeps = {name: sweep(models[name], model_key(name, models[name]), patch.numpy()) for name in chosen}
     cell = st.number_input("Cell (row-major; or click the canvas)", 0, grid * grid - 1, 0, key="gp_cell", bind="query-params")
     canvas = denormalize(place_on_grid(patch.unsqueeze(0), torch.tensor([cell]), grid))[0]
     left, right = st.columns([1, 2])
@@ -80,11 +82,11 @@ with place_tab:
             st.rerun()
         if task == "location":
             st.caption("Cells right when this image visits every cell: " + ", ".join(
-                f"{net} {placement_accuracy(models[net], patch):.0f}%" for net in chosen))
+                f"{net} {sweep_accuracy(sweeps[net], task):.0f}%" for net in chosen))
     with right:
         cols = st.columns(max(1, len(chosen)))
         for col, name in zip(cols, chosen):
-            probs = cell_sweep(models[name], patch)[cell].numpy()
+            probs = sweeps[name][cell].numpy()
             if task == "location":
                 col.plotly_chart(grid_heatmap(probs.reshape(grid, grid), f"{name}: P(cell)", int(probs.argmax()), cell), key=f"gp_heat_{name}",
                                  config=chart_config(f"grid-{grid}-cell-{cell}-{name}"))

@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 
 from engine.models.probe import HEAD_LABELS, ProbeNet
+from engine.probe import cell_sweep
 from engine.probe_assets import PROBE_ASSETS, load_shipped_probe, shipped_probe_path
 
 
@@ -16,6 +17,17 @@ from engine.probe_assets import PROBE_ASSETS, load_shipped_probe, shipped_probe_
 def shipped_probe(head: str, task: str, grid: int, padding: str) -> ProbeNet:
     """A shipped probe, loaded once per server and shared read-only by every session."""
     return load_shipped_probe(head, task, grid, padding)[0]
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def sweep(_model: ProbeNet, model_key: str, patch: np.ndarray) -> torch.Tensor:
+    """``cell_sweep`` of one patch, computed once per (model, image): moving the cell reuses it."""
+    return cell_sweep(_model, torch.from_numpy(patch))
+
+
+def model_key(name: str, model: ProbeNet) -> str:
+    """A cache key for a model in this server process (name, settings and identity)."""
+    return f"{name}|{model.config.label}|{id(model)}"
 
 
 def shipped_available(head: str, task: str, grid: int, padding: str) -> bool:
