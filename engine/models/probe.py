@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.models.resnet import PaperResNet18, canonical_padding
-from engine.storage import CheckpointError, load_torch, save_torch
+from engine.checkpoints import load_state_into
+from engine.storage import CheckpointError, half_state_dict, load_torch, save_torch
 
 HEADS = ("gapnet", "permutenet", "classifier")
 TASKS = ("location", "object")
@@ -108,8 +109,8 @@ def build_probe(config: ProbeConfig) -> ProbeNet:
 
 def save_probe(model: ProbeNet, path: Path, meta: dict[str, Any]) -> Path:
     """Write weights (fp16, to keep assets small), config and ``meta`` (command, seed, metrics) atomically."""
-    state = {k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu() for k, v in model.state_dict().items()}
-    return save_torch({"format": "poslab-probe/1", "config": asdict(model.config), "state_dict": state, "meta": meta}, path)
+    return save_torch({"format": "poslab-probe/1", "config": asdict(model.config), "state_dict": half_state_dict(model),
+                       "meta": meta}, path)
 
 
 def load_probe(source: Path | str | bytes, name: str | None = None) -> tuple[ProbeNet, dict[str, Any]]:
@@ -119,10 +120,7 @@ def load_probe(source: Path | str | bytes, name: str | None = None) -> tuple[Pro
     if not isinstance(blob, dict) or blob.get("format") != "poslab-probe/1":
         raise CheckpointError(f"{name} is not a PosLab probe checkpoint (no 'poslab-probe/1' format tag).")
     config = ProbeConfig(**blob["config"])
-    model = build_probe(config)
-    result = model.load_state_dict(blob["state_dict"], strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise CheckpointError(f"{name} does not match its config: missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
+    model = load_state_into(build_probe(config), blob["state_dict"], name)
     return model.eval(), blob.get("meta", {})
 
 

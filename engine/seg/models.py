@@ -25,10 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import engine.tvfix  # noqa: F401  (before torchvision)
 from engine.checkpoints import load_state_into, unwrap_state_dict
 from engine.seg.classes import NAMES, NUM_CLASSES
-from engine.storage import ASSETS, CheckpointError, fingerprint, load_torch, save_torch
+from engine.storage import ASSETS, CheckpointError, fingerprint, half_state_dict, load_torch, save_torch
 from torchvision.models import mobilenet_v3_large, mobilenet_v3_small, resnet50, resnet101
 from torchvision.models import segmentation as tvseg
 from torchvision.models._utils import IntermediateLayerGetter
@@ -145,9 +144,8 @@ def wrap(model: DeepLabV3 | FCN, arch: str, output_stride: int = 16, meta: dict[
 
 def save_model(seg: SegModel, path: Path) -> Path:
     """Save the weights as an fp16 state dict (half the size; BN statistics included) with its settings."""
-    state = {k: v.half() if v.is_floating_point() else v for k, v in seg.model.state_dict().items()}
     return save_torch({"arch": seg.arch, "output_stride": seg.output_stride, "rates": seg.rates, "meta": seg.meta,
-                       "state_dict": state}, path)
+                       "state_dict": half_state_dict(seg.model)}, path)
 
 
 def detect_arch(state: dict[str, torch.Tensor]) -> str:

@@ -15,7 +15,8 @@ from torch import nn
 from engine.data.shapes import CLASSES as SHAPE_CLASSES
 from engine.models.resnet import PaperResNet18, canonical_padding
 from engine.shift.blurpool import antialias
-from engine.storage import CheckpointError, load_torch, save_torch
+from engine.checkpoints import load_state_into
+from engine.storage import CheckpointError, half_state_dict, load_torch, save_torch
 
 METHODS = ("baseline", "augshift", "blurpool", "augshift+blurpool")
 METHOD_LABELS = {"baseline": "ResNet-18", "augshift": "+AugShift", "blurpool": "BlurPool",
@@ -83,11 +84,9 @@ class ShiftNet(nn.Module):
         return self.head(self.latent(x))
 
 
-def save_shift_model(model: ShiftNet, path: Path, meta: dict[str, Any], half: bool = True) -> Path:
-    """Write weights (fp16 when ``half``: shipped models stay small), config and ``meta`` atomically."""
-    state = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
-             for k, v in model.state_dict().items()}
-    return save_torch({"format": FORMAT, "config": asdict(model.config), "state_dict": state, "meta": meta}, path)
+def save_shift_model(model: ShiftNet, path: Path, meta: dict[str, Any]) -> Path:
+    """Write weights (fp16: shipped models stay small), config and ``meta`` atomically."""
+    return save_torch({"format": FORMAT, "config": asdict(model.config), "state_dict": half_state_dict(model), "meta": meta}, path)
 
 
 def load_shift_model(path: Path | str) -> tuple[ShiftNet, dict[str, Any]]:
@@ -99,9 +98,4 @@ def load_shift_model(path: Path | str) -> tuple[ShiftNet, dict[str, Any]]:
         model = ShiftNet(ShiftConfig(**blob["config"]))
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{Path(path).name} has an unusable config: {err}") from err
-    state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
-    result = model.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise CheckpointError(f"{Path(path).name} does not match its config: missing {result.missing_keys[:5]}, "
-                              f"unexpected {result.unexpected_keys[:5]}")
-    return model.eval(), blob.get("meta", {})
+    return load_state_into(model, blob["state_dict"], Path(path).name).eval(), blob.get("meta", {})
