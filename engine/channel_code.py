@@ -21,7 +21,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import engine.tvfix  # noqa: F401  (before torchvision)
 from engine.data.grid import place_on_grid
 from engine.data.patches import GeneratedShapes, PatchSource
 from engine.device import pick_device, prepare_input, seed_everything

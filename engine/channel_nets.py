@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import engine.tvfix  # noqa: F401  (before torchvision)
 from engine.device import seed_everything
 from engine.models.probe import ProbeConfig, ProbeNet, build_probe, load_probe, save_probe
 from engine.probe import evaluate_probe, train_probe

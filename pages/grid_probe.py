@@ -1,5 +1,4 @@
 """Grid probe: place an image on an n x n canvas and ask GAPNet and PermuteNet where it is."""
-import numpy as np
 import streamlit as st
 import torch
 

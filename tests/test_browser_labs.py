@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from browser import ARTIFACTS, LOAD_TIMEOUT, no_exception, open_page

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from byo_fixtures import make_cifar, make_cityscapes, make_image_folder
 from engine.cli import main

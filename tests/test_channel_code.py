@@ -7,7 +7,6 @@ import json
 import pytest
 import torch
 
-import engine.tvfix  # noqa: F401
 from engine.channel_code import (ChannelMap, Shuffled, channel_map, decode_cells, permute_channels, relabeled,
                                  shuffle_2x2)
 from engine.channel_nets import UNTRAINED, load_net

@@ -5,7 +5,6 @@ import json
 
 from streamlit.testing.v1 import AppTest
 
-import engine.tvfix  # noqa: F401
 from engine.storage import REPO_ROOT
 
 

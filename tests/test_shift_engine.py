@@ -5,7 +5,6 @@ import pytest
 import torch
 from torch import nn
 
-import engine.tvfix  # noqa: F401
 from engine.cli import main
 from engine.models.resnet import PaperResNet18, set_padding_mode
 from engine.shift.augshift import augshift_loss, latent_mse, two_crops

@@ -2,7 +2,6 @@
 import pytest
 import torch
 
-import engine.tvfix  # noqa: F401
 from engine.data.patches import GeneratedShapes
 from engine.shift.blurpool import count_blurpools
 from engine.shift.consistency import EVAL_SEED, consistency, held_out_images

@@ -102,7 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     seg = train_segmentation(cfg, pick_device(args.device), on_progress=print_progress)
     seg.model.cpu()
     path = save_model(seg, Path(args.out))
-    print(f"val mIoU (%): " + "  ".join(f"{k} {100 * v:.1f}" for k, v in seg.meta["val_miou"].items()))
+    print("val mIoU (%): " + "  ".join(f"{k} {100 * v:.1f}" for k, v in seg.meta["val_miou"].items()))
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {seg.meta['seconds']} s on {seg.meta['device_name']}")
     write_json(seg.meta, args.json)
     return 0

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import engine.tvfix  # noqa: F401  (before torchvision)
 from engine.data.shapes import CLASSES as SHAPE_CLASSES
 from engine.data.shapes import generate_shapes
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import engine.tvfix  # noqa: F401  (before torchvision)
 from engine.data.patches import DataError
 from engine.progress import Progress, ProgressFn, report
 from engine.seg.classes import ID_TO_TRAINID, PERSON

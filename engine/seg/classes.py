@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-import engine.tvfix  # noqa: F401  (before torchvision)
 from torchvision.datasets import Cityscapes
 
 IGNORE = 255
