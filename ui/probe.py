@@ -78,7 +78,7 @@ def grid_heatmap(values: np.ndarray, title: str, mark: int | None = None, target
         if cell is not None:
             r, c = divmod(int(cell), grid)
             fig.add_shape(type="rect", x0=c - 0.5, x1=c + 0.5, y0=r - 0.5, y1=r + 0.5, line=dict(color=colour, width=4), name=name)
-    fig.update_layout(title=title, width=320, height=340, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(title=title, width=340, height=340, margin=dict(l=10, r=40, t=40, b=10), modebar=dict(orientation="v"))
     fig.update_yaxes(autorange="reversed", visible=False)
     fig.update_xaxes(visible=False)
     return fig
