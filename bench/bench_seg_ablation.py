@@ -1,9 +1,12 @@
 """Benchmark: a top-N sweep the naive way (full network per N) vs the cached-latent engine.
 
-    python bench/bench_seg_ablation.py [--images 200] [--ns 0,29,58,144] [--fp32]
+    python bench/bench_seg_ablation.py [--images 200] [--ns 0,29,58,144] [--fp32] [--arch deeplabv3_resnet50]
 
 Both paths must give identical confusion matrices (checked); the engine's time includes
 computing the latents once. Prints both times, the ratio, and the feature cache's peak memory.
+The ratio is bounded by the backbone's share of a full forward (Amdahl): the head still runs for
+every N. ``--arch`` times a randomly initialised model of another architecture (e.g. the paper's
+ResNet-50, whose backbone dominates) instead of the shipped weights.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import torch  # noqa: E402
 from engine.seg.ablation import channel_mask, evaluate_full, evaluate_latents, scores, select  # noqa: E402
 from engine.seg.features import LatentCache  # noqa: E402
 from engine.seg.lab import DEFAULT_VAL, channel_order  # noqa: E402
-from engine.seg.models import DEFAULT_WEIGHTS, load_model  # noqa: E402
+from engine.seg.models import ARCHS, DEFAULT_WEIGHTS, build_model, load_model, wrap  # noqa: E402
 from engine.seg.scenes import generate  # noqa: E402
 
 
@@ -30,10 +33,11 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=DEFAULT_VAL.count)
     parser.add_argument("--ns", help="comma list of N (default 0 and 5/10/25%% of the latent width)")
     parser.add_argument("--ranking", default="overall")
+    parser.add_argument("--arch", choices=ARCHS, help="time a randomly initialised model of this architecture instead")
     parser.add_argument("--fp32", action="store_true", help="fp32 everywhere (default: bf16 compute, fp16 latents)")
     args = parser.parse_args()
 
-    seg = load_model(args.weights)
+    seg = wrap(build_model(args.arch), args.arch) if args.arch else load_model(args.weights)
     data = generate(replace(DEFAULT_VAL, count=args.images))
     ns = [int(n) for n in args.ns.split(",")] if args.ns else [round(f * seg.channels) for f in (0, 0.05, 0.1, 0.25)]
     order = channel_order(seg, data, args.ranking)
@@ -58,7 +62,8 @@ def main() -> int:
         print(f"N={n:4d}  naive all/left/center/right " + " ".join(f"{100 * sa[k]:.2f}" for k in sa)
               + "   engine " + " ".join(f"{100 * sb[k]:.2f}" for k in sb))
     print(f"same confusion matrices: {same}")
-    print(f"naive: {t_naive:.2f} s ({t_naive / len(ns):.2f} s per N)")
+    print(f"naive: {t_naive:.2f} s ({t_naive / len(ns):.2f} s per N; backbone share of a full forward "
+          f"{t_latents / (t_naive / len(ns)):.0%}, so at most {(t_naive / len(ns)) / (t_naive / len(ns) - t_latents):.1f}x per extra N)")
     print(f"engine: {t_engine:.2f} s (latents once {t_latents:.2f} s, then {(t_engine - t_latents) / len(ns):.3f} s per N)")
     print(f"speed-up: {t_naive / t_engine:.1f}x for {len(ns)} values of N "
           f"(per extra N: {(t_naive / len(ns)) / ((t_engine - t_latents) / len(ns)):.1f}x)")
