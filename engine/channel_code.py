@@ -9,7 +9,9 @@
   values (the most that any permutation-invariant read-out of the values could use).
 - Shuffle at inference: the paper's 2 x 2 of trained with / without shuffle x tested with / without.
 
-Features are cached in memory and on disk, keyed by a fingerprint of the weights and the data.
+Networks: this app's probes, or a user's torchvision classifier (``engine.models.user_classifier``).
+Features are cached in memory and on disk (uploads: memory only), keyed by a fingerprint of the
+weights and the data.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from engine.data.grid import place_on_grid
 from engine.data.patches import GeneratedShapes, PatchSource
 from engine.device import pick_device, prepare_input, seed_everything
 from engine.models.probe import HEAD_LABELS, ProbeNet
+from engine.models.user_classifier import UserClassifier
 from engine.probe import EVAL_SEED, evaluate_probe, make_batch
 from engine.storage import CheckpointError, cache_dir, fingerprint, load_torch, save_torch
 
@@ -35,30 +38,33 @@ FEATURE_BATCH = 200
 PROBE_SEED = 1
 _MEMORY: dict[str, dict[str, torch.Tensor]] = {}
 _MEMORY_LIMIT = 64
+Probed = ProbeNet | UserClassifier  # what the map and the decode probe take: ``config`` (the canvases) and ``stages``
 
 
-def _cached(kind: str, key: str, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Memory, then disk (``cache_dir()/channel_code``), then ``compute`` (stored in both)."""
+def _cached(kind: str, key: str, compute: Callable[[], dict[str, torch.Tensor]], persist: bool = True
+            ) -> dict[str, torch.Tensor]:
+    """Memory, then disk (``cache_dir()/channel_code``), then ``compute`` (stored in memory, and on disk if ``persist``)."""
     name = f"{kind}-{key}"
     if name in _MEMORY:
         return _MEMORY[name]
     path = cache_dir() / "channel_code" / f"{name}.pt"
     value = None
-    if path.is_file():
+    if persist and path.is_file():
         try:
             value = load_torch(path)
         except CheckpointError:
             value = None
     if value is None:
         value = compute()
-        save_torch(value, path)
+        if persist:
+            save_torch(value, path)
     if len(_MEMORY) >= _MEMORY_LIMIT:
         _MEMORY.pop(next(iter(_MEMORY)))
     _MEMORY[name] = value
     return value
 
 
-def _data_key(model: ProbeNet, source: PatchSource, *parts: object) -> str:
+def _data_key(model: Probed, source: PatchSource, *parts: object) -> str:
     """Cache key: the weights, the config, a content sample of the source, and the call's settings."""
     probe_patches = source.sample(4, 0, "test")[0]
     return fingerprint(model.state_dict(), asdict(model.config), source.name, probe_patches, list(parts))
@@ -69,7 +75,7 @@ def _check_layer(layer: str) -> None:
         raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
 
 
-def gap_features(model: ProbeNet, canvases: torch.Tensor, device: torch.device | None = None,
+def gap_features(model: Probed, canvases: torch.Tensor, device: torch.device | None = None,
                  batch: int = FEATURE_BATCH) -> dict[str, torch.Tensor]:
     """Globally average-pooled activations (n, C) of every backbone stage, by layer name, fp32 on the CPU."""
     device = device or pick_device()
@@ -77,7 +83,7 @@ def gap_features(model: ProbeNet, canvases: torch.Tensor, device: torch.device |
     outs: dict[str, list[torch.Tensor]] = {layer: [] for layer in LAYERS}
     with torch.inference_mode():
         for chunk in canvases.split(batch):
-            stages = model.backbone.stages(prepare_input(chunk, device, channels_last=False))
+            stages = model.stages(prepare_input(chunk, device, channels_last=False))
             for layer, stage in zip(LAYERS, stages):
                 outs[layer].append(stage.mean((2, 3)).float().cpu())
     return {layer: torch.cat(parts) for layer, parts in outs.items()}  # outside inference mode: normal tensors
@@ -136,9 +142,12 @@ class ChannelMap:
                 "position_share": self.position_share.tolist(), "order": self.order.tolist()}
 
 
-def channel_map(model: ProbeNet, source: PatchSource | None = None, images: int = 64, layer: str = "layer4",
-                seed: int = EVAL_SEED, device: torch.device | None = None) -> ChannelMap:
-    """Place the same ``images`` test patches in every cell and average their GAP vectors per cell."""
+def channel_map(model: Probed, source: PatchSource | None = None, images: int = 64, layer: str = "layer4",
+                seed: int = EVAL_SEED, device: torch.device | None = None, persist: bool = True) -> ChannelMap:
+    """Place the same ``images`` test patches in every cell and average their GAP vectors per cell.
+
+    ``persist=False`` keeps the features out of the disk cache (uploads: nothing derived from one outlives it).
+    """
     _check_layer(layer)
     config = model.config
     source = source or GeneratedShapes(config.patch)
@@ -149,7 +158,7 @@ def channel_map(model: ProbeNet, source: PatchSource | None = None, images: int 
                                  device) for cell in range(config.grid**2)]
         return {name: torch.stack([f[name] for f in per_cell]) for name in LAYERS}  # (cells, images, C) per layer
 
-    feats = _cached("map", _data_key(model, source, images, seed), compute)[layer]
+    feats = _cached("map", _data_key(model, source, images, seed), compute, persist)[layer]
     response = feats.mean(1)
     total = feats.reshape(-1, feats.shape[-1]).var(0, unbiased=False)
     share = (response.var(0, unbiased=False) / total.clamp_min(1e-12)).clamp(0, 1)
@@ -159,8 +168,8 @@ def channel_map(model: ProbeNet, source: PatchSource | None = None, images: int 
 # ----------------------------------------------------------------------------- decode probe
 
 
-def cell_features(model: ProbeNet, source: PatchSource | None = None, n: int = 2000, seed: int = PROBE_SEED,
-                  split: str = "train", layer: str = "layer4", device: torch.device | None = None
+def cell_features(model: Probed, source: PatchSource | None = None, n: int = 2000, seed: int = PROBE_SEED,
+                  split: str = "train", layer: str = "layer4", device: torch.device | None = None, persist: bool = True
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """GAP features (n, C) of ``layer`` for patches placed in random cells, and those cells; cached for all layers."""
     _check_layer(layer)
@@ -175,7 +184,7 @@ def cell_features(model: ProbeNet, source: PatchSource | None = None, n: int = 2
             cells.append(cell)
         return {"cells": torch.cat(cells), **{name: torch.cat([f[name] for f in feats]) for name in LAYERS}}
 
-    out = _cached("cells", _data_key(model, source, n, seed, split), compute)
+    out = _cached("cells", _data_key(model, source, n, seed, split), compute, persist)
     return out[layer], out["cells"]
 
 
@@ -242,14 +251,14 @@ class DecodeResult:
                 "per_cell": self.per_cell.tolist(), "train": self.train, "test": self.test}
 
 
-def decode_cells(model: ProbeNet, source: PatchSource | None = None, train: int = 2000, test: int = 1000,
+def decode_cells(model: Probed, source: PatchSource | None = None, train: int = 2000, test: int = 1000,
                  layer: str = "layer4", readouts: tuple[str, ...] = READOUTS, seed: int = PROBE_SEED,
-                 device: torch.device | None = None) -> list[DecodeResult]:
+                 device: torch.device | None = None, persist: bool = True) -> list[DecodeResult]:
     """Train a linear probe per read-out on frozen GAP vectors to predict the cell; test on fresh placements."""
     grid = model.config.grid
     cells = grid * grid
-    xtr, ytr = cell_features(model, source, train, seed, "train", layer, device)
-    xte, yte = cell_features(model, source, test, EVAL_SEED, "test", layer, device)
+    xtr, ytr = cell_features(model, source, train, seed, "train", layer, device, persist)
+    xte, yte = cell_features(model, source, test, EVAL_SEED, "test", layer, device, persist)
     results = []
     for readout in readouts:
         view = readout_view(readout, torch.Generator().manual_seed(seed))

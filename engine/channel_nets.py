@@ -9,18 +9,22 @@
   PermuteNet its "trained with shuffle".
 - ``untrained``: the object classifier's architecture at its seeded initialisation, a control for how
   much position zero padding alone writes into GAP.
+- a user's own: a probe checkpoint or a torchvision image classifier (:func:`open_user_net`).
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
+from engine.channel_code import Probed
 from engine.device import seed_everything
 from engine.models.probe import ProbeConfig, ProbeNet, build_probe, load_probe, save_probe
 from engine.probe import evaluate_probe, train_probe
 from engine.probe_assets import shipped_probe_path
 from engine.progress import ProgressFn, StopToken
-from engine.storage import ASSETS
+from engine.storage import ASSETS, CheckpointError
 from engine.training import TrainConfig
+from engine.user_models import load_user_checkpoint
 
 CHANNEL_ASSETS = ASSETS / "channel_code"
 WIDTH = 0.125
@@ -67,9 +71,27 @@ def net_for_grid(key: str, grid: int) -> tuple[ProbeNet, int | None]:
     if key == UNTRAINED:
         return load_net(key, grid), None
     trained = grid if net_path(key, grid).is_file() else 3
-    model = load_net(key, trained)
-    model.config = model.config.with_(grid=grid)  # a fully convolutional backbone takes any canvas size
-    return model, trained
+    return at_grid(load_net(key, trained), grid), trained
+
+
+def at_grid(model: Probed, grid: int) -> Probed:
+    """``model`` set to probe ``grid`` canvases (a fully convolutional backbone takes any canvas size).
+
+    A shallow copy sharing the weights: the original (maybe a session's upload) keeps its own grid.
+    """
+    out = copy.copy(model)
+    out.config = model.config.with_(grid=grid)
+    return out
+
+
+def open_user_net(source: Path | str | bytes, name: str | None = None, arch: str = "auto") -> Probed:
+    """A user's probe checkpoint or torchvision image classifier (a path or upload bytes); segmentation is refused."""
+    name = name or (Path(source).name if not isinstance(source, bytes) else "upload")
+    loaded = load_user_checkpoint(source, name, arch)
+    if loaded.kind == "segmentation":
+        raise CheckpointError(f"{name} is a segmentation model ({loaded.label}); the channel code reads a probe "
+                              "checkpoint or an image classifier.")
+    return loaded.model
 
 
 def available_nets(grid: int) -> list[str]:

@@ -1,14 +1,16 @@
-"""A user's checkpoint of any kind this app can use (probe or segmentation), told apart by its contents."""
+"""A user's checkpoint of any kind this app can use (probe, image classifier or segmentation), told apart by its contents."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.checkpoints import unwrap_state_dict
 from engine.models.probe import ProbeNet, load_probe
+from engine.models.user_classifier import ARCHS as CLASSIFIER_ARCHS, UserClassifier, classifier_from_state, is_classifier_state
 from engine.seg.models import SegModel, model_from_blob
 from engine.storage import load_torch
 
-KINDS = ("probe", "segmentation")
+KINDS = ("probe", "classifier", "segmentation")
 
 
 @dataclass
@@ -16,20 +18,26 @@ class UserModel:
     """A loaded checkpoint: its kind, the model and a one-line description."""
 
     kind: str
-    model: ProbeNet | SegModel
+    model: ProbeNet | UserClassifier | SegModel
     label: str
 
 
 def load_user_checkpoint(source: Path | str | bytes, name: str | None = None, arch: str = "auto",
                          config: str = "torchvision") -> UserModel:
-    """A PosLab probe checkpoint, else a segmentation checkpoint (this app's or a torchvision state dict).
+    """A PosLab probe checkpoint, a torchvision image classifier's state dict, else a segmentation checkpoint.
 
-    Bytes are read in memory (never written to disk); anything unusable raises ``CheckpointError``.
+    ``arch``: ``auto`` (told from the keys), a classifier or a segmentation architecture; ``config`` applies to
+    segmentation state dicts. Bytes are read in memory (never written to disk); anything unusable raises
+    ``CheckpointError``.
     """
     name = name or (Path(source).name if not isinstance(source, bytes) else "upload")
     blob = load_torch(source, name)
     if isinstance(blob, dict) and blob.get("format") == "poslab-probe/1":
         model, _ = load_probe(source, name)
         return UserModel("probe", model, model.config.label)
+    state = unwrap_state_dict(blob, name)
+    if arch in CLASSIFIER_ARCHS or (arch == "auto" and is_classifier_state(state)):
+        classifier = classifier_from_state(state, name, arch)
+        return UserModel("classifier", classifier, classifier.label)
     seg = model_from_blob(blob, name, arch, config)
     return UserModel("segmentation", seg, seg.label)

@@ -2,29 +2,59 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
-from engine.channel_code import LAYERS, channel_map, decode_cells, shuffle_2x2
-from engine.channel_nets import (NETS, OBJECT_CLASSIFIER, TRAIN_SEED, TRAIN_STEPS, available_nets, load_net, net_for_grid,
-                                 train_object_classifier)
+from engine.channel_code import LAYERS, Probed, channel_map, decode_cells, shuffle_2x2
+from engine.channel_nets import (NETS, OBJECT_CLASSIFIER, TRAIN_SEED, TRAIN_STEPS, at_grid, available_nets, load_net,
+                                 net_for_grid, open_user_net, train_object_classifier)
 from engine.cli import print_table, write_json
+from engine.data.patches import PatchSource, open_patch_source
+from engine.models.probe import ProbeNet
+from engine.models.user_classifier import ARCHS as CLASSIFIER_ARCHS
 from engine.progress import print_progress
 
 DECODE_COLUMNS = ["net", "trained_grid", "grid", "layer", "permuted", "readout", "accuracy", "chance"]
 SHUFFLE_COLUMNS = ["task", "kind", "trained", "tested", "net", "accuracy", "chance", "head_mean_share"]
 
 
+def _user_net(args: argparse.Namespace) -> tuple[str, Probed, int | None] | None:
+    """``--checkpoint``: its name, the network and the grid it was trained on (``None`` for a classifier)."""
+    if not args.checkpoint:
+        return None
+    model = open_user_net(args.checkpoint, arch=args.arch)
+    return Path(args.checkpoint).name, model, model.config.grid if isinstance(model, ProbeNet) else None
+
+
+def _grid_nets(keys: list[str] | None, grid: int, user: tuple[str, Probed, int | None] | None
+               ) -> list[tuple[str, Probed, int | None]]:
+    """(name, network, trained grid) to probe at ``grid``: the user's, else ``keys`` or every shipped one there."""
+    if user:
+        name, model, trained = user
+        return [(name, at_grid(model, grid), trained)]
+    nets = []
+    for key in keys or available_nets(grid):
+        try:
+            nets.append((key, *net_for_grid(key, grid)))
+        except FileNotFoundError as err:
+            print(f"skipped: {err}", file=sys.stderr)
+    return nets
+
+
+def _source_opener(path: str | None) -> Callable[[int], PatchSource]:
+    """``--data`` opened once per patch size (the generated shapes without it)."""
+    return functools.cache(lambda patch: open_patch_source(path, patch))
+
+
 def run_decode(args: argparse.Namespace) -> int:
-    rows = []
+    rows, user, source = [], _user_net(args), _source_opener(args.data)
     for grid in args.grids:
-        for key in args.nets or available_nets(grid):
-            try:
-                model, trained_grid = net_for_grid(key, grid)
-            except FileNotFoundError as err:
-                print(f"skipped: {err}", file=sys.stderr)
-                continue
+        for key, model, trained_grid in _grid_nets(args.nets, grid, user):
             for layer in args.layers:
-                for result in decode_cells(model, train=args.train, test=args.test, layer=layer, seed=args.seed):
+                for result in decode_cells(model, source(model.config.patch), train=args.train, test=args.test,
+                                           layer=layer, seed=args.seed):
                     rows.append({"net": key, "trained_grid": trained_grid, "grid": grid, "width": model.config.width,
                                  "permuted": result.readout != "ordered", **result.as_dict()})
     if not rows:
@@ -47,15 +77,16 @@ def run_shuffle(args: argparse.Namespace) -> int:
 
 
 def run_channel_map(args: argparse.Namespace) -> int:
-    model, _ = net_for_grid(args.net, args.grid)
-    cmap = channel_map(model, images=args.images, layer=args.layer)
+    user = _user_net(args)
+    name, model = (user[0], at_grid(user[1], args.grid)) if user else (args.net, net_for_grid(args.net, args.grid)[0])
+    cmap = channel_map(model, open_patch_source(args.data, model.config.patch), images=args.images, layer=args.layer)
     rows = [{"cell": cell, "channels": int((cmap.preferred == cell).sum()), "top channel": top,
              "selectivity": f"{cmap.selectivity[top]:.3f}" if top >= 0 else None,
              "position share": f"{cmap.position_share[top]:.3f}" if top >= 0 else None}
             for cell, top in enumerate(cmap.top_per_cell())]
     print_table(rows, ["cell", "channels", "top channel", "selectivity", "position share"])
     print(f"mean selectivity {cmap.selectivity.mean():.3f}, mean position share {cmap.position_share.mean():.3f}")
-    write_json({"net": args.net, **cmap.as_dict()}, args.json)
+    write_json({"net": name, **cmap.as_dict()}, args.json)
     return 0
 
 
@@ -66,11 +97,23 @@ def run_channel_nets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _net_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", metavar="PATH", help="probe this network instead of the shipped ones: a probe "
+                   "checkpoint written by this app, or a torchvision image classifier's state dict (plain or under "
+                   "state_dict / model_state / model, module. prefixes ok)")
+    p.add_argument("--arch", choices=("auto", *CLASSIFIER_ARCHS), default="auto",
+                   help="architecture of a --checkpoint classifier (auto: told from its keys)")
+    p.add_argument("--data", metavar="PATH", help="patches from CIFAR-10/100 (torchvision layout) or an image folder "
+                   "(default: generated shapes)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("decode", help="linear probe: decode the cell from frozen GAP vectors, in order and permuted")
     p.add_argument("--grids", type=int, nargs="+", default=[3, 5, 7])
     p.add_argument("--nets", nargs="+", choices=NETS, help="default: every network available for the grid")
-    p.add_argument("--layers", nargs="+", choices=LAYERS, default=["layer4"])
+    p.add_argument("--layers", nargs="+", choices=LAYERS, default=["layer4"],
+                   help="stages pooled (a classifier's: ResNet stem/layer1-4, MobileNet features by resolution)")
+    _net_args(p)
     p.add_argument("--train", type=int, default=2000, help="probe training vectors")
     p.add_argument("--test", type=int, default=1000, help="probe test vectors (fresh placements, test patches)")
     p.add_argument("--seed", type=int, default=1)
@@ -91,6 +134,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid", type=int, default=3)
     p.add_argument("--layer", choices=LAYERS, default="layer4")
     p.add_argument("--images", type=int, default=64)
+    _net_args(p)
     p.add_argument("--json", metavar="PATH")
     p.set_defaults(func=run_channel_map)
 

@@ -81,6 +81,10 @@ class ProbeNet(nn.Module):
             self.head = nn.Linear(channels, k)
         self.register_buffer("fixed_perm", torch.randperm(channels), persistent=True)
 
+    def stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Outputs of the stem and the four backbone stages (what the channel-code tools pool)."""
+        return self.backbone.stages(x)
+
     def gap_vector(self, x: torch.Tensor) -> torch.Tensor:
         """The globally average-pooled latent (n, C): for GAPNet, the pooled backbone output."""
         return self.backbone(x).mean((2, 3))
