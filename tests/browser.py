@@ -21,15 +21,19 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 LOAD_TIMEOUT = 120_000
+# The app's root element once it is connected and no script run is under way. Streamlit's status widget is no
+# signal for this: it shows "Running..." only after a run has lasted 500 ms, so it is absent early in every run.
+# A freshly loaded page reads "initial" until its first run has finished, never "notRunning".
+APP_IDLE = "[data-testid='stApp'][data-test-connection-state='CONNECTED'][data-test-script-state='notRunning']"
 
 
 def open_page(page, url: str, heading: str) -> None:
-    """Go to ``url`` and wait until its heading shows and the app has stopped running."""
+    """Go to ``url`` and wait until its heading shows and the app's first run has finished."""
     from playwright.sync_api import expect
 
     page.goto(url)
     expect(page.get_by_role("heading", name=re.compile(heading)).first).to_be_visible(timeout=LOAD_TIMEOUT)
-    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=LOAD_TIMEOUT)
+    page.wait_for_selector(APP_IDLE, timeout=LOAD_TIMEOUT)
 
 
 def no_exception(page) -> None:

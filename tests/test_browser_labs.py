@@ -38,7 +38,7 @@ def test_segmentation_lab_link_restores_its_settings(url, page):
     expect(all_miou(page)).to_have_text(re.compile(r"^\d+\.\d$"), timeout=LOAD_TIMEOUT)
     expect(slider(page, "N channels zeroed")).to_have_value("100")
     for label, value in (("Ranking", "left"), ("Subset", "val-left")):
-        expect(page.get_by_role("combobox", name=label)).to_have_value(value)
+        expect(page.get_by_role("combobox", name=label, exact=True)).to_have_value(value)
     expect(page.get_by_text("Some link settings were not used")).to_contain_text("seg_draw=abc")
     no_exception(page)
 
