@@ -24,16 +24,15 @@ sys.path.insert(0, str(ROOT / "tests"))
 from playwright.async_api import Page, async_playwright  # noqa: E402
 from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
-from browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+from browser import APP_IDLE, CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
 
 TIMEOUT = 180_000
 SLIDER = "N channels zeroed"
 
 
 async def settle(page: Page) -> None:
-    """Wait until the app has finished rerunning."""
-    await page.wait_for_timeout(150)
-    await page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=TIMEOUT)
+    """Wait until the app has finished its run; called once that run has begun (first load, or a metric changed)."""
+    await page.wait_for_selector(APP_IDLE, timeout=TIMEOUT)
 
 
 async def reading(page: Page) -> tuple[int, str]:
@@ -93,10 +92,6 @@ async def main(sessions: int, moves: int) -> int:
     with streamlit_server(timeout=180) as server:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            warm = await browser.new_page()  # a cold server's first session gets a "Page not found" dialog
-            await warm.goto(server.url)
-            await warm.wait_for_selector("h1", timeout=TIMEOUT)
-            await warm.close()
             patterns = [PATTERNS[i % len(PATTERNS)][:moves] for i in range(sessions)]
             alone, alone_lat = [], []
             for keys in patterns:  # the single-session reference, one pattern at a time

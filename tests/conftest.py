@@ -1,5 +1,4 @@
 """Shared test setup: an isolated cache folder, few threads, torchvision importable."""
-import contextlib
 import os
 import sys
 from pathlib import Path
@@ -30,21 +29,8 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="session")
-def app():
-    """A Streamlit server for the browser tests, after a first visit: a cold server's first session gets
-    Streamlit's "Page not found" dialog even for a valid page, which would steal the keyboard focus."""
-    from browser import LOAD_TIMEOUT, streamlit_server
-
-    with streamlit_server() as running, _chromium() as browser:
-        first = browser.new_page()
-        first.goto(running.url)
-        first.wait_for_selector("h1", timeout=LOAD_TIMEOUT)
-        first.close()
-        yield running.url, browser
-
-
-@contextlib.contextmanager
-def _chromium():
+def chromium():
+    """Debian's chromium, launched once for every browser test."""
     from playwright.sync_api import sync_playwright
 
     from browser import CHROMIUM, CHROMIUM_ARGS
@@ -57,12 +43,21 @@ def _chromium():
             browser.close()
 
 
+@pytest.fixture(scope="session")
+def app():
+    """A Streamlit server shared by the browser tests; its base URL."""
+    from browser import streamlit_server
+
+    with streamlit_server() as running:
+        yield running.url
+
+
 @pytest.fixture
-def page(app, request):
+def page(chromium, request):
     """A fresh browser tab; a screenshot lands in test-artifacts/ when the test fails."""
     from browser import ARTIFACTS
 
-    context = app[1].new_context(viewport={"width": 1400, "height": 1000})
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
     tab = context.new_page()
     yield tab
     report = getattr(request.node, "rep_call", None)
@@ -74,5 +69,5 @@ def page(app, request):
 
 @pytest.fixture
 def url(app):
-    """The base URL of the running app."""
-    return app[0]
+    """The base URL of the shared app server."""
+    return app
