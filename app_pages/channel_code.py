@@ -17,11 +17,14 @@ st.markdown(
 
 left, mid, right, far = st.columns(4)
 grid = left.selectbox("Grid", [3, 5, 7], key="cc_grid", bind="query-params")
-nets = available_nets(grid)
+nets = available_nets(grid) + list(cc.user_nets())
 key = mid.selectbox("Network", nets, key="cc_net", bind="query-params", help="object-classifier: trained only for the object (on 3x3 "
                     "canvases); probe/...: the grid-probe networks; untrained: the object classifier at initialisation, "
-                    "a control for how much position zero padding alone writes into GAP.")
-layer = right.selectbox("Layer pooled", LAYERS, index=len(LAYERS) - 1, key="cc_layer", bind="query-params")
+                    "a control for how much position zero padding alone writes into GAP; yours: a probe or a torchvision "
+                    "image classifier loaded under *Your checkpoints* in the sidebar.")
+layer = right.selectbox("Layer pooled", LAYERS, index=len(LAYERS) - 1, key="cc_layer", bind="query-params",
+                        help="A classifier's stages: a ResNet's stem and layer1-4; a MobileNet's features by resolution. "
+                             "layer4 is the vector its classifier reads.")
 images = far.slider("Images averaged", 8, 128, 32, step=8, key="cc_images", bind="query-params")
 
 # ------------------------------------------------------------------ the map

@@ -12,6 +12,7 @@ from byo_fixtures import bad_uploads, make_cityscapes
 from engine.probe_assets import shipped_probe_path
 from engine.seg.models import build_model
 from engine.seg.scenes import SceneConfig, generate
+from torchvision.models import mobilenet_v3_small
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,3 +75,28 @@ def test_user_data_photo_and_checkpoints_through_the_app(tmp_path):
     at.switch_page("app_pages/grid_probe.py").run()
     assert not at.exception, at.exception
     assert any(o.startswith("probe.pt · GAPNet 3x3 location") for o in at.multiselect(key="gp_nets").options)
+
+
+def test_an_uploaded_classifier_is_a_network_of_the_channel_code_page(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSLAB_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    state = {"model_state": {f"module.{k}": v for k, v in mobilenet_v3_small(weights=None, num_classes=5).state_dict().items()}}
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240).run()
+    at.file_uploader(key="ckpt_uploads").set_value([("mine.pth", _pt(state), "application/octet-stream")]).run()
+    assert not at.exception, at.exception
+    assert any("mine.pth" in c.value and "classifier: mobilenet_v3_small (5 classes)" in c.value for c in at.sidebar.caption)
+
+    at.switch_page("app_pages/channel_code.py").run()
+    assert not at.exception, at.exception
+    name = "yours: mine.pth · mobilenet_v3_small"
+    assert name in at.selectbox(key="cc_net").options
+    cached = set((tmp_path / "cache").rglob("*.pt"))
+    at.slider(key="cc_images").set_value(8)
+    at.selectbox(key="cc_net").set_value(name).run()
+    assert not at.exception, at.exception
+    assert at.metric[0].label == "Channels" and at.metric[0].value == "576"  # its last feature map, pooled
+    at.button(key="cc_decode_run").click().run()
+    assert not at.exception, at.exception
+    (table,) = [d.value for d in at.dataframe if name in set(d.value.get("net", []))]  # the fresh decode table
+    assert len(table) == 1 and {"ordered", "permuted", "sorted", "chance"} <= set(table.columns)
+    assert set((tmp_path / "cache").rglob("*.pt")) == cached  # nothing derived from the upload is written to disk

@@ -9,12 +9,15 @@ import streamlit as st
 import torch
 from plotly.subplots import make_subplots
 
-from engine.channel_code import ChannelMap, Shuffled, channel_map, decode_cells, shuffle_2x2
-from engine.channel_nets import CHANNEL_ASSETS, net_for_grid, net_path
+from engine.channel_code import ChannelMap, Probed, Shuffled, channel_map, decode_cells, shuffle_2x2
+from engine.channel_nets import CHANNEL_ASSETS, at_grid, net_for_grid, net_path
 from engine.data.grid import denormalize, place_on_grid
 from engine.data.patches import GeneratedShapes
 from engine.models.probe import ProbeNet, predict_proba
+from ui.probe import user_probes
+from ui.uploads import user_classifiers
 
+YOURS = "yours: "
 DEMO_NETS = {"probe/location-gapnet": "Location, GAPNet (trained in order)",
              "probe/object-permutenet": "Object, PermuteNet (trained shuffled)",
              "probe/object-gapnet": "Object, GAPNet (trained in order)"}
@@ -31,9 +34,27 @@ def missing(keys: list[str], grid: int = 3) -> list[str]:
     return [key for key in keys if not net_path(key, grid).is_file()]
 
 
+def user_nets() -> dict[str, Probed]:
+    """This session's probes and image classifiers (sidebar uploads), by their name on this page."""
+    return {f"{YOURS}{name}": model for name, model in (user_probes() | user_classifiers()).items()}
+
+
+def network(key: str, grid: int) -> tuple[Probed, str]:
+    """Network ``key`` for ``grid`` canvases and its cache key (an upload's names it: upload names are per session)."""
+    if key.startswith(YOURS):
+        model = user_nets()[key]
+        return at_grid(model, grid), f"{key}|{grid}|{id(model)}"
+    return net(key, grid), f"{key}|{grid}"
+
+
 @st.cache_data(show_spinner="Placing the images in every cell...")
+def _map(_model: Probed, model_key: str, layer: str, images: int, persist: bool) -> ChannelMap:
+    return channel_map(_model, images=images, layer=layer, persist=persist)
+
+
 def cached_map(key: str, grid: int, layer: str, images: int) -> ChannelMap:
-    return channel_map(net(key, grid), images=images, layer=layer)
+    """The channel map of network ``key``; an upload's features never reach the disk cache."""
+    return _map(*network(key, grid), layer, images, not key.startswith(YOURS))
 
 
 def recorded(name: str) -> list[dict] | None:
@@ -131,9 +152,15 @@ def shuffle_frames(rows: list[dict]) -> dict[tuple[str, str], pd.DataFrame]:
 
 
 @st.cache_data(show_spinner="Decoding the cell from GAP vectors...")
+def _decode(_model: Probed, model_key: str, layer: str, train: int, test: int, seed: int, persist: bool) -> list[dict]:
+    results = decode_cells(_model, train=train, test=test, layer=layer, seed=seed, persist=persist)
+    return [{"permuted": r.readout != "ordered", **r.as_dict()} for r in results]
+
+
 def fresh_decode(key: str, grid: int, layer: str, train: int, test: int, seed: int) -> list[dict]:
-    results = decode_cells(net(key, grid), train=train, test=test, layer=layer, seed=seed)
-    return [{"net": key, "grid": grid, "permuted": r.readout != "ordered", **r.as_dict()} for r in results]
+    """Decode-table rows of network ``key`` on a fresh sample (``seed``); an upload's features stay in memory."""
+    rows = _decode(*network(key, grid), layer, train, test, seed, not key.startswith(YOURS))
+    return [{"net": key, "grid": grid, **row} for row in rows]
 
 
 @st.cache_data(show_spinner="Evaluating the 2 x 2...")

@@ -2,8 +2,9 @@
 
 Uploaded bytes are loaded in memory (``weights_only=True``), never written to disk (files above the
 upload limit can be given by path instead); the models live
-in this session's state only: probes in ``user_probes`` (the grid probe page lists them),
-segmentation models in ``user_seg_models`` (the segmentation lab lists them).
+in this session's state only: probes in ``user_probes`` (the grid probe and channel code pages list
+them), image classifiers in ``user_classifiers`` (the channel code page lists them), segmentation
+models in ``user_seg_models`` (the segmentation lab lists them).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from engine.models.user_classifier import ARCHS as CLASSIFIER_ARCHS, UserClassifier
 from engine.seg.models import ARCHS, CONFIGS, SegModel
 from engine.storage import CheckpointError
 from engine.user_models import load_user_checkpoint
@@ -25,6 +27,11 @@ def user_seg_models() -> dict[str, SegModel]:
     return st.session_state.setdefault("user_seg_models", {})
 
 
+def user_classifiers() -> dict[str, UserClassifier]:
+    """Image classifiers (torchvision state dicts) this session loaded, by display name."""
+    return st.session_state.setdefault("user_classifiers", {})
+
+
 def _load(source: bytes | str, name: str, arch: str, config: str) -> None:
     log = st.session_state.setdefault("ckpt_log", {})
     try:
@@ -34,19 +41,21 @@ def _load(source: bytes | str, name: str, arch: str, config: str) -> None:
         return
     if loaded.kind == "segmentation":
         loaded.model.meta["uploaded"] = True  # its latents stay in memory, never in the disk cache
-    registry = user_probes() if loaded.kind == "probe" else user_seg_models()
+    registry = {"probe": user_probes, "classifier": user_classifiers, "segmentation": user_seg_models}[loaded.kind]()
     registry[f"{name} · {loaded.model.config.label if loaded.kind == 'probe' else loaded.model.arch}"] = loaded.model
     log[name] = ("ok", f"{loaded.kind}: {loaded.label}")
 
 
 def render_checkpoint_uploader() -> None:
-    """Upload probe or segmentation checkpoints; each is loaded once per (file, settings) and listed with its status."""
+    """Upload probe, classifier or segmentation checkpoints; each is loaded once per (file, settings) and listed with its status."""
     with st.sidebar.expander("Your checkpoints"):
         files = st.file_uploader("Checkpoint files (.pt / .pth)", accept_multiple_files=True, key="ckpt_uploads",
-                                 help="Probe checkpoints written by this app, or segmentation weights: this app's, or a "
-                                      "torchvision DeepLabV3/FCN state dict (plain or under model_state / state_dict / "
-                                      "model, module. prefixes ok). Kept in memory for this session only.")
-        arch = st.selectbox("Segmentation architecture", ["auto", *ARCHS], key="ckpt_arch",
+                                 help="Probe checkpoints written by this app; a torchvision image classifier's state dict "
+                                      "(ResNet, MobileNet) for the channel code page; or segmentation weights: this "
+                                      "app's, or a torchvision DeepLabV3/FCN state dict. State dicts may be plain or "
+                                      "under model_state / state_dict / model, module. prefixes ok. Kept in memory for "
+                                      "this session only.")
+        arch = st.selectbox("Architecture", ["auto", *CLASSIFIER_ARCHS, *ARCHS], key="ckpt_arch",
                             help="auto = told from the weights' keys")
         config = st.selectbox("Segmentation settings", CONFIGS, format_func=CONFIG_LABELS.get, key="ckpt_config",
                               help="Weights do not record output stride or ASPP rates. The paper's DeepLabV3-ResNet-50 "
