@@ -12,6 +12,7 @@ from engine.data.patches import DataError, open_patch_source
 from engine.seg.cityscapes import load_cityscapes
 from engine.seg.classes import IGNORE, TRAIN_ID
 from engine.seg.lab import load_data, subset_index
+from engine.seg.models import load_model
 
 
 @pytest.mark.parametrize("variant,folder,classes", [("cifar10", "cifar-10-batches-py", 10), ("cifar100", "cifar-100-python", 100)])
@@ -102,3 +103,18 @@ def test_cli_rank_and_ablate_run_on_a_cityscapes_folder(tmp_path, capsys):
     assert "left: 2 images" in capsys.readouterr().out
     assert main(["ablate", "--data", str(tmp_path / "missing")]) == 2
     assert "leftImg8bit" in capsys.readouterr().err
+
+
+def test_cli_train_seg_trains_on_a_cityscapes_folder_and_writes_a_checkpoint(tmp_path, capsys):
+    make_cityscapes(tmp_path / "cs", "train", sides=("left", "right", None))
+    make_cityscapes(tmp_path / "cs", "val", sides=("left",))
+    out, meta = tmp_path / "seg.pt", tmp_path / "meta.json"
+    assert main(["train-seg", "--data", str(tmp_path / "cs"), "--height", "32", "--epochs", "1", "--batch-size", "2",
+                 "--train-images", "2", "--device", "cpu", "--out", str(out), "--json", str(meta)]) == 0
+    seg = load_model(out)
+    assert seg.num_classes == 19 and seg.meta["train"]["data"] == str(tmp_path / "cs")
+    assert set(json.loads(meta.read_text())["val_miou"]) == {"all", "left", "center", "right"}
+    assert f"wrote {out}" in capsys.readouterr().out
+    make_cityscapes(tmp_path / "val_only")
+    assert main(["train-seg", "--data", str(tmp_path / "val_only"), "--height", "32", "--device", "cpu"]) == 2
+    assert "has no leftImg8bit/train folder" in capsys.readouterr().err

@@ -134,10 +134,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     _data_args(p)
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("train-seg", help="train the segmentation model on generated street scenes")
+    p = sub.add_parser("train-seg", help="train the segmentation model on generated street scenes or a Cityscapes folder")
     defaults = TrainConfig()
     for f in fields(TrainConfig):
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name))
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name),
+                       help=f.metadata.get("help"))
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--out", default=str(DEFAULT_WEIGHTS))
     p.add_argument("--json", metavar="PATH", help="write the run's meta (config, device, val mIoU)")

@@ -18,11 +18,12 @@ RANKINGS = (*METHODS, "random")
 
 
 def load_data(path: str | None = None, split: str = "val", count: int = DEFAULT_VAL.count, height: int = DEFAULT_VAL.height,
-              seed: int = DEFAULT_VAL.seed, on_progress: ProgressFn | None = None) -> SceneSet:
-    """Generated scenes when ``path`` is empty, else the first ``count`` images of a Cityscapes folder."""
+              seed: int = DEFAULT_VAL.seed, on_progress: ProgressFn | None = None, workers: int = 1) -> SceneSet:
+    """Generated scenes (rendered by ``workers`` processes) when ``path`` is empty, else the first ``count`` images of
+    a Cityscapes folder."""
     if path:
         return load_cityscapes(path, split, height, count, on_progress)
-    return generate(SceneConfig(split, count, height, 2 * height, seed))
+    return generate(SceneConfig(split, count, height, 2 * height, seed), workers)
 
 
 def check_metric_model(seg: SegModel) -> None:
