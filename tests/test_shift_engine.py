@@ -102,7 +102,7 @@ def test_cli_train_and_consistency(tmp_path):
                  "--eval-samples", "40", "--device", "cpu", "--out", str(out)]) == 0
     model, meta = load_shift_model(out)
     assert model.config.method == "augshift" and "--method augshift" in meta["command"]
-    assert main(["consistency", "--models", str(out), "--samples", "40", "--passes", "5", "--device", "cpu",
+    assert main(["consistency", "--checkpoint", str(out), "--samples", "40", "--passes", "5", "--device", "cpu",
                  "--json", str(rows)]) == 0
     row = json.loads(rows.read_text())[0]
     assert {"method", "top1", "cons"} <= set(row) and 0 <= row["cons"] <= 100

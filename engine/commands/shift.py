@@ -47,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     cons.add_argument("--passes", type=int, default=5)
     cons.add_argument("--seed", type=int, default=EVAL_SEED, help="seed of the test images and offsets")
     cons.add_argument("--split", choices=("test", "val"), default="test", help="val: for choosing settings (lambda)")
-    cons.add_argument("--models", nargs="+", help="checkpoints to evaluate (default: the four shipped ones)")
+    cons.add_argument("--models", "--checkpoint", nargs="+", metavar="PATH",
+                      help="checkpoints to evaluate (default: the four shipped ones)")
     cons.add_argument("--data", help="CIFAR-10/100 root or image folder (default: embedded shapes)")
     cons.add_argument("--device")
     cons.add_argument("--json", help="write rows {method, top1, cons, ...} here")
