@@ -40,7 +40,7 @@ def user_nets() -> dict[str, Probed]:
 
 
 def network(key: str, grid: int) -> tuple[Probed, str]:
-    """Network ``key`` for ``grid`` canvases and its cache key (an upload's names it: upload names are per session)."""
+    """Network ``key`` for ``grid`` canvases and its cache key (an upload's includes its identity: names are per session)."""
     if key.startswith(YOURS):
         model = user_nets()[key]
         return at_grid(model, grid), f"{key}|{grid}|{id(model)}"
