@@ -1,12 +1,10 @@
 """PosLab: an interactive explorer of channel-wise position encoding after global pooling.
 
-Run with ``streamlit run app.py``. This entry point owns navigation and the shared sidebar;
-each experiment lives in ``app_pages/`` and does its work through ``engine``.
-
-The page folder must not be called ``pages/``: when one sits beside the entry point, Streamlit's
-first script run on a fresh server (before any ``st.navigation`` call has switched that mode off)
-uses the old pages-directory navigation, which knows no page such as ``segmentation-lab``, so the
-first visitor of a deep link got a "Page not found" dialog over the right page.
+Start it with ``python -m ui.serve`` (what ``scripts/start.sh`` runs). This entry point owns
+navigation and the shared sidebar; each experiment lives in ``pages/`` and does its work through
+``engine``. ``ui.serve`` is ``streamlit run app.py`` with Streamlit's legacy pages-folder mode off:
+under plain ``streamlit run``, a fresh server's first visitor of a deep link such as
+``/segmentation-lab`` gets a "Page not found" dialog (see ``ui/serve.py``).
 """
 # Heavy modules are imported here, once, before any page: a widget rerun that interrupts a
 # first lazy import can otherwise leave a half-initialised module behind.
@@ -22,11 +20,11 @@ from ui.sidebar import render_sidebar
 st.set_page_config(page_title="PosLab", page_icon=":material/explore:", layout="wide")
 
 PAGES = [
-    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("app_pages/grid_probe.py", title="Grid probe", icon=":material/grid_on:", url_path="grid-probe"),
-    st.Page("app_pages/channel_code.py", title="Channel code", icon=":material/barcode:", url_path="channel-code"),
-    st.Page("app_pages/segmentation_lab.py", title="Segmentation lab", icon=":material/directions_car:", url_path="segmentation-lab"),
-    st.Page("app_pages/shift_lab.py", title="Shift lab", icon=":material/swap_horiz:", url_path="shift-lab"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/grid_probe.py", title="Grid probe", icon=":material/grid_on:", url_path="grid-probe"),
+    st.Page("pages/channel_code.py", title="Channel code", icon=":material/barcode:", url_path="channel-code"),
+    st.Page("pages/segmentation_lab.py", title="Segmentation lab", icon=":material/directions_car:", url_path="segmentation-lab"),
+    st.Page("pages/shift_lab.py", title="Shift lab", icon=":material/swap_horiz:", url_path="shift-lab"),
 ]
 
 navigation = st.navigation(PAGES)

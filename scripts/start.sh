@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-exec python3 -m streamlit run app.py --server.address localhost --server.headless true "$@"
+exec python3 -m ui.serve --server.address localhost --server.headless true "$@"

@@ -56,12 +56,12 @@ class Server:
 
 @contextlib.contextmanager
 def streamlit_server(timeout: float = 120) -> Iterator[Server]:
-    """Start ``streamlit run app.py`` on localhost; yield its URL and pid; stop it afterwards."""
+    """Start the app as README does (``python -m ui.serve``) on localhost; yield its URL and pid; stop it afterwards."""
     port = free_port()
     env = {**os.environ, "POSLAB_DEVICE": "cpu", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"server-{port}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
+    proc = subprocess.Popen([sys.executable, "-m", "ui.serve", "--server.address", "127.0.0.1",
                              "--server.port", str(port), "--server.headless", "true"], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -35,7 +35,7 @@ def test_user_data_photo_and_checkpoints_through_the_app(tmp_path):
     assert not at.exception, at.exception
     at.session_state["seg_source"] = "Cityscapes folder"  # start on the tiny fixture, not the 200 generated scenes
     at.session_state["seg_data_path"] = str(tmp_path / "cs")
-    at.switch_page("app_pages/segmentation_lab.py").run()
+    at.switch_page("pages/segmentation_lab.py").run()
     assert not at.exception, at.exception
     assert any("cityscapes, 128×256" in c.value for c in at.caption)
     assert [m.label for m in at.metric] == ["all mIoU", "left mIoU", "center mIoU", "right mIoU"]
@@ -72,7 +72,7 @@ def test_user_data_photo_and_checkpoints_through_the_app(tmp_path):
     at.text_input(key="ckpt_path").set_value(str(tmp_path / "big_fcn.pth")).run()  # above the upload limit: by path
     assert "yours: big_fcn.pth · fcn_resnet50" in at.selectbox(key="seg_model").options
 
-    at.switch_page("app_pages/grid_probe.py").run()
+    at.switch_page("pages/grid_probe.py").run()
     assert not at.exception, at.exception
     assert any(o.startswith("probe.pt · GAPNet 3x3 location") for o in at.multiselect(key="gp_nets").options)
 
@@ -86,7 +86,7 @@ def test_an_uploaded_classifier_is_a_network_of_the_channel_code_page(tmp_path, 
     assert not at.exception, at.exception
     assert any("mine.pth" in c.value and "classifier: mobilenet_v3_small (5 classes)" in c.value for c in at.sidebar.caption)
 
-    at.switch_page("app_pages/channel_code.py").run()
+    at.switch_page("pages/channel_code.py").run()
     assert not at.exception, at.exception
     name = "yours: mine.pth · mobilenet_v3_small"
     assert name in at.selectbox(key="cc_net").options

@@ -47,7 +47,7 @@ def test_modes_and_exif_orientation_are_normalised():
 
 
 def test_grid_probe_page_reports_each_bad_upload_and_keeps_working():
-    at = AppTest.from_file(str(ROOT / "app_pages" / "grid_probe.py"), default_timeout=180).run()
+    at = AppTest.from_file(str(ROOT / "pages" / "grid_probe.py"), default_timeout=180).run()
     at.radio(key="gp_source").set_value("Upload").run()
     assert not at.exception, at.exception
     files = [(n, d, "application/octet-stream") for n, (d, _) in bad_uploads().items()]

@@ -15,7 +15,7 @@ def _metric(at: AppTest, label_start: str) -> int:
 
 def test_channel_code_page(tmp_path, monkeypatch):
     monkeypatch.setenv("POSLAB_CACHE", str(tmp_path / "cache"))
-    at = AppTest.from_file(str(REPO_ROOT / "app_pages" / "channel_code.py"), default_timeout=120)
+    at = AppTest.from_file(str(REPO_ROOT / "pages" / "channel_code.py"), default_timeout=120)
     at.run()
     assert not at.exception
 

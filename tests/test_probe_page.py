@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.probe_assets import PROBE_ASSETS
 
-PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "grid_probe.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "grid_probe.py")
 
 
 def heatmap_spec(at: AppTest, net: str) -> dict:

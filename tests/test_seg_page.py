@@ -13,7 +13,7 @@ def _plot_titles(at: AppTest) -> list[str]:
 
 
 def test_segmentation_lab_page():
-    at = AppTest.from_file(str(ROOT / "app_pages" / "segmentation_lab.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "pages" / "segmentation_lab.py"), default_timeout=120)
     at.run()
     assert not at.exception, at.exception
     before = [m.value for m in at.metric]

@@ -16,24 +16,24 @@ TOUR = [
      "and the same shape in the bottom-right should give the same vector, so a classifier after GAP should be "
      "blind to position. Is it?", None, None, None),
     ("2 · GAPNet finds the cell anyway", "GAPNet's pooled values *are* its cell scores. Place a shape anywhere on a "
-     "7×7 grid: it names the cell, nearly always.", "app_pages/grid_probe.py", "Open the 7×7 grid probe",
+     "7×7 grid: it names the cell, nearly always.", "pages/grid_probe.py", "Open the 7×7 grid probe",
      {"gp_grid": "7", "gp_cell": "30"}),
     ("3 · PermuteNet loses it", "Shuffle the pooled channels before the classifier and location accuracy collapses, "
      "the more so the finer the grid: position was carried by channel order. Compare with the paper's Table 1.",
-     "app_pages/grid_probe.py", "Open Table 1", {"gp_tab": "Table 1"}),
+     "pages/grid_probe.py", "Open Table 1", {"gp_tab": "Table 1"}),
     ("4 · The channel code", "Which channel fires for which cell? Place the same image in every cell and read "
      "the pooled vector: each channel has a preferred cell. Decode the cell from the vector; shuffle it and the "
-     "decoder fails.", "app_pages/channel_code.py", "Open the channel code", {"cc_net": "probe/location-gapnet", "cc_grid": "3"}),
+     "decoder fails.", "pages/channel_code.py", "Open the channel code", {"cc_net": "probe/location-gapnet", "cc_grid": "3"}),
     ("5 · Rank and zero position channels", "In a segmentation network, channels whose pooled value changes most "
      "when the image is flipped carry position. Zero the top N and watch mIoU drop faster than for random ones.",
-     "app_pages/segmentation_lab.py", "Zero the top 144 overall channels", {"seg_ranking": "overall", "seg_n": "144"}),
+     "pages/segmentation_lab.py", "Zero the top 144 overall channels", {"seg_ranking": "overall", "seg_n": "144"}),
     ("6 · A region-specific attack", "Rank channels by the *signed* flip difference on images whose pedestrians are "
      "on the left: zeroing them hurts the left half of the image more than the right.",
-     "app_pages/segmentation_lab.py", "Zero the top 144 left-specific channels",
+     "pages/segmentation_lab.py", "Zero the top 144 left-specific channels",
      {"seg_ranking": "left", "seg_n": "144"}),
     ("7 · AugShift", "If position hides in the pooled vector, pull the vectors of two shifted crops together "
      "(an MSE term on the GAP latents): predictions become more shift-consistent.",
-     "app_pages/shift_lab.py", "Slide an image across the canvas", {"shift_tab": "Slide an image"}),
+     "pages/shift_lab.py", "Slide an image across the canvas", {"shift_tab": "Slide an image"}),
 ]
 
 st.subheader("A guided tour")
