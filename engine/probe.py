@@ -7,7 +7,7 @@ whose GAP channels are shuffled before its classifier, should not.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -36,12 +36,15 @@ def make_batch(config: ProbeConfig, source: PatchSource, n: int, seed: int, spli
 def train_probe(config: ProbeConfig, train: TrainConfig, source: PatchSource | None = None,
                 device: torch.device | None = None, on_progress: ProgressFn | None = None,
                 stop: StopToken | None = None) -> tuple[ProbeNet, list[dict[str, float]]]:
-    """Train a fresh probe network; fresh random placements every step (seeded by step)."""
+    """Train a fresh probe network; fresh random placements every step (seeded by step).
+
+    The object task predicts the data's own classes (e.g. 100 for CIFAR-100), whatever ``config`` says.
+    """
     source = source or GeneratedShapes(config.patch)
-    model = build_probe(config)
+    model = build_probe(replace(config, num_classes=len(source.classes)))
 
     def next_batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        canvases, targets, _ = make_batch(config, source, train.batch, train.seed * 1_000_003 + step)
+        canvases, targets, _ = make_batch(model.config, source, train.batch, train.seed * 1_000_003 + step)
         return canvases, targets
 
     history = fit(model, next_batch, train, device=device, on_progress=on_progress, stop=stop)

@@ -12,7 +12,10 @@ from engine.data.patches import DataError, open_patch_source
 from engine.seg.cityscapes import load_cityscapes
 from engine.seg.classes import IGNORE, TRAIN_ID
 from engine.seg.lab import load_data, subset_index
+from engine.models.probe import ProbeConfig
+from engine.probe import evaluate_probe, train_probe
 from engine.seg.models import load_model
+from engine.training import TrainConfig
 
 
 @pytest.mark.parametrize("variant,folder,classes", [("cifar10", "cifar-10-batches-py", 10), ("cifar100", "cifar-100-python", 100)])
@@ -118,3 +121,13 @@ def test_cli_train_seg_trains_on_a_cityscapes_folder_and_writes_a_checkpoint(tmp
     make_cityscapes(tmp_path / "val_only")
     assert main(["train-seg", "--data", str(tmp_path / "val_only"), "--height", "32", "--device", "cpu"]) == 2
     assert "has no leftImg8bit/train folder" in capsys.readouterr().err
+
+
+def test_object_probe_on_an_image_folder_predicts_its_own_classes(tmp_path):
+    classes = tuple(f"class{k:02d}" for k in range(12))  # more than the 10 generated shapes
+    make_image_folder(tmp_path / "twelve", classes, per_class=2)
+    source = open_patch_source(str(tmp_path / "twelve"), 32)
+    config = ProbeConfig(head="gapnet", task="object", grid=2, width=0.0625)
+    model, history = train_probe(config, TrainConfig(steps=2, batch=8), source)
+    assert model.config.num_outputs == 12 and history
+    assert evaluate_probe(model, source, 16, seed=1).confusion.shape == (12, 12)
