@@ -20,6 +20,24 @@ def _chdir_root(monkeypatch):
     monkeypatch.chdir(ROOT)
 
 
+@pytest.fixture(autouse=True)
+def _navigation_only(monkeypatch):
+    """AppTest runs app.py as ``python -m ui.serve`` does: Streamlit's legacy pages-folder mode off.
+
+    AppTest resets ``PagesManager.uses_pages_directory`` before every run; with ``pages/`` beside
+    app.py, reruns would then run a page script found by hash directly, skipping app.py's sidebar.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import app_test
+
+    class NavigationOnly(PagesManager):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(app_test, "PagesManager", NavigationOnly)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Expose each phase's report on the test item (browser tests screenshot on failure)."""
