@@ -153,3 +153,17 @@ def test_selection_helpers():
     assert select(order, 2).tolist() == [5, 3] and select(order, rank_range=(2, 4)).tolist() == [1, 0]
     assert channel_mask(6, [5, 3]).tolist() == [1, 1, 1, 0, 1, 0]
     assert random_order(6, 1).tolist() == random_order(6, 1).tolist() != random_order(6, 2).tolist()
+
+
+def test_moved_scenes_mirror_and_roll_images_and_labels_together():
+    from engine.seg.lab import moved
+    data = generate(SceneConfig("val", 3, 32, 64, 0))
+    mirrored = moved(data, "mirror")
+    assert np.array_equal(mirrored.images[:, :, ::-1], data.images) and np.array_equal(mirrored.labels[:, :, ::-1], data.labels)
+    assert mirrored.key != data.key and np.array_equal(moved(mirrored, "mirror").labels, data.labels)
+    swap = {"left": "right", "right": "left"}
+    assert mirrored.pedestrian_sides == [tuple(swap.get(x, x) for x in s) for s in data.pedestrian_sides]
+    rolled = moved(data, "roll:16")
+    assert np.array_equal(rolled.labels[:, :, 16:], data.labels[:, :, :-16])
+    with pytest.raises(ValueError, match="mirror"):
+        moved(data, "roll:x")

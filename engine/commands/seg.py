@@ -13,7 +13,8 @@ from engine.progress import print_progress
 from engine.seg.ablation import channel_mask, evaluate_latents, range_sweep, scores, select, sweep
 from engine.seg.features import LatentCache
 from engine.seg.cityscapes import SPLITS
-from engine.seg.lab import DEFAULT_VAL, RANKINGS, SUBSETS, channel_order, check_metric_model, load_data, subset_latents
+from engine.seg.lab import (DEFAULT_VAL, RANKINGS, SUBSETS, channel_order, check_metric_model, load_data, moved,
+                            subset_latents)
 from engine.seg.metrics import REGIONS
 from engine.seg.models import ARCHS, CONFIGS, DEFAULT_WEIGHTS, open_model, save_model
 from engine.seg.ranking import METHODS, rank
@@ -97,6 +98,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_position(args: argparse.Namespace) -> int:
+    seg, data = _load(args)
+    cache = LatentCache(use_disk=False)
+    rows = [{"scenes": how, **scores(evaluate_latents(seg, cache.get(seg, data if how == "as given" else moved(data, how))))}
+            for how in ["as given", *args.moves]]
+    print("mIoU (%) on the same scenes moved (a model that ignores absolute position scores the same on all):")
+    print_table(_pct(rows), ["scenes", *REGIONS])
+    write_json(_pct(rows), args.json)
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     seg = train_segmentation(cfg, pick_device(args.device), on_progress=print_progress)
@@ -133,6 +145,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--subset", choices=SUBSETS, default="val")
     _data_args(p)
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("position", help="mIoU on the scenes mirrored and shifted: how much the model relies on absolute position")
+    p.add_argument("--moves", nargs="+", default=["mirror", "roll:32", "roll:64"], help="mirror and/or roll:<pixels>")
+    _data_args(p)
+    p.set_defaults(func=cmd_position)
 
     p = sub.add_parser("train-seg", help="train the segmentation model on generated street scenes or a Cityscapes folder")
     defaults = TrainConfig()

@@ -26,6 +26,24 @@ def load_data(path: str | None = None, split: str = "val", count: int = DEFAULT_
     return generate(SceneConfig(split, count, height, 2 * height, seed), workers)
 
 
+def moved(data: SceneSet, how: str) -> SceneSet:
+    """The scenes and labels mirrored (``mirror``) or shifted right by k pixels with wrap-around (``roll:k``).
+
+    Scoring a model on them measures how much it relies on absolute horizontal position: the
+    premise of ranking channels by flip sensitivity.
+    """
+    if how == "mirror":
+        images, labels = data.images[:, :, ::-1], data.labels[:, :, ::-1]
+    elif how.startswith("roll:") and how[5:].isdigit():
+        k = int(how[5:])
+        images, labels = np.roll(data.images, k, axis=2), np.roll(data.labels, k, axis=2)
+    else:
+        raise ValueError(f"unknown move {how!r}; expected 'mirror' or 'roll:<pixels>'")
+    sides = {"left": "right", "right": "left"} if how == "mirror" else {}
+    return SceneSet(np.ascontiguousarray(images), np.ascontiguousarray(labels),
+                    [tuple(sides.get(s, s) for s in p) for p in data.pedestrian_sides], {**data.key, "moved": how})
+
+
 def check_metric_model(seg: SegModel) -> None:
     """Refuse mIoU for a model whose classes are not the 19 Cityscapes train ids of the labels."""
     if seg.num_classes != NUM_CLASSES:
