@@ -6,14 +6,29 @@ import streamlit as st
 from engine.channel_code import LAYERS
 from engine.channel_nets import available_nets
 from ui import channel_code as cc
-from ui.export import chart_config, download_buttons
+from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 
+LINK = url_snapshot("cc_")  # before any widget reads the URL
 st.title("Channel code")
 st.markdown(
     "Global average pooling removes the spatial axes, yet the pooled vector still says **where** the object was: "
     "position is written into *which channels* are active. Below: the code itself (the same images placed in "
     "every cell), a linear probe that reads the cell from frozen GAP vectors in order and after a per-sample "
     "shuffle of the channels, and the paper's 2 x 2 of training and testing with or without a channel shuffle.")
+link_note = st.empty()
+with st.expander("What am I looking at?"):
+    st.markdown(
+        "**The code**: one row per cell, one column per GAP channel; a channel that lights up for one cell only is a "
+        "position detector. Location-trained GAPNets dedicate channels to cells; an object-only classifier keeps "
+        "far fewer, and an *untrained* net shows how much zero padding alone writes into GAP. **Decode**: if a "
+        "linear probe reads the cell from the vector in order but not after a per-sample shuffle, position lives "
+        "in the channel order. **The 2 x 2**: the paper's claim is an asymmetry: a net trained with shuffled "
+        "channels (PermuteNet) still recognises objects nearly as well as GAPNet, but not locations. Accuracy of "
+        "each net tested as it was trained, beside the paper's Table 1 (zero padding):")
+    if cc.recorded("shuffle"):
+        st.dataframe(cc.paper_beside(cc.recorded("shuffle")), hide_index=True)
+        st.caption("On the generated shapes our object PermuteNet stays far below GAPNet (see "
+                   "assets/probe/MODEL_CARD.md: its head can read only the channel sum), so the asymmetry does not show here.")
 
 left, mid, right, far = st.columns(4)
 grid = left.selectbox("Grid", [3, 5, 7], key="cc_grid", bind="query-params")
@@ -109,12 +124,16 @@ st.header("Permute the channels, watch what breaks")
 absent = cc.missing(list(cc.DEMO_NETS))
 if absent:
     st.info(f"The demo needs the grid-probe checkpoints {', '.join(absent)} (assets/probe).")
+    with link_note:
+        note_refused_params(LINK)
     st.stop()
 st.session_state.setdefault("cc_draws", 0)  # permutations drawn so far; draw n uses seed n
 st.session_state.setdefault("cc_permuted", False)
 image_col, cell_col, b1, b2 = st.columns(4)
 image_seed = image_col.number_input("Image", 0, 9999, 7, key="cc_image", bind="query-params")
 cell = cell_col.selectbox("Cell", list(range(9)), index=0, format_func=lambda c: cc.cell_label(c, 3), key="cc_cell", bind="query-params")
+with link_note:
+    note_refused_params(LINK, {"cc_cell": lambda c: cc.cell_label(c, 3)})
 if b1.button("Apply a random permutation", key="cc_permute"):
     st.session_state.cc_draws += 1
     st.session_state.cc_permuted = True

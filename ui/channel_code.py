@@ -128,6 +128,18 @@ def decode_frame(rows: list[dict]) -> pd.DataFrame:
     return table.round(1).reset_index()
 
 
+# Paper Table 1, 3x3 grid, zero padding: accuracy (%) of each net trained and tested in order.
+PAPER_3X3 = {("location", "GAPNet"): 100.0, ("location", "PermuteNet"): 78.8,
+             ("object", "GAPNet"): 82.6, ("object", "PermuteNet"): 73.6}
+
+
+def paper_beside(rows: list[dict]) -> pd.DataFrame:
+    """Each net's own-condition accuracy in the 2 x 2 (per-call shuffle, tested as trained) beside the paper's."""
+    own = [r for r in rows if r["kind"] == "per_call" and r["trained"] == r["tested"]]
+    return pd.DataFrame([{"task": r["task"], "net": r["net"], "here (shapes, 3x3)": r["accuracy"],
+                          "paper (CIFAR-10, 3x3)": PAPER_3X3.get((r["task"], r["net"]))} for r in own])
+
+
 def head_note(rows: list[dict]) -> str:
     """One line on how much of each trained head is a per-output constant (it then reads only the sum)."""
     shares = {}
