@@ -25,10 +25,11 @@ TOUR = [
      "the pooled vector: each channel has a preferred cell. Decode the cell from the vector; shuffle it and the "
      "decoder fails.", "pages/channel_code.py", "Open the channel code", {"cc_net": "probe/location-gapnet", "cc_grid": "3"}),
     ("5 · Rank and zero position channels", "In a segmentation network, channels whose pooled value changes most "
-     "when the image is flipped carry position. Zero the top N and watch mIoU drop faster than for random ones.",
+     "when the image is flipped carry position. Zero the top N and compare with as many random ones: in the paper "
+     "the ranked ones hurt far more; on the shipped street-scene model the gap is small (the lab explains why).",
      "pages/segmentation_lab.py", "Zero the top 144 overall channels", {"seg_ranking": "overall", "seg_n": "144"}),
     ("6 · A region-specific attack", "Rank channels by the *signed* flip difference on images whose pedestrians are "
-     "on the left: zeroing them hurts the left half of the image more than the right.",
+     "on the left: in the paper, zeroing them hurts the left half of the image more than the right. Try it.",
      "pages/segmentation_lab.py", "Zero the top 144 left-specific channels",
      {"seg_ranking": "left", "seg_n": "144"}),
     ("7 · AugShift", "If position hides in the pooled vector, pull the vectors of two shifted crops together "

@@ -36,7 +36,10 @@ with st.expander("What am I looking at?"):
         "left, center and right columns, with the change against no ablation; the pictures show one image's "
         "prediction before and after, changed pixels in magenta. If the ranking finds position channels, zeroing "
         "them should hurt more than zeroing as many *random* channels (ranking = random, several draws), and "
-        "left-ranked channels should hurt the left half most (the Sweeps below, paper Fig. 4 and 6).")
+        "left-ranked channels should hurt the left half most (the Sweeps below, paper Fig. 4 and 6). On the shipped "
+        "model these effects are small: it barely relies on absolute position (mirroring every scene costs it only "
+        "1.9 mIoU points, `python -m engine position`), so there is little position code whose removal could hurt; "
+        "details in assets/seg/MODEL_CARD.md.")
     st.markdown("**The paper's numbers beside the shipped model's** (all-image mIoU %; the paper zeroes N of 2048 "
                 f"channels of DeepLabV3-ResNet-50 on Cityscapes, here the same share of the shipped model's "
                 f"{ui.SHIPPED_WIDTH} channels on the generated scenes, 5 random draws, `python -m engine sweep`):")
