@@ -167,3 +167,15 @@ def test_moved_scenes_mirror_and_roll_images_and_labels_together():
     assert np.array_equal(rolled.labels[:, :, 16:], data.labels[:, :, :-16])
     with pytest.raises(ValueError, match="mirror"):
         moved(data, "roll:x")
+
+
+def test_fine_tuning_starts_from_the_given_weights(tmp_path):
+    from engine.seg.models import DEFAULT_WEIGHTS
+    from engine.seg.train import TrainConfig, train_segmentation
+    cfg = TrainConfig(train_images=2, val_images=1, height=32, epochs=1, batch_size=2, lr=1e-9, scene_seed=1,
+                      init=str(DEFAULT_WEIGHTS))
+    tuned, shipped = train_segmentation(cfg, torch.device("cpu")), load_model()
+    conv = "backbone.0.0.weight"
+    assert torch.allclose(tuned.model.state_dict()[conv], shipped.model.state_dict()[conv], atol=1e-4)
+    with pytest.raises(ValueError, match="output stride"):
+        train_segmentation(TrainConfig(**{**cfg.__dict__, "arch": "deeplabv3_resnet50"}), torch.device("cpu"))

@@ -17,8 +17,8 @@ from engine.device import autocast, pick_device, prepare_input, prepare_model, s
 from engine.progress import Progress, ProgressFn, StopToken, report
 from engine.seg.ablation import evaluate_full, scores
 from engine.seg.classes import IGNORE
-from engine.seg.lab import load_data
-from engine.seg.models import DEFAULT_ARCH, SegModel, build_model, to_input, wrap
+from engine.seg.lab import DEFAULT_VAL, load_data
+from engine.seg.models import DEFAULT_ARCH, SegModel, build_model, load_model, to_input, wrap
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     seed: int = 0
+    scene_seed: int = field(default=0, metadata={"help": "seed of the generated training scenes (another seed: other "
+                                                           "scenes); val is always the default val split"})
+    init: str = field(default="", metadata={"help": "start from this checkpoint's weights (fine-tune) instead of a "
+                                                    "random init"})
     data: str = field(default="", metadata={"help": "a Cityscapes folder in torchvision's layout: train on its train "
                                                     "split (the first --train-images), report mIoU on val (default: "
                                                     "generated scenes)"})
@@ -42,13 +46,20 @@ class TrainConfig:
 
 def train_segmentation(cfg: TrainConfig, device: torch.device | None = None, on_progress: ProgressFn | None = None,
                        stop: StopToken | None = None) -> SegModel:
-    """Train ``cfg.arch`` from scratch (nothing downloaded) with AdamW + one-cycle; returns it with its val mIoU."""
+    """Train ``cfg.arch`` from scratch (nothing downloaded) or from ``cfg.init`` with AdamW + one-cycle; returns it
+    with its val mIoU."""
     device = device or pick_device()
     seed_everything(cfg.seed)
     workers = min(16, os.cpu_count() or 1)
-    train = load_data(cfg.data, "train", cfg.train_images, cfg.height, cfg.seed, workers=workers)
+    train = load_data(cfg.data, "train", cfg.train_images, cfg.height, cfg.scene_seed, workers=workers)
     images, labels = torch.from_numpy(train.images).to(device), torch.from_numpy(train.labels).to(device)
-    model = prepare_model(build_model(cfg.arch, output_stride=cfg.output_stride), device).train()
+    if cfg.init:
+        init = load_model(cfg.init)
+        if (init.arch, init.output_stride) != (cfg.arch, cfg.output_stride):
+            raise ValueError(f"--init is a {init.arch} at output stride {init.output_stride}; this run trains a {cfg.arch} "
+                             f"at {cfg.output_stride}")
+    model = init.model if cfg.init else build_model(cfg.arch, output_stride=cfg.output_stride)
+    model = prepare_model(model, device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(images) // cfg.batch_size)  # a folder smaller than a batch still trains
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
@@ -73,6 +84,6 @@ def train_segmentation(cfg: TrainConfig, device: torch.device | None = None, on_
     seg = wrap(model, cfg.arch, cfg.output_stride, {"train": asdict(cfg), "device": str(device),
                                                      "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
                                                      "seconds": round(time.time() - start_time, 1)})
-    val = load_data(cfg.data, "val", cfg.val_images, cfg.height, cfg.seed)
+    val = load_data(cfg.data, "val", cfg.val_images, cfg.height, DEFAULT_VAL.seed)
     seg.meta["val_miou"] = scores(evaluate_full(seg, val, exact=False))
     return seg
