@@ -1,7 +1,7 @@
 """The networks the channel-code experiments read, and where they come from.
 
 - ``object-classifier`` (shipped in ``assets/channel_code``): GAP -> Linear trained only for the
-  10-class object task on 3x3 canvases (paper ResNet-18 at width 1/8): the network "not trained for
+  10-class object task on 3x3 canvases (paper ResNet-18 at width 1/2): the network "not trained for
   location" whose GAP vector the decode probe reads. It is fully convolutional, so it is also probed
   on 5x5 and 7x7 canvases, as the paper's supplementary probes ImageNet networks on grid inputs.
 - ``probe/{task}-{gapnet,permutenet}``: the grid-probe checkpoints shipped in ``assets/probe``
@@ -27,7 +27,7 @@ from engine.training import TrainConfig
 from engine.user_models import load_user_checkpoint
 
 CHANNEL_ASSETS = ASSETS / "channel_code"
-WIDTH = 0.125
+WIDTH = 0.5
 TRAIN_STEPS = 800
 TRAIN_SEED = 0
 OBJECT_CLASSIFIER = "object-classifier"
@@ -104,8 +104,7 @@ def train_object_classifier(grid: int = 3, steps: int = TRAIN_STEPS, seed: int =
                             eval_samples: int = 2000, on_progress: ProgressFn | None = None,
                             stop: StopToken | None = None) -> dict:
     """Train the object-only classifier, save it (fp16) and return its record (command, seed, accuracy)."""
-    # channels_last is off: at width 1/8 (an 8-channel stem) it crashes oneDNN on CPU for canvases >= 160 px.
-    train = TrainConfig(steps=steps, seed=seed, channels_last=False, report_every=50)
+    train = TrainConfig(steps=steps, seed=seed, report_every=50)
     model, history = train_probe(classifier_config(grid), train, on_progress=on_progress, stop=stop)
     path = out or net_path(OBJECT_CLASSIFIER, grid)
     command = f"python -m engine channel-nets --grids {grid} --steps {steps} --seed {seed}"

@@ -49,13 +49,13 @@ def test_permute_channels_permutes_each_row_on_its_own():
     assert len({tuple(r.tolist()) for r in y}) > 10
 
 
-def test_probe_beats_chance_in_order_and_falls_to_near_chance_permuted():
+def test_shipped_object_classifier_gap_decodes_the_cell_unless_permuted():
+    """Issue target: >= 90% on 3x3 from the final GAP of a net trained only for the object, sharply less permuted."""
     model = load_net("object-classifier", 3)  # trained for the object only, never for the cell
-    results = {r.readout: r for r in decode_cells(model, train=600, test=300, seed=123)}
+    results = {r.readout: r for r in decode_cells(model, train=1500, test=300, seed=123)}  # fresh placements
     chance = results["ordered"].chance
-    assert results["ordered"].accuracy > 5 * chance
-    assert results["permuted"].accuracy < results["ordered"].accuracy / 2
-    assert results["permuted"].accuracy < 3 * chance
+    assert results["ordered"].accuracy >= 90
+    assert results["permuted"].accuracy < 2 * chance
 
 
 def test_shuffled_views_and_exact_relabeling():

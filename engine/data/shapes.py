@@ -61,8 +61,15 @@ def _texture(n: int, size: int, g: torch.Generator) -> torch.Tensor:
     return w[:, 0] * stripes + w[:, 1] * blobs + w[:, 2] * noise
 
 
-def generate_shapes(n: int, seed: int, size: int = 32, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` images (n, 3, size, size) in [0, 1] and their labels, a pure function of (seed, split)."""
+def generate_shapes(n: int, seed: int, size: int = 32, split: str = "train", clutter: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` images (n, 3, size, size) in [0, 1] and their labels, a pure function of (seed, split, clutter).
+
+    ``clutter`` in [0, 1] makes the set harder, CIFAR-like rather than near-perfectly separable: the
+    shape's colour moves toward the background, a smaller distractor shape of a random class is drawn
+    behind it, and pixel noise is added. 0 gives exactly the original images.
+    """
+    if not 0.0 <= clutter <= 1.0:
+        raise ValueError(f"clutter must be in [0, 1], got {clutter}")
     g = torch.Generator().manual_seed(seed + _SPLIT_SALT[split])
     labels = torch.randint(len(CLASSES), (n,), generator=g)
     half = (size - 1) / 2
@@ -75,11 +82,7 @@ def generate_shapes(n: int, seed: int, size: int = 32, split: str = "train") -> 
     cos, sin = torch.cos(rot).view(n, 1, 1), torch.sin(rot).view(n, 1, 1)
     u = (x * cos + y * sin) / scale.view(n, 1, 1)
     v = (-x * sin + y * cos) / scale.view(n, 1, 1)
-    mask = torch.zeros(n, size, size, dtype=torch.bool)
-    for label in range(len(CLASSES)):
-        idx = (labels == label).nonzero().flatten()
-        if len(idx):
-            mask[idx] = _shape_mask(label, u[idx], v[idx])
+    mask = _masks(labels, u, v)
 
     fg = torch.rand(n, 3, 1, 1, generator=g)
     bg = torch.rand(n, 3, 1, 1, generator=g)
@@ -88,8 +91,29 @@ def generate_shapes(n: int, seed: int, size: int = 32, split: str = "train") -> 
     fg_tex = _texture(n, size, g).unsqueeze(1) * (torch.rand(n, 1, 1, 1, generator=g) * 0.25)
     bg_tex = _texture(n, size, g).unsqueeze(1) * (torch.rand(n, 1, 1, 1, generator=g) * 0.3)
     light = torch.rand(n, 1, 1, 1, generator=g) * 0.5 + 0.75
-    img = torch.where(mask.unsqueeze(1), fg + fg_tex, bg + bg_tex) * light
+    if clutter == 0:
+        img = torch.where(mask.unsqueeze(1), fg + fg_tex, bg + bg_tex) * light
+        return img.clamp_(0, 1), labels
+    fg = bg + (fg - bg) * (1 - 0.6 * clutter)
+    other = torch.randint(len(CLASSES), (n,), generator=g)
+    offset = (torch.rand(n, 2, 1, 1, generator=g) * 2 - 1) * size * 0.35
+    small = (torch.rand(n, 1, 1, generator=g) * 0.15 + 0.3) * half
+    du, dv = torch.broadcast_tensors((x - offset[:, 0]) / small, (y - offset[:, 1]) / small)
+    distractor = _masks(other, du, dv) & ~mask
+    other_colour = bg + (torch.rand(n, 3, 1, 1, generator=g) - bg) * clutter
+    img = torch.where(mask.unsqueeze(1), fg + fg_tex, torch.where(distractor.unsqueeze(1), other_colour, bg + bg_tex)) * light
+    img = img + torch.randn(img.shape, generator=g) * (0.2 * clutter)
     return img.clamp_(0, 1), labels
+
+
+def _masks(labels: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Boolean masks (n, h, w): each image's class shape in its own shape coordinates."""
+    mask = torch.zeros(u.shape, dtype=torch.bool)
+    for label in range(len(CLASSES)):
+        idx = (labels == label).nonzero().flatten()
+        if len(idx):
+            mask[idx] = _shape_mask(label, u[idx], v[idx])
+    return mask
 
 
 def shape_example(label: int, variant: int = 0, size: int = 32) -> torch.Tensor:
