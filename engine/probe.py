@@ -35,13 +35,16 @@ def make_batch(config: ProbeConfig, source: PatchSource, n: int, seed: int, spli
 
 def train_probe(config: ProbeConfig, train: TrainConfig, source: PatchSource | None = None,
                 device: torch.device | None = None, on_progress: ProgressFn | None = None,
-                stop: StopToken | None = None) -> tuple[ProbeNet, list[dict[str, float]]]:
-    """Train a fresh probe network; fresh random placements every step (seeded by step).
+                stop: StopToken | None = None, init: ProbeNet | None = None) -> tuple[ProbeNet, list[dict[str, float]]]:
+    """Train a probe network (fresh, or ``init`` trained further in place); fresh random placements every step.
 
     The object task predicts the data's own classes (e.g. 100 for CIFAR-100), whatever ``config`` says.
     """
     source = source or GeneratedShapes(config.patch)
-    model = build_probe(replace(config, num_classes=len(source.classes)))
+    config = replace(config, num_classes=len(source.classes))
+    if init is not None and init.config != config:
+        raise ValueError(f"--init is a {init.config.label}; these settings ask for a {config.label}")
+    model = init if init is not None else build_probe(config)
 
     def next_batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
         canvases, targets, _ = make_batch(model.config, source, train.batch, train.seed * 1_000_003 + step)

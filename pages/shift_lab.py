@@ -105,9 +105,12 @@ with train:
                                       bind="query-params")
         pool = b.number_input("Training images (0 = fresh every step)", 0, 100_000, ShiftConfig.train_images, step=100,
                               key="shift_pool", bind="query-params")
+        clutter = c.number_input("Clutter", 0.0, 1.0, 0.0, step=0.1, key="shift_clutter", bind="query-params",
+                                 help="Harder shapes: lower contrast, a distractor shape and pixel noise "
+                                      "(training and evaluation). 0 = the set the shipped models learned.")
         submitted = st.form_submit_button("Train", type="primary", disabled=job is not None and job.state == "running")
     if submitted:
-        config = ShiftConfig(method=method, lam=lam, blur_filter=blur, train_images=int(pool))
+        config = ShiftConfig(method=method, lam=lam, blur_filter=blur, train_images=int(pool), clutter=float(clutter))
         train_config = TrainConfig(steps=int(steps), batch=int(batch), seed=int(seed))
         start_job("shift_train", config.label, lambda j: train_and_evaluate(config, train_config, int(eval_samples), j))
 

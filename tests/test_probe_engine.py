@@ -22,6 +22,19 @@ def test_shapes_are_deterministic_and_balanced():
     assert counts.min() > 25  # every class drawn, roughly uniformly
 
 
+def test_clutter_keeps_labels_and_makes_the_images_noisier():
+    clean, labels = generate_shapes(200, seed=4)
+    assert torch.equal(generate_shapes(200, seed=4, clutter=0.0)[0], clean)
+    cluttered, same_labels = generate_shapes(200, seed=4, clutter=0.7)
+    assert torch.equal(same_labels, labels) and torch.equal(generate_shapes(200, seed=4, clutter=0.7)[0], cluttered)
+    assert 0 <= cluttered.min() and cluttered.max() <= 1
+    roughness = lambda x: (x[..., 1:] - x[..., :-1]).abs().mean()  # noise raises pixel-to-pixel change
+    assert roughness(cluttered) > 1.5 * roughness(clean)
+    assert GeneratedShapes(clutter=0.7).name == "generated shapes (clutter 0.7)"
+    with pytest.raises(ValueError):
+        generate_shapes(4, seed=0, clutter=1.5)
+
+
 @pytest.mark.parametrize("grid", [2, 3, 5, 9])
 def test_patch_lands_in_its_cell_and_nowhere_else(grid):
     patches, _ = generate_shapes(grid * grid, seed=1)
@@ -95,3 +108,18 @@ def test_checkpoint_round_trip(tmp_path):
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(loaded(x), model.half().float()(x), atol=1e-4)
+
+
+def test_train_probe_init_continues_a_checkpoint_and_refuses_another_kind(tmp_path, capsys):
+    from engine.cli import main
+    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
+    common = ["--head", "permutenet", "--task", "object", "--grid", "2", "--width", "0.125", "--batch", "8",
+              "--device", "cpu", "--eval-samples", "16"]
+    assert main(["train-probe", *common, "--steps", "2", "--out", str(first)]) == 0
+    assert main(["train-probe", *common, "--steps", "2", "--init", str(first), "--out", str(second)]) == 0
+    start, after = load_probe(first)[0].state_dict(), load_probe(second)
+    assert after[1]["init"]["command"] == load_probe(first)[1]["command"]  # provenance kept
+    assert any(not torch.equal(start[k], v) for k, v in after[0].state_dict().items() if v.is_floating_point())
+    assert main(["train-probe", "--head", "gapnet", "--grid", "2", "--width", "0.125", "--steps", "1",
+                 "--device", "cpu", "--init", str(first), "--out", str(tmp_path / "c.pt")]) == 2
+    assert "--init is a PermuteNet" in capsys.readouterr().err

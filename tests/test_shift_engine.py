@@ -99,9 +99,10 @@ def test_curve_at_half_the_range_is_the_original_image():
 def test_cli_train_and_consistency(tmp_path):
     out, rows = tmp_path / "m.pt", tmp_path / "rows.json"
     assert main(["train-shift", "--method", "augshift", "--steps", "2", "--batch", "8", "--width", "0.125",
-                 "--eval-samples", "40", "--device", "cpu", "--out", str(out)]) == 0
+                 "--clutter", "0.5", "--eval-samples", "40", "--device", "cpu", "--out", str(out)]) == 0
     model, meta = load_shift_model(out)
     assert model.config.method == "augshift" and "--method augshift" in meta["command"]
+    assert model.config.clutter == 0.5 and "--clutter 0.5" in meta["command"] and "clutter 0.5" in meta["data"]
     assert main(["consistency", "--checkpoint", str(out), "--samples", "40", "--passes", "5", "--device", "cpu",
                  "--json", str(rows)]) == 0
     row = json.loads(rows.read_text())[0]

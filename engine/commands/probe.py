@@ -56,8 +56,9 @@ def train_and_save(config: ProbeConfig, args: argparse.Namespace, out: Path) -> 
     device = pick_device(args.device)
     source = open_patch_source(args.data, config.patch)
     train = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, report_every=25)
+    init, init_meta = load_probe(args.init) if getattr(args, "init", None) else (None, {})
     start = time.perf_counter()
-    model, history = train_probe(config, train, source, device, on_progress=print_progress)
+    model, history = train_probe(config, train, source, device, on_progress=print_progress, init=init)
     seconds = time.perf_counter() - start
     save_probe(model, out, {})
     model, _ = load_probe(out)  # evaluate exactly what ships (fp16-stored weights)
@@ -68,6 +69,8 @@ def train_and_save(config: ProbeConfig, args: argparse.Namespace, out: Path) -> 
         "eval": {"accuracy": result.accuracy, "samples": result.samples, "seed": EVAL_SEED},
         "history": history[-5:],
     }
+    if init is not None:  # provenance: what this run continued from
+        meta["init"] = {"path": str(args.init), "command": init_meta.get("command"), "init": init_meta.get("init")}
     save_probe(model, out, meta)
     print(f"{config.label}: accuracy {result.accuracy:.2f}% on {result.samples} fresh placements "
           f"({seconds:.0f} s on {device}) -> {out}", file=sys.stderr)
@@ -116,6 +119,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--background", default="mean", choices=["mean", "black"])
     p.add_argument("--out", default=None, help="checkpoint path (default: the shipped asset path)")
     p.add_argument("--json", default=None)
+    p.add_argument("--init", default=None, help="continue training this probe checkpoint (same settings)")
     _add_model_args(p)
     p.set_defaults(func=cmd_train_probe)
 

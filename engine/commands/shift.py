@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--crop", type=int, default=32)
     train.add_argument("--train-images", type=int, default=ShiftConfig.train_images,
                        help="fixed pool of generated training images (0: fresh images every step)")
+    train.add_argument("--clutter", type=float, default=0.0,
+                       help="0-1: harder embedded shapes (low contrast, a distractor, noise); evaluation uses the same")
     train.add_argument("--data", help="CIFAR-10/100 root or image folder (default: embedded shapes)")
     train.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     train.add_argument("--eval-samples", type=int, default=2000)
@@ -57,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _train_command(args: argparse.Namespace) -> str:
     """The full command line that reproduces this training run (every option spelled out)."""
-    options = ["method", "steps", "batch", "lr", "seed", "width", "lam", "blur_filter", "pad", "crop", "train_images", "data", "device"]
+    options = ["method", "steps", "batch", "lr", "seed", "width", "lam", "blur_filter", "pad", "crop", "train_images", "clutter", "data", "device"]
     parts = ["python", "-m", "engine", "train-shift"]
     for name in options:
         value = getattr(args, name)
@@ -68,10 +70,10 @@ def _train_command(args: argparse.Namespace) -> str:
 
 def run_train(args: argparse.Namespace) -> int:
     config = ShiftConfig(method=args.method, width=args.width, crop=args.crop, pad=args.pad,
-                         blur_filter=args.blur_filter, lam=args.lam, train_images=args.train_images)
+                         blur_filter=args.blur_filter, lam=args.lam, train_images=args.train_images, clutter=args.clutter)
     train = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
     device = pick_device(args.device)
-    source = open_source(args.data, args.crop, args.train_images)
+    source = open_source(args.data, args.crop, args.train_images, args.clutter)
     start = time.perf_counter()
     model, history = train_shift(config, train, source, device, on_progress=print_progress)
     seconds = time.perf_counter() - start

@@ -47,9 +47,14 @@ class GeneratedShapes:
     patch: int = 32
     name: str = "generated shapes"
     classes: tuple[str, ...] = SHAPE_CLASSES
+    clutter: float = 0.0  # 0: the clean set; up to 1: low contrast, a distractor shape, pixel noise
+
+    def __post_init__(self) -> None:
+        if self.clutter:
+            object.__setattr__(self, "name", f"{self.name} (clutter {self.clutter:g})")
 
     def sample(self, n: int, seed: int, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-        return generate_shapes(n, seed, self.patch, split)
+        return generate_shapes(n, seed, self.patch, split, self.clutter)
 
 
 class TensorSource:

@@ -95,7 +95,7 @@ def evaluate_shift(model: nn.Module, source: PatchSource | None = None, samples:
                    passes: int = 5, seed: int = EVAL_SEED, batch: int = 200, device: torch.device | None = None,
                    on_progress: ProgressFn | None = None, split: str = "test") -> ShiftEvaluation:
     """Top-1, Cons.k and the per-shift curves of ``model`` on ``samples`` held-out images."""
-    source = source or GeneratedShapes(model.config.crop)
+    source = source or GeneratedShapes(model.config.crop, clutter=model.config.clutter)
     images, labels = held_out_images(source, samples, seed, split)
     cons = consistency(model, images, max_shift, passes, batch, seed, device, on_progress)
     agree, prob, acc = shift_curve(model, images, labels, max_shift, batch, device)

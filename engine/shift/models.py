@@ -37,6 +37,7 @@ class ShiftConfig:
     lam: float = DEFAULT_LAMBDA
     padding: str = "zero"
     train_images: int = 1000  # a fixed pool, as in a real data set; 0 = fresh images every step
+    clutter: float = 0.0  # harder generated shapes (engine.data.shapes); 0 = the clean set
     classes: tuple[str, ...] = SHAPE_CLASSES
     data: str = "generated shapes"
 
@@ -45,6 +46,8 @@ class ShiftConfig:
             raise ValueError(f"method must be one of {'|'.join(METHODS)}, got {self.method!r}")
         if self.crop < 16 or self.pad < 0 or self.lam < 0 or self.train_images < 0:
             raise ValueError("crop must be >= 16 px; pad, lambda and train_images must be >= 0")
+        if not 0 <= self.clutter <= 1:
+            raise ValueError(f"clutter must be in [0, 1], got {self.clutter}")
         canonical_padding(self.padding)
         object.__setattr__(self, "classes", tuple(self.classes))
 

@@ -22,13 +22,14 @@ from engine.training import TrainConfig, cross_entropy_loss, fit
 class ShapesPool:
     """Generated shapes with a fixed, finite training set (like a real data set); val/test images stay fresh."""
 
-    def __init__(self, train_images: int, crop: int = 32, seed: int = 0) -> None:
-        self.name, self.classes, self.patch = f"generated shapes ({train_images} training images)", SHAPE_CLASSES, crop
-        self.images, self.labels = generate_shapes(train_images, seed, crop, "train")
+    def __init__(self, train_images: int, crop: int = 32, seed: int = 0, clutter: float = 0.0) -> None:
+        self.name, self.classes, self.patch = f"{GeneratedShapes(crop, clutter=clutter).name} ({train_images} training images)", SHAPE_CLASSES, crop
+        self.clutter = clutter
+        self.images, self.labels = generate_shapes(train_images, seed, crop, "train", clutter)
 
     def sample(self, n: int, seed: int, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         if split != "train":
-            return generate_shapes(n, seed, self.patch, split)
+            return generate_shapes(n, seed, self.patch, split, self.clutter)
         idx = torch.randint(len(self.images), (n,), generator=torch.Generator().manual_seed(seed))
         return self.images[idx], self.labels[idx]
 
@@ -36,11 +37,11 @@ class ShapesPool:
 CIFAR_FOLDERS = {"cifar-10-batches-py": "cifar10", "cifar-100-python": "cifar100"}
 
 
-def open_source(path: str | Path | None, crop: int = 32, train_images: int = 0) -> PatchSource:
-    """Embedded shapes when ``path`` is None (fresh every step, or a fixed pool of ``train_images``);
-    else CIFAR-10/100 (torchvision layout) or an image folder."""
+def open_source(path: str | Path | None, crop: int = 32, train_images: int = 0, clutter: float = 0.0) -> PatchSource:
+    """Embedded shapes when ``path`` is None (fresh every step, or a fixed pool of ``train_images``; ``clutter``
+    makes them harder); else CIFAR-10/100 (torchvision layout) or an image folder."""
     if path is None:
-        return ShapesPool(train_images, crop) if train_images else GeneratedShapes(crop)
+        return ShapesPool(train_images, crop, clutter=clutter) if train_images else GeneratedShapes(crop, clutter=clutter)
     root = Path(path)
     for folder, variant in CIFAR_FOLDERS.items():
         if (root / folder).is_dir():
@@ -64,7 +65,7 @@ def train_shift(config: ShiftConfig, train: TrainConfig, source: PatchSource | N
                 device: torch.device | None = None, on_progress: ProgressFn | None = None,
                 stop: StopToken | None = None) -> tuple[ShiftNet, list[dict[str, float]]]:
     """Train a fresh model of ``config.method``; fresh images every step, seeded by (seed, step)."""
-    source = source or open_source(None, config.crop, config.train_images)
+    source = source or open_source(None, config.crop, config.train_images, config.clutter)
     config = config.with_(classes=tuple(source.classes), data=source.name)
     torch.manual_seed(train.seed)
     model = ShiftNet(config)
