@@ -12,7 +12,7 @@ import torch
 from engine.cli import print_table, write_json
 from engine.device import pick_device
 from engine.progress import print_progress
-from engine.shift.consistency import EVAL_SEED, evaluate_shift
+from engine.shift.consistency import EVAL_SEED, default_source, evaluate_shift
 from engine.shift.models import DEFAULT_LAMBDA, METHODS, ShiftConfig, load_shift_model, save_shift_model
 from engine.shift.shipped import PAPER_TABLE2, load_shipped
 from engine.shift.train import open_source, train_shift
@@ -111,14 +111,16 @@ def run_consistency(args: argparse.Namespace) -> int:
                             seed=args.seed, device=device, split=args.split)
         seconds = time.perf_counter() - start
         method = model.config.method
-        rows.append({"method": method, "top1": ev.top1, "cons": ev.cons, "model": str(name), "max_shift": args.max_shift,
+        data = (source or default_source(model.config)).name
+        rows.append({"method": method, "top1": ev.top1, "cons": ev.cons, "model": str(name), "data": data,
+                     "max_shift": args.max_shift,
                      "samples": args.samples, "passes": args.passes, "seconds": round(seconds, 2),
                      "paper_c10_top1": _paper(method, "cifar10", 0), "paper_c10_cons8": _paper(method, "cifar10", 1),
                      "paper_c100_top1": _paper(method, "cifar100", 0), "paper_c100_cons8": _paper(method, "cifar100", 1)})
-    print(f"{source.name if source else 'generated shapes'} ({args.split}): Top-1 and Cons.{args.max_shift} "
+    print(f"{args.split} split: Top-1 and Cons.{args.max_shift} "
           f"({args.samples} images, {args.passes} passes) beside the paper's Table 2 (CIFAR-10 / CIFAR-100, Cons.8)")
     print_table(rows,
-                ["method", "top1", "cons", "paper_c10_top1", "paper_c10_cons8", "paper_c100_top1", "paper_c100_cons8",
+                ["method", "data", "top1", "cons", "paper_c10_top1", "paper_c10_cons8", "paper_c100_top1", "paper_c100_cons8",
                  "seconds"])
     write_json(rows, args.json)
     return 0

@@ -18,6 +18,7 @@ from engine.data.grid import normalize
 from engine.data.patches import GeneratedShapes, PatchSource
 from engine.device import pick_device, prepare_input, prepare_model
 from engine.progress import Progress, ProgressFn, report
+from engine.shift.models import ShiftConfig
 from engine.shift.crops import crop_at, pad_canvas
 
 EVAL_SEED = 20_011  # test images and offsets never reuse training seeds (training uses seed * 1_000_003 + step)
@@ -91,11 +92,16 @@ def shift_curve(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ma
     return agree.tolist(), prob.tolist(), acc.tolist()
 
 
+def default_source(config: ShiftConfig) -> GeneratedShapes:
+    """The held-out images a model trained on the embedded shapes is measured on (its crop and clutter)."""
+    return GeneratedShapes(config.crop, clutter=config.clutter)
+
+
 def evaluate_shift(model: nn.Module, source: PatchSource | None = None, samples: int = 2000, max_shift: int = 8,
                    passes: int = 5, seed: int = EVAL_SEED, batch: int = 200, device: torch.device | None = None,
                    on_progress: ProgressFn | None = None, split: str = "test") -> ShiftEvaluation:
     """Top-1, Cons.k and the per-shift curves of ``model`` on ``samples`` held-out images."""
-    source = source or GeneratedShapes(model.config.crop, clutter=model.config.clutter)
+    source = source or default_source(model.config)
     images, labels = held_out_images(source, samples, seed, split)
     cons = consistency(model, images, max_shift, passes, batch, seed, device, on_progress)
     agree, prob, acc = shift_curve(model, images, labels, max_shift, batch, device)
