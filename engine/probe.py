@@ -43,7 +43,7 @@ def train_probe(config: ProbeConfig, train: TrainConfig, source: PatchSource | N
     source = source or GeneratedShapes(config.patch)
     config = replace(config, num_classes=len(source.classes))
     if init is not None and init.config != config:
-        raise ValueError(f"--init is a {init.config.label}; these settings ask for a {config.label}")
+        raise ValueError(f"the starting checkpoint is a {init.config.label}; these settings ask for a {config.label}")
     model = init if init is not None else build_probe(config)
 
     def next_batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:

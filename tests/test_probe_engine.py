@@ -122,4 +122,4 @@ def test_train_probe_init_continues_a_checkpoint_and_refuses_another_kind(tmp_pa
     assert any(not torch.equal(start[k], v) for k, v in after[0].state_dict().items() if v.is_floating_point())
     assert main(["train-probe", "--head", "gapnet", "--grid", "2", "--width", "0.125", "--steps", "1",
                  "--device", "cpu", "--init", str(first), "--out", str(tmp_path / "c.pt")]) == 2
-    assert "--init is a PermuteNet" in capsys.readouterr().err
+    assert "starting checkpoint is a PermuteNet" in capsys.readouterr().err
