@@ -12,7 +12,6 @@ import torch
 from engine.data.grid import hflip_random, normalize
 from engine.data.patches import GeneratedShapes, PatchSource, load_cifar, load_image_folder
 from engine.data.shapes import CLASSES as SHAPE_CLASSES
-from engine.data.shapes import generate_shapes
 from engine.progress import ProgressFn, StopToken
 from engine.shift.augshift import augshift_loss, two_crops
 from engine.shift.crops import pad_canvas, random_crops
@@ -23,13 +22,13 @@ class ShapesPool:
     """Generated shapes with a fixed, finite training set (like a real data set); val/test images stay fresh."""
 
     def __init__(self, train_images: int, crop: int = 32, seed: int = 0, clutter: float = 0.0) -> None:
-        self.name, self.classes, self.patch = f"{GeneratedShapes(crop, clutter=clutter).name} ({train_images} training images)", SHAPE_CLASSES, crop
-        self.clutter = clutter
-        self.images, self.labels = generate_shapes(train_images, seed, crop, "train", clutter)
+        self.fresh = GeneratedShapes(crop, clutter=clutter)
+        self.name, self.classes, self.patch = f"{self.fresh.name} ({train_images} training images)", SHAPE_CLASSES, crop
+        self.images, self.labels = self.fresh.sample(train_images, seed, "train")
 
     def sample(self, n: int, seed: int, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
         if split != "train":
-            return generate_shapes(n, seed, self.patch, split, self.clutter)
+            return self.fresh.sample(n, seed, split)
         idx = torch.randint(len(self.images), (n,), generator=torch.Generator().manual_seed(seed))
         return self.images[idx], self.labels[idx]
 
