@@ -13,7 +13,8 @@ from engine.channel_code import ChannelMap, Probed, Shuffled, channel_map, decod
 from engine.channel_nets import CHANNEL_ASSETS, at_grid, net_for_grid, net_path
 from engine.data.grid import denormalize, place_on_grid
 from engine.data.patches import GeneratedShapes
-from engine.models.probe import ProbeNet, predict_proba
+from engine.models.probe import HEAD_LABELS, ProbeNet, predict_proba
+from engine.probe_assets import paper_accuracy
 from ui.probe import user_probes
 from ui.uploads import user_classifiers
 
@@ -128,16 +129,13 @@ def decode_frame(rows: list[dict]) -> pd.DataFrame:
     return table.round(1).reset_index()
 
 
-# Paper Table 1, 3x3 grid, zero padding: accuracy (%) of each net trained and tested in order.
-PAPER_3X3 = {("location", "GAPNet"): 100.0, ("location", "PermuteNet"): 78.8,
-             ("object", "GAPNet"): 82.6, ("object", "PermuteNet"): 73.6}
-
-
 def paper_beside(rows: list[dict]) -> pd.DataFrame:
-    """Each net's own-condition accuracy in the 2 x 2 (per-call shuffle, tested as trained) beside the paper's."""
+    """Each net's own-condition accuracy in the 2 x 2 (per-call shuffle, tested as trained) beside the paper's
+    Table 1 (3x3, zero padding)."""
+    head_of = {label: head for head, label in HEAD_LABELS.items()}
     own = [r for r in rows if r["kind"] == "per_call" and r["trained"] == r["tested"]]
     return pd.DataFrame([{"task": r["task"], "net": r["net"], "here (shapes, 3x3)": r["accuracy"],
-                          "paper (CIFAR-10, 3x3)": PAPER_3X3.get((r["task"], r["net"]))} for r in own])
+                          "paper (CIFAR-10, 3x3)": paper_accuracy(r["task"], "zero", head_of[r["net"]], 3)} for r in own])
 
 
 def head_note(rows: list[dict]) -> str:

@@ -12,31 +12,9 @@ from engine.data.patches import open_patch_source
 from engine.device import pick_device
 from engine.models.probe import HEAD_LABELS, ProbeConfig, load_probe, save_probe
 from engine.probe import EVAL_SEED, evaluate_probe, train_probe
-from engine.probe_assets import shipped_probe_path
+from engine.probe_assets import paper_accuracy, shipped_probe_path
 from engine.progress import print_progress
 from engine.training import TrainConfig
-
-# Paper Table 1 (ResNet-18): location / object accuracy per padding, net and grid.
-PAPER_TABLE1 = {
-    ("location", "zero", "gapnet"): {3: 100.0, 5: 100.0, 7: 100.0},
-    ("location", "zero", "permutenet"): {3: 78.8, 5: 37.8, 7: 21.4},
-    ("location", "reflect", "gapnet"): {3: 100.0, 5: 100.0, 7: 100.0},
-    ("location", "reflect", "permutenet"): {3: 78.3, 5: 36.3, 7: 23.2},
-    ("location", "replicate", "gapnet"): {3: 100.0, 5: 100.0, 7: 100.0},
-    ("location", "replicate", "permutenet"): {3: 78.3, 5: 40.1, 7: 23.6},
-    ("object", "zero", "gapnet"): {3: 82.6, 5: 82.4, 7: 82.1},
-    ("object", "zero", "permutenet"): {3: 73.6, 5: 72.2, 7: 69.9},
-    ("object", "reflect", "gapnet"): {3: 83.8, 5: 83.4, 7: 82.9},
-    ("object", "reflect", "permutenet"): {3: 71.1, 5: 71.4, 7: 65.7},
-    ("object", "replicate", "gapnet"): {3: 83.1, 5: 82.9, 7: 82.8},
-    ("object", "replicate", "permutenet"): {3: 72.0, 5: 71.5, 7: 71.4},
-}
-
-
-def paper_accuracy(task: str, padding: str, head: str, grid: int) -> float | None:
-    """The paper's Table 1 number for this cell, if it reported one."""
-    return PAPER_TABLE1.get((task, padding, head), {}).get(grid)
-
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--padding", default="zero", choices=["zero", "reflect", "replicate", "circular"])

@@ -56,7 +56,7 @@ def train_segmentation(cfg: TrainConfig, device: torch.device | None = None, on_
     if cfg.init:
         init = load_model(cfg.init)
         if (init.arch, init.output_stride) != (cfg.arch, cfg.output_stride):
-            raise ValueError(f"--init is a {init.arch} at output stride {init.output_stride}; this run trains a {cfg.arch} "
+            raise ValueError(f"the starting checkpoint is a {init.arch} at output stride {init.output_stride}; this run trains a {cfg.arch} "
                              f"at {cfg.output_stride}")
     model = init.model if cfg.init else build_model(cfg.arch, output_stride=cfg.output_stride)
     model = prepare_model(model, device).train()
