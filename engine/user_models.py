@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.checkpoints import unwrap_state_dict
-from engine.models.probe import ProbeNet, load_probe
+from engine.models.probe import ProbeNet, is_probe_blob, probe_from_blob
 from engine.models.user_classifier import ARCHS as CLASSIFIER_ARCHS, UserClassifier, classifier_from_state, is_classifier_state
 from engine.seg.models import SegModel, model_from_blob
 from engine.storage import load_torch
@@ -32,8 +32,8 @@ def load_user_checkpoint(source: Path | str | bytes, name: str | None = None, ar
     """
     name = name or (Path(source).name if not isinstance(source, bytes) else "upload")
     blob = load_torch(source, name)
-    if isinstance(blob, dict) and blob.get("format") == "poslab-probe/1":
-        model, _ = load_probe(source, name)
+    if is_probe_blob(blob):
+        model, _ = probe_from_blob(blob, name)
         return UserModel("probe", model, model.config.label)
     state = unwrap_state_dict(blob, name)
     if arch in CLASSIFIER_ARCHS or (arch == "auto" and is_classifier_state(state)):

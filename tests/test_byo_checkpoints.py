@@ -114,6 +114,15 @@ def test_user_checkpoint_dispatch_probe_or_segmentation():
         load_user_checkpoint(to_bytes(tiny_state()), "other.pt")
 
 
+def test_user_checkpoint_reads_a_probe_file_once(monkeypatch):
+    import engine.user_models as user_models
+
+    reads = []
+    monkeypatch.setattr(user_models, "load_torch", lambda source, name: reads.append(name) or load_torch(source, name))
+    probe = load_user_checkpoint(shipped_probe_path("gapnet", "location", 3, "zero"))
+    assert probe.kind == "probe" and reads == ["location-gapnet-g3-zero.pt"]
+
+
 def test_cli_takes_a_user_checkpoint_and_refuses_mious_for_other_label_sets(tmp_path, capsys):
     from engine.cli import main
 

@@ -106,6 +106,9 @@ class ProbeNet(nn.Module):
         return self.head(pooled if perm is None else pooled[:, perm])
 
 
+PROBE_FORMAT = "poslab-probe/1"  # the tag save_probe writes and the loaders check
+
+
 def build_probe(config: ProbeConfig) -> ProbeNet:
     """A freshly initialised probe network for ``config``."""
     return ProbeNet(config)
@@ -113,16 +116,25 @@ def build_probe(config: ProbeConfig) -> ProbeNet:
 
 def save_probe(model: ProbeNet, path: Path, meta: dict[str, Any]) -> Path:
     """Write weights (fp16, to keep assets small), config and ``meta`` (command, seed, metrics) atomically."""
-    return save_torch({"format": "poslab-probe/1", "config": asdict(model.config), "state_dict": half_state_dict(model),
+    return save_torch({"format": PROBE_FORMAT, "config": asdict(model.config), "state_dict": half_state_dict(model),
                        "meta": meta}, path)
 
 
 def load_probe(source: Path | str | bytes, name: str | None = None) -> tuple[ProbeNet, dict[str, Any]]:
     """Rebuild a probe written by :func:`save_probe` (a path or an upload's bytes); else :class:`CheckpointError`."""
     name = name or (Path(source).name if not isinstance(source, bytes) else "upload")
-    blob = load_torch(source, name)
-    if not isinstance(blob, dict) or blob.get("format") != "poslab-probe/1":
-        raise CheckpointError(f"{name} is not a PosLab probe checkpoint (no 'poslab-probe/1' format tag).")
+    return probe_from_blob(load_torch(source, name), name)
+
+
+def is_probe_blob(blob: object) -> bool:
+    """Whether a loaded checkpoint object carries PosLab's probe format tag."""
+    return isinstance(blob, dict) and blob.get("format") == PROBE_FORMAT
+
+
+def probe_from_blob(blob: object, name: str) -> tuple[ProbeNet, dict[str, Any]]:
+    """Rebuild a probe from an already loaded checkpoint object (so callers that inspect it read the file once)."""
+    if not is_probe_blob(blob):
+        raise CheckpointError(f"{name} is not a PosLab probe checkpoint (no '{PROBE_FORMAT}' format tag).")
     config = ProbeConfig(**blob["config"])
     model = load_state_into(build_probe(config), blob["state_dict"], name)
     return model.eval(), blob.get("meta", {})
