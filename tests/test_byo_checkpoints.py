@@ -115,10 +115,12 @@ def test_user_checkpoint_dispatch_probe_or_segmentation():
 
 
 def test_user_checkpoint_reads_a_probe_file_once(monkeypatch):
+    import engine.models.probe as probe_module
     import engine.user_models as user_models
 
     reads = []
-    monkeypatch.setattr(user_models, "load_torch", lambda source, name: reads.append(name) or load_torch(source, name))
+    for module in (user_models, probe_module):
+        monkeypatch.setattr(module, "load_torch", lambda source, name: reads.append(name) or load_torch(source, name))
     probe = load_user_checkpoint(shipped_probe_path("gapnet", "location", 3, "zero"))
     assert probe.kind == "probe" and reads == ["location-gapnet-g3-zero.pt"]
 
