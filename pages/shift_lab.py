@@ -55,7 +55,9 @@ with results:
                        config=chart_config("shift_probability_curve"))
     download_buttons(curve_rows(entries), "shift_curves")
 
-    st.markdown("**Measure it yourself**: Top-1 and Cons.k of one model, now, on fresh held-out images.")
+    st.markdown("**Measure it yourself**: Top-1 and Cons.k of one model, now, on fresh held-out images; Cons.k also "
+                "on the images it classifies right and wrong (the paper's AugShift stays consistent even where it is "
+                "wrong: CIFAR-100 Cons.8 85.6 at Top-1 72.6).")
     names = {e.name: e for e in entries}
     m1, m2, m3, m4 = st.columns([2, 1, 1, 1])
     chosen = m1.selectbox("Model", list(names), key="shift_cons_model", bind="query-params")

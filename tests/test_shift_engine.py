@@ -9,7 +9,8 @@ from engine.cli import main
 from engine.models.resnet import PaperResNet18, set_padding_mode
 from engine.shift.augshift import augshift_loss, latent_mse, two_crops
 from engine.shift.blurpool import BlurPool, antialias, binomial_filter, count_blurpools
-from engine.shift.consistency import consistency, shift_curve, slide
+from engine.data.patches import GeneratedShapes
+from engine.shift.consistency import consistency, evaluate_shift, held_out_images, shift_curve, slide
 from engine.shift.crops import crop_at, pad_canvas
 from engine.shift.models import ShiftConfig, ShiftNet, load_shift_model
 
@@ -86,6 +87,35 @@ def test_consistency_of_a_model_that_ignores_its_input_is_100():
     assert consistency(Constant(), images, max_shift=8, passes=5, batch=16, device=torch.device("cpu")) == 100.0
     agree, prob, acc = shift_curve(Constant(), images, labels, max_shift=8, device=torch.device("cpu"))
     assert agree == [100.0] * 9 and len(prob) == len(acc) == 9
+
+
+class Corner(nn.Module):
+    """A 10-class classifier that reads ten pixels near the crop's corner (shifts change its answer), or, with
+    ``constant``, ignores its input and always says class 1."""
+
+    def __init__(self, constant: bool = False) -> None:
+        super().__init__()
+        self.constant = constant
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.constant:
+            return torch.eye(10)[1].expand(len(x), -1)
+        return x[:, 0, 2, 2:12]
+
+
+def test_consistency_splits_into_images_classified_right_and_wrong():
+    cpu, source = torch.device("cpu"), GeneratedShapes(32)
+    images, labels = held_out_images(source, 120)
+    for model in (Corner(constant=True), Corner()):
+        ev = evaluate_shift(model, source, samples=120, passes=3, batch=40, device=cpu)
+        right = model(images).argmax(1) == labels
+        n_right = int(right.sum())
+        assert 0 < n_right < 120 and ev.top1 == pytest.approx(100 * n_right / 120)
+        assert ev.cons == pytest.approx((n_right * ev.cons_right + (120 - n_right) * ev.cons_wrong) / 120)
+        if model.constant:
+            assert ev.cons == ev.cons_right == ev.cons_wrong == 100.0
+        else:
+            assert ev.cons < 100.0
 
 
 def test_curve_at_half_the_range_is_the_original_image():

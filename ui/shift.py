@@ -74,7 +74,12 @@ def measure(entry: Entry, samples: int, max_shift: int, passes: int, on_progress
     evaluation = evaluate_shift(entry.model, samples=samples, max_shift=max_shift, passes=passes,
                                 on_progress=on_progress)
     return {"model": entry.name, "images": samples, "passes": passes, "Top-1": round(evaluation.top1, 1),
-            f"Cons.{max_shift}": round(evaluation.cons, 1), "seconds": round(time.perf_counter() - start, 1)}
+            f"Cons.{max_shift}": round(evaluation.cons, 1), f"Cons.{max_shift} on images it gets right": _round(evaluation.cons_right),
+            f"Cons.{max_shift} on images it gets wrong": _round(evaluation.cons_wrong), "seconds": round(time.perf_counter() - start, 1)}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def scatter_figure(entries: list[Entry]) -> go.Figure:

@@ -112,7 +112,8 @@ def run_consistency(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - start
         method = model.config.method
         data = (source or default_source(model.config)).name
-        rows.append({"method": method, "top1": ev.top1, "cons": ev.cons, "model": str(name), "data": data,
+        rows.append({"method": method, "top1": ev.top1, "cons": ev.cons, "cons_right": ev.cons_right,
+                     "cons_wrong": ev.cons_wrong, "model": str(name), "data": data,
                      "max_shift": args.max_shift,
                      "samples": args.samples, "passes": args.passes, "seconds": round(seconds, 2),
                      "paper_c10_top1": _paper(method, "cifar10", 0), "paper_c10_cons8": _paper(method, "cifar10", 1),
@@ -120,7 +121,7 @@ def run_consistency(args: argparse.Namespace) -> int:
     print(f"{args.split} split: Top-1 and Cons.{args.max_shift} "
           f"({args.samples} images, {args.passes} passes) beside the paper's Table 2 (CIFAR-10 / CIFAR-100, Cons.8)")
     print_table(rows,
-                ["method", "data", "top1", "cons", "paper_c10_top1", "paper_c10_cons8", "paper_c100_top1", "paper_c100_cons8",
+                ["method", "data", "top1", "cons", "cons_right", "cons_wrong", "paper_c10_top1", "paper_c10_cons8", "paper_c100_top1", "paper_c100_cons8",
                  "seconds"])
     write_json(rows, args.json)
     return 0
