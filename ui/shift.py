@@ -105,7 +105,9 @@ def curve_figure(entries: list[Entry], key: str, title: str) -> go.Figure:
     for e in entries:
         curve = e.evaluation[key]
         fig.add_trace(go.Scatter(x=list(range(len(curve))), y=curve, mode="lines+markers", name=e.name))
-    fig.update_layout(title=title, xaxis_title="diagonal shift (px)", yaxis_title="%", height=360, margin=dict(t=50, b=40))
+    # a vertical toolbar leaves the half-width title readable; the legend goes below, out of the toolbar's way
+    fig.update_layout(title=title, xaxis_title="diagonal shift (px)", yaxis_title="%", height=420, margin=dict(t=50, b=40, r=40),
+                      modebar=dict(orientation="v"), legend=dict(orientation="h", yanchor="top", y=-0.22))
     return fig
 
 
