@@ -4,7 +4,9 @@
   and for rates near 0 or 1, where the normal approximation gives bounds outside 0..1.
 - ``mean_interval``: the mean of a few random draws (e.g. ablations of random channel sets) and
   the 95% Student-t interval of that mean.
-- ``format_rate``: one line for a page, e.g. ``"2.4% (95% CI 1.2-4.6%, n=500)"``.
+- ``pct_interval`` / ``format_pct``: the same for a rate already in percent (e.g. a recorded accuracy, or
+  an agreement rate that is a mean over images rather than a count), and its short form for a table cell.
+- ``format_rate``: one line for a page, e.g. ``"1.6% (95% CI 0.8–3.1%, n=500)"``.
 """
 from __future__ import annotations
 
@@ -23,11 +25,29 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
         return 0.0, 1.0
     if not 0 <= successes <= n:
         raise ValueError(f"successes must be in 0..n, got {successes} of {n}")
-    p = successes / n
+    return _wilson(successes / n, n, z)
+
+
+def _wilson(p: float, n: int, z: float) -> tuple[float, float]:
+    """Wilson interval of an observed proportion p (0..1) on n trials."""
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def pct_interval(pct: float, n: int) -> tuple[float, float]:
+    """95% Wilson interval, in percent, of a rate ``pct`` (0-100) measured on n trials."""
+    if n <= 0:
+        return 0.0, 100.0
+    low, high = _wilson(min(max(pct / 100, 0.0), 1.0), n, 1.96)
+    return 100 * low, 100 * high
+
+
+def format_pct(pct: float, n: int, digits: int = 1) -> str:
+    """A table cell: the rate and its 95% Wilson interval, e.g. '96.8 (96.0–97.5)'."""
+    low, high = pct_interval(pct, n)
+    return f"{pct:.{digits}f} ({low:.{digits}f}–{high:.{digits}f})"
 
 
 def t_critical(dof: int) -> float:
@@ -51,9 +71,9 @@ def mean_interval(values: Sequence[float]) -> tuple[float, float, float]:
 
 
 def format_rate(successes: int, n: int, digits: int = 1) -> str:
-    """A proportion as percent with its 95% Wilson interval and n, e.g. '2.4% (95% CI 1.2-4.6%, n=500)'."""
+    """A proportion as percent with its 95% Wilson interval and n, e.g. '1.6% (95% CI 0.8–3.1%, n=500)'."""
     if n <= 0:
         return "n/a (n=0)"
     low, high = wilson(successes, n)
-    return (f"{100 * successes / n:.{digits}f}% (95% CI {100 * low:.{digits}f}-{100 * high:.{digits}f}%, "
+    return (f"{100 * successes / n:.{digits}f}% (95% CI {100 * low:.{digits}f}–{100 * high:.{digits}f}%, "
             f"n={n:,})")

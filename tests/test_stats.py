@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.stats import format_rate, mean_interval, t_critical, wilson
+from engine.stats import format_pct, format_rate, mean_interval, pct_interval, t_critical, wilson
 
 
 def test_wilson_matches_published_values():
@@ -39,5 +39,12 @@ def test_mean_interval_uses_student_t():
 
 
 def test_format_rate_names_the_interval_and_n():
-    assert format_rate(8, 500) == "1.6% (95% CI 0.8-3.1%, n=500)"
+    assert format_rate(8, 500) == "1.6% (95% CI 0.8–3.1%, n=500)"
     assert format_rate(0, 0) == "n/a (n=0)"
+
+
+def test_pct_interval_agrees_with_the_count_form():
+    low, high = wilson(8, 500)
+    assert pct_interval(1.6, 500) == pytest.approx((100 * low, 100 * high))
+    assert pct_interval(100.0, 1000)[1] == 100.0 and pct_interval(50.0, 0) == (0.0, 100.0)
+    assert format_pct(53.5, 1000) == "53.5 (50.4–56.6)"
