@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import torch  # noqa: E402
-
-from engine.data.patches import GeneratedShapes  # noqa: E402
-from engine.models.probe import ProbeConfig, build_probe  # noqa: E402
-from engine.probe import make_batch  # noqa: E402
-from engine.training import TrainConfig, fit  # noqa: E402
+from engine.data.patches import GeneratedShapes
+from engine.models.probe import ProbeConfig, build_probe
+from engine.probe import make_batch
+from engine.training import TrainConfig, fit
 
 
 def time_steps(config: ProbeConfig, batches: list, fast: bool) -> float:

@@ -1,6 +1,7 @@
-"""Benchmark: a top-N sweep the naive way (full network per N) vs the cached-latent engine.
+"""Benchmark: a top-N sweep the naive way (full network per N) vs the cached-latent engine, and one live
+slider step vs the physical limit of a re-run (the head alone on cached latents).
 
-    python bench/bench_seg_ablation.py [--images 200] [--ns 0,29,58,144] [--fp32] [--arch deeplabv3_resnet50]
+    python bench/bench_seg_ablation.py [--weights assets/seg/control.pt] [--images 200] [--ns 0,26,51,128] [--fp32]
 
 Both paths must give identical confusion matrices (checked); the engine's time includes
 computing the latents once. Prints both times, the ratio, and the feature cache's peak memory.
@@ -11,20 +12,18 @@ ResNet-50, whose backbone dominates) instead of the shipped weights.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import torch  # noqa: E402
-
-from engine.seg.ablation import channel_mask, evaluate_full, evaluate_latents, scores, select  # noqa: E402
-from engine.seg.features import LatentCache  # noqa: E402
-from engine.seg.lab import DEFAULT_VAL, channel_order  # noqa: E402
-from engine.seg.models import ARCHS, DEFAULT_WEIGHTS, build_model, load_model, wrap  # noqa: E402
-from engine.seg.scenes import generate  # noqa: E402
+from engine.device import autocast
+from engine.seg.ablation import channel_mask, evaluate_full, evaluate_latents, scores, select
+from engine.seg.features import BATCH
+from engine.seg.features import LatentCache
+from engine.seg.lab import DEFAULT_VAL, channel_order
+from engine.seg.models import ARCHS, DEFAULT_WEIGHTS, build_model, load_model, wrap
+from engine.seg.scenes import generate
 
 
 def main() -> int:
@@ -68,7 +67,29 @@ def main() -> int:
     print(f"speed-up: {t_naive / t_engine:.1f}x for {len(ns)} values of N "
           f"(per extra N: {(t_naive / len(ns)) / ((t_engine - t_latents) / len(ns)):.1f}x)")
     print(f"feature cache peak memory: {cache.peak_bytes / 2**20:.1f} MiB ({lat.z.dtype}, {tuple(lat.z.shape)})")
+    t_live, t_head = live_vs_head(seg, lat, masks[-1])
+    print(f"speed-up vs naive: {t_naive / t_engine:.1f}")
+    print(f"live step / head-only forward: {t_live / t_head:.2f} (live step {t_live:.3f} s: head + upsample + argmax + "
+          f"region confusions; head only {t_head:.3f} s; best of 5 each)")
     return 0 if same else 1
+
+
+def live_vs_head(seg, lat, mask: torch.Tensor, repeats: int = 5) -> tuple[float, float]:
+    """Best-of-``repeats`` seconds of one live slider step and of the bare head on the same cached latents."""
+    def head_only() -> None:
+        with torch.inference_mode(), autocast(next(seg.model.parameters()).device, enabled=lat.z.dtype != torch.float32):
+            for start in range(0, len(lat.z), BATCH):
+                seg.model.classifier(lat.z[start:start + BATCH] * mask.to(lat.z.dtype).view(1, -1, 1, 1))
+
+    times = {}
+    for name, step in (("live", lambda: evaluate_latents(seg, lat, mask)), ("head", head_only)):
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            step()
+            best = min(best, time.perf_counter() - start)
+        times[name] = best
+    return times["live"], times["head"]
 
 
 if __name__ == "__main__":

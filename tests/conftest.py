@@ -1,17 +1,46 @@
-"""Shared test setup: an isolated cache folder, few threads, torchvision importable."""
+"""Shared test setup: an isolated cache folder, CPU only, torchvision importable, tests marked by area.
+
+``engine`` and ``ui`` are imported from the editable install (``pip install -e .``, done by scripts/install.sh);
+``browser`` and ``byo_fixtures`` from this folder, which pytest puts on ``sys.path`` as the conftest's rootdir.
+"""
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("POSLAB_CACHE", str(ROOT / ".cache" / "test"))
 os.environ.setdefault("POSLAB_DEVICE", "cpu")
 
 import engine.tvfix  # noqa: E402,F401  (before any torchvision import)
+
+# Over about 10 s on a 2-core CPU (``pytest --durations=0``): a file, "file::test" (no parameters) or "file::fixture"
+# for a module fixture whose setup lands on whichever of its tests runs first.
+SLOW = {
+    "test_probe_assets.py",  # every test evaluates shipped probes on 400 fresh canvases
+    "test_shift_shipped.py::measured",  # Top-1 and Cons.8 of the four shipped models
+    "test_probe_engine.py::test_a_few_training_steps_lower_the_loss",
+    "test_channel_code.py::test_shipped_object_classifier_gap_decodes_the_cell_unless_permuted",
+}
+
+
+def area(path: Path, test: str) -> str:
+    """A test's marker by where it runs: ``browser`` (chromium), ``app`` (AppTest pages) or ``engine``."""
+    if path.name.startswith("test_browser"):
+        return "browser"
+    if "page" in path.stem or "_page_" in test:
+        return "app"
+    return "engine"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its area, and ``slow`` where ``SLOW`` names its file, itself or one of its fixtures."""
+    for item in items:
+        name = getattr(item, "originalname", item.name)
+        item.add_marker(area(item.path, name))
+        keys = {item.path.name, *(f"{item.path.name}::{n}" for n in (name, *getattr(item, "fixturenames", ())))}
+        if keys & SLOW:
+            item.add_marker("slow")
 
 
 @pytest.fixture(autouse=True)
