@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -47,15 +46,3 @@ def prepare_input(x: torch.Tensor, device: torch.device, channels_last: bool = T
     """Move an NCHW batch to ``device`` (channels_last when asked)."""
     x = x.to(device, non_blocking=True)
     return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
-
-
-@contextlib.contextmanager
-def cpu_threads(n: int | None) -> Iterator[None]:
-    """Temporarily limit torch's intra-op threads (``None`` keeps the current setting)."""
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)

@@ -35,11 +35,6 @@ def shipped_probe_path(head: str, task: str, grid: int, padding: str = "zero") -
     return PROBE_ASSETS / f"{task}-{head}-g{grid}-{padding}.pt"
 
 
-def list_shipped_probes() -> list[Path]:
-    """All shipped probe checkpoints, sorted by name."""
-    return sorted(PROBE_ASSETS.glob("*.pt"))
-
-
 def load_shipped_probe(head: str, task: str, grid: int, padding: str = "zero") -> tuple[ProbeNet, dict]:
     """Load a shipped probe; ``FileNotFoundError`` says which command makes it when missing."""
     path = shipped_probe_path(head, task, grid, padding)

@@ -6,11 +6,10 @@ from pathlib import Path
 
 from engine.checkpoints import unwrap_state_dict
 from engine.models.probe import ProbeNet, is_probe_blob, probe_from_blob
-from engine.models.user_classifier import ARCHS as CLASSIFIER_ARCHS, UserClassifier, classifier_from_state, is_classifier_state
+from engine.models.user_classifier import ARCHS as CLASSIFIER_ARCHS
+from engine.models.user_classifier import UserClassifier, classifier_from_state, is_classifier_state
 from engine.seg.models import SegModel, model_from_blob
 from engine.storage import load_torch
-
-KINDS = ("probe", "classifier", "segmentation")
 
 
 @dataclass

@@ -7,8 +7,7 @@ import json
 import pytest
 import torch
 
-from engine.channel_code import (ChannelMap, Shuffled, channel_map, decode_cells, permute_channels, relabeled,
-                                 shuffle_2x2)
+from engine.channel_code import ChannelMap, Shuffled, channel_map, decode_cells, permute_channels, relabeled, shuffle_2x2
 from engine.channel_nets import UNTRAINED, load_net
 from engine.commands import channel
 from engine.models.probe import build_probe

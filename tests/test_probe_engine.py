@@ -4,10 +4,10 @@ import torch
 from torch import nn
 
 from engine.data.grid import denormalize, place_on_grid
+from engine.data.patches import GeneratedShapes
 from engine.data.shapes import CLASSES, generate_shapes
 from engine.models.probe import ProbeConfig, build_probe, load_probe, save_probe
 from engine.probe import make_batch, train_probe
-from engine.data.patches import GeneratedShapes
 from engine.training import TrainConfig
 
 

@@ -6,10 +6,10 @@ import torch
 from torch import nn
 
 from engine.cli import main
+from engine.data.patches import GeneratedShapes
 from engine.models.resnet import PaperResNet18, set_padding_mode
 from engine.shift.augshift import augshift_loss, latent_mse, two_crops
 from engine.shift.blurpool import BlurPool, antialias, binomial_filter, count_blurpools
-from engine.data.patches import GeneratedShapes
 from engine.shift.consistency import consistency, evaluate_shift, held_out_images, shift_curve, slide
 from engine.shift.crops import crop_at, pad_canvas
 from engine.shift.models import ShiftConfig, ShiftNet, load_shift_model

@@ -10,13 +10,14 @@ from pathlib import Path
 import torch
 
 from engine.data.grid import hflip_random, normalize
-from engine.data.patches import GeneratedShapes, PatchSource, load_cifar, load_image_folder
+from engine.data.patches import GeneratedShapes, PatchSource, load_cifar, open_patch_source
 from engine.data.shapes import CLASSES as SHAPE_CLASSES
 from engine.progress import ProgressFn, StopToken
 from engine.shift.augshift import augshift_loss, two_crops
 from engine.shift.crops import pad_canvas, random_crops
 from engine.shift.models import ShiftConfig, ShiftNet
 from engine.training import TrainConfig, cross_entropy_loss, fit
+
 
 class ShapesPool:
     """Generated shapes with a fixed, finite training set (like a real data set); val/test images stay fresh."""
@@ -38,16 +39,13 @@ CIFAR_FOLDERS = {"cifar-10-batches-py": "cifar10", "cifar-100-python": "cifar100
 
 def open_source(path: str | Path | None, crop: int = 32, train_images: int = 0, clutter: float = 0.0) -> PatchSource:
     """Embedded shapes when ``path`` is None (fresh every step, or a fixed pool of ``train_images``; ``clutter``
-    makes them harder); else CIFAR-10/100 (torchvision layout) or an image folder."""
+    makes them harder); else CIFAR-10/100 (the folder or the one holding it) or an image folder."""
     if path is None:
         return ShapesPool(train_images, crop, clutter=clutter) if train_images else GeneratedShapes(crop, clutter=clutter)
-    root = Path(path)
-    for folder, variant in CIFAR_FOLDERS.items():
-        if (root / folder).is_dir():
-            return load_cifar(root, variant, crop)
-        if root.name == folder:
-            return load_cifar(root.parent, variant, crop)
-    return load_image_folder(root, crop)
+    root = Path(path).expanduser()
+    if root.name in CIFAR_FOLDERS:  # the CIFAR folder itself; open_patch_source takes the folder that holds it
+        return load_cifar(root.parent, CIFAR_FOLDERS[root.name], crop)
+    return open_patch_source(root, crop)
 
 
 def train_batch(source: PatchSource, config: ShiftConfig, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
