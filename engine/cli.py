@@ -1,14 +1,15 @@
 """Command-line interface: every experiment headless, printing tables and writing JSON/CSV.
 
-Each module in ``COMMAND_MODULES`` adds its subcommands through ``register(subparsers)`` and sets
-``func`` on its parser; ``func(args)`` returns an exit code.
+Each module in ``COMMAND_MODULES`` adds its subcommands through ``register(subparsers)``, each with
+:func:`add_command` (help text, examples in ``--help``, ``func``); ``func(args)`` returns an exit code.
+Installed (``pip install -e .``), ``poslab ...`` is the same as ``python -m engine ...``.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +42,31 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
 
 
+def add_command(sub: argparse._SubParsersAction, name: str, help: str, examples: Sequence[str],
+                func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    """A subcommand with ``help`` as its description, ``examples`` (arguments after its name) ending its ``--help``."""
+    epilog = "examples:\n" + "\n".join(f"  %(prog)s {example}" for example in examples)
+    parser = sub.add_parser(name, help=help, description=help, epilog=epilog,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine", description="PosLab experiments, headless.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    """The ``python -m engine`` parser with every command module's subcommands."""
+    prog = "poslab" if Path(sys.argv[0]).name == "poslab" else "python -m engine"
+    parser = argparse.ArgumentParser(prog=prog, description="PosLab experiments, headless.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="examples:\n  %(prog)s table1 --grids 3 5 7 --json out.json\n"
+                                            "  %(prog)s train-probe --help")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit code (2 with one ``error:`` line for bad checkpoints, paths and values)."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

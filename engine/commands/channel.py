@@ -8,9 +8,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.channel_code import LAYERS, Probed, channel_map, decode_cells, shuffle_2x2
-from engine.channel_nets import (NETS, OBJECT_CLASSIFIER, TRAIN_SEED, TRAIN_STEPS, at_grid, available_nets, load_net,
-                                 net_for_grid, open_user_net, train_object_classifier)
-from engine.cli import print_table, write_json
+from engine.channel_nets import (
+    NETS,
+    OBJECT_CLASSIFIER,
+    TRAIN_SEED,
+    TRAIN_STEPS,
+    at_grid,
+    available_nets,
+    load_net,
+    net_for_grid,
+    open_user_net,
+    train_object_classifier,
+)
+from engine.cli import add_command, print_table, write_json
 from engine.data.patches import PatchSource, open_patch_source
 from engine.models.probe import ProbeNet
 from engine.models.user_classifier import ARCHS as CLASSIFIER_ARCHS
@@ -108,39 +118,48 @@ def _net_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("decode", help="linear probe: decode the cell from frozen GAP vectors, in order and permuted")
-    p.add_argument("--grids", type=int, nargs="+", default=[3, 5, 7])
+    p = add_command(sub, "decode", "linear probe: decode the cell from frozen GAP vectors, in order and permuted",
+                    ["--grids 3 5 --nets object-classifier untrained --json decode.json",
+                     "--checkpoint resnet18.pth --arch resnet18 --grids 3 --layers layer3 layer4"], run_decode)
+    p.add_argument("--grids", type=int, nargs="+", default=[3, 5, 7], help="grids to place the patches on (default: 3 5 7)")
     p.add_argument("--nets", nargs="+", choices=NETS, help="default: every network available for the grid")
     p.add_argument("--layers", nargs="+", choices=LAYERS, default=["layer4"],
-                   help="stages pooled (a classifier's: ResNet stem/layer1-4, MobileNet features by resolution)")
+                   help="stages pooled (a classifier's: ResNet stem/layer1-4, MobileNet features by resolution; "
+                        "default: layer4)")
     _net_args(p)
-    p.add_argument("--train", type=int, default=2000, help="probe training vectors")
-    p.add_argument("--test", type=int, default=1000, help="probe test vectors (fresh placements, test patches)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--json", metavar="PATH")
-    p.set_defaults(func=run_decode)
+    p.add_argument("--train", type=int, default=2000, help="probe training vectors (default: %(default)s)")
+    p.add_argument("--test", type=int, default=1000,
+                   help="probe test vectors (fresh placements, test patches; default: %(default)s)")
+    p.add_argument("--seed", type=int, default=1,
+                   help="seeds the training placements and the permuted read-out (default: %(default)s)")
+    p.add_argument("--json", metavar="PATH", help="write one row per network, grid, layer and read-out here")
 
-    p = sub.add_parser("shuffle", help="the 2 x 2: trained with / without channel shuffle x tested with / without")
-    p.add_argument("--tasks", nargs="+", choices=["location", "object"], default=["location", "object"])
-    p.add_argument("--kinds", nargs="+", choices=["per_call", "fixed"], default=["per_call", "fixed"])
-    p.add_argument("--grid", type=int, default=3)
-    p.add_argument("--samples", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=1, help="seeds the per-call permutations")
-    p.add_argument("--json", metavar="PATH")
-    p.set_defaults(func=run_shuffle)
+    p = add_command(sub, "shuffle", "the 2 x 2: trained with / without channel shuffle x tested with / without",
+                    ["--grid 3 --json shuffle.json", "--tasks location --kinds fixed --samples 500"], run_shuffle)
+    p.add_argument("--tasks", nargs="+", choices=["location", "object"], default=["location", "object"],
+                   help="which shipped GAPNet / PermuteNet pair (default: location object)")
+    p.add_argument("--kinds", nargs="+", choices=["per_call", "fixed"], default=["per_call", "fixed"],
+                   help="per_call: a fresh permutation per call (PermuteNet); fixed: one permutation, GAPNet relabeled "
+                        "(default: per_call fixed)")
+    p.add_argument("--grid", type=int, default=3, help="grid of the shipped networks (default: %(default)s)")
+    p.add_argument("--samples", type=int, default=1000, help="test canvases per cell of the 2 x 2 (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="seeds the per-call permutations (default: %(default)s)")
+    p.add_argument("--json", metavar="PATH", help="write the 2 x 2 rows here")
 
-    p = sub.add_parser("channel-map", help="each GAP channel's preferred cell and selectivity")
-    p.add_argument("--net", choices=NETS, default=OBJECT_CLASSIFIER)
-    p.add_argument("--grid", type=int, default=3)
-    p.add_argument("--layer", choices=LAYERS, default="layer4")
-    p.add_argument("--images", type=int, default=64)
+    p = add_command(sub, "channel-map", "each GAP channel's preferred cell and selectivity",
+                    ["--net object-classifier --grid 3 --json map.json", "--checkpoint probe.pt --layer layer3 --images 32"],
+                    run_channel_map)
+    p.add_argument("--net", choices=NETS, default=OBJECT_CLASSIFIER, help="shipped network to map (default: %(default)s)")
+    p.add_argument("--grid", type=int, default=3, help="grid to place the patches on (default: %(default)s)")
+    p.add_argument("--layer", choices=LAYERS, default="layer4", help="stage pooled (default: %(default)s)")
+    p.add_argument("--images", type=int, default=64,
+                   help="test patches placed in every cell and averaged (default: %(default)s)")
     _net_args(p)
-    p.add_argument("--json", metavar="PATH")
-    p.set_defaults(func=run_channel_map)
+    p.add_argument("--json", metavar="PATH", help="write the map (preferred cell, selectivity per channel) here")
 
-    p = sub.add_parser("channel-nets", help="train the object-only classifier shipped in assets/channel_code")
-    p.add_argument("--grids", type=int, nargs="+", default=[3])
-    p.add_argument("--steps", type=int, default=TRAIN_STEPS)
-    p.add_argument("--seed", type=int, default=TRAIN_SEED)
-    p.add_argument("--json", metavar="PATH")
-    p.set_defaults(func=run_channel_nets)
+    p = add_command(sub, "channel-nets", "train the object-only classifier shipped in assets/channel_code",
+                    ["--grids 3", "--grids 3 5 --steps 400 --json nets.json"], run_channel_nets)
+    p.add_argument("--grids", type=int, nargs="+", default=[3], help="grids to train one classifier for each (default: 3)")
+    p.add_argument("--steps", type=int, default=TRAIN_STEPS, help="training steps of batch 48 (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=TRAIN_SEED, help="seeds the weights and the training canvases (default: %(default)s)")
+    p.add_argument("--json", metavar="PATH", help="write each network's record (path, accuracy, command) here")

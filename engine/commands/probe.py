@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.cli import print_table, write_json
+from engine.cli import add_command, print_table, write_json
 from engine.data.patches import open_patch_source
 from engine.device import pick_device
 from engine.models.probe import HEAD_LABELS, ProbeConfig, load_probe, save_probe
@@ -16,17 +16,21 @@ from engine.probe_assets import paper_accuracy, shipped_probe_path
 from engine.progress import print_progress
 from engine.training import TrainConfig
 
+PADDINGS = ["zero", "reflect", "replicate", "circular"]
+
+
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--padding", default="zero", choices=["zero", "reflect", "replicate", "circular"])
-    p.add_argument("--width", type=float, default=0.25, help="channel width multiplier (1.0 = paper's ResNet-18)")
-    p.add_argument("--patch", type=int, default=32)
-    p.add_argument("--data", default=None, help="CIFAR-10/100 or image folder (default: generated shapes)")
-    p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--batch", type=int, default=48)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
+    """Options shared by ``train-probe`` and ``table1``: the network, its data and training, the evaluation."""
+    p.add_argument("--width", type=float, default=0.25, help="channel width multiplier (1.0 = paper's ResNet-18; default: %(default)s)")
+    p.add_argument("--patch", type=int, default=32, help="pixels per grid cell (default: %(default)s)")
+    p.add_argument("--data", default=None, metavar="PATH", help="CIFAR-10/100 or image folder (default: generated shapes)")
+    p.add_argument("--steps", type=int, default=1500, help="training steps (default: %(default)s)")
+    p.add_argument("--batch", type=int, default=48, help="canvases per training step (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the weights and the training canvases (default: %(default)s)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--eval-samples", type=int, default=2000)
+    p.add_argument("--eval-samples", type=int, default=2000,
+                   help="fresh canvases the accuracy is measured on (default: %(default)s)")
 
 
 def train_and_save(config: ProbeConfig, args: argparse.Namespace, out: Path) -> dict:
@@ -89,23 +93,33 @@ def cmd_table1(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train-probe", help="train one GAPNet / PermuteNet / classifier on grid canvases")
-    p.add_argument("--head", default="gapnet", choices=["gapnet", "permutenet", "classifier"])
-    p.add_argument("--task", default="location", choices=["location", "object"])
-    p.add_argument("--grid", type=int, default=3)
-    p.add_argument("--permute", default="per_call", choices=["per_call", "fixed"])
-    p.add_argument("--background", default="mean", choices=["mean", "black"])
-    p.add_argument("--out", default=None, help="checkpoint path (default: the shipped asset path)")
-    p.add_argument("--json", default=None)
-    p.add_argument("--init", default=None, help="continue training this probe checkpoint (same settings)")
+    p = add_command(sub, "train-probe", "train one GAPNet / PermuteNet / classifier on grid canvases",
+                    ["--head permutenet --task location --grid 5 --steps 1500 --out probe.pt",
+                     "--head gapnet --grid 3 --steps 500 --init probe.pt --out probe-more.pt --json meta.json"],
+                    cmd_train_probe)
+    p.add_argument("--head", default="gapnet", choices=["gapnet", "permutenet", "classifier"],
+                   help="GAPNet (conv head, then GAP), PermuteNet (GAP, shuffled channels, linear) or a plain GAP "
+                        "classifier (default: %(default)s)")
+    p.add_argument("--task", default="location", choices=["location", "object"],
+                   help="predict the cell the image was placed in, or its class (default: %(default)s)")
+    p.add_argument("--grid", type=int, default=3, help="grid size, 2-9: the canvas has grid x grid cells (default: %(default)s)")
+    p.add_argument("--padding", default="zero", choices=PADDINGS, help="padding mode of every convolution (default: %(default)s)")
+    p.add_argument("--permute", default="per_call", choices=["per_call", "fixed"],
+                   help="PermuteNet: a fresh channel shuffle on every call (the paper's) or one fixed permutation "
+                        "(default: %(default)s)")
+    p.add_argument("--background", default="mean", choices=["mean", "black"],
+                   help="fill of the empty cells: the data's mean colour or black (default: %(default)s)")
+    p.add_argument("--out", default=None, metavar="PATH", help="checkpoint path (default: the shipped asset path)")
+    p.add_argument("--json", default=None, metavar="PATH", help="write the configuration, evaluation and provenance here")
+    p.add_argument("--init", default=None, metavar="PATH", help="continue training this probe checkpoint (same settings)")
     _add_model_args(p)
-    p.set_defaults(func=cmd_train_probe)
 
-    p = sub.add_parser("table1", help="GAPNet vs PermuteNet accuracy beside the paper's Table 1")
-    p.add_argument("--grids", type=int, nargs="+", default=[3, 5, 7])
-    p.add_argument("--paddings", nargs="+", default=["zero"])
-    p.add_argument("--tasks", nargs="+", default=["location"], choices=["location", "object"])
+    p = add_command(sub, "table1", "GAPNet vs PermuteNet accuracy beside the paper's Table 1",
+                    ["--grids 3 5 7 --json out.json", "--tasks location object --paddings zero reflect --train --steps 1500"],
+                    cmd_table1)
+    p.add_argument("--grids", type=int, nargs="+", default=[3, 5, 7], help="grid sizes, one row pair each (default: 3 5 7)")
+    p.add_argument("--paddings", nargs="+", default=["zero"], choices=PADDINGS, help="padding modes (default: zero)")
+    p.add_argument("--tasks", nargs="+", default=["location"], choices=["location", "object"], help="tasks (default: location)")
     p.add_argument("--train", action="store_true", help="train the checkpoints first (else evaluate the shipped ones)")
-    p.add_argument("--json", default=None)
+    p.add_argument("--json", default=None, metavar="PATH", help="write the table's rows here")
     _add_model_args(p)
-    p.set_defaults(func=cmd_table1)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from engine.cli import print_table, write_json
+from engine.cli import add_command, print_table, write_json
 from engine.device import pick_device
 from engine.progress import print_progress
 from engine.shift.consistency import EVAL_SEED, default_source, evaluate_shift
@@ -21,40 +21,45 @@ from engine.training import TrainConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    train = sub.add_parser("train-shift", help="train one shift-lab model (baseline|augshift|blurpool|augshift+blurpool)")
-    train.add_argument("--method", choices=METHODS, required=True)
-    train.add_argument("--steps", type=int, default=3000)
-    train.add_argument("--batch", type=int, default=128, help="images per step (AugShift: two crops of each)")
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--width", type=float, default=0.25, help="channel multiplier (1.0 = paper's 64..512)")
-    train.add_argument("--lam", type=float, default=DEFAULT_LAMBDA, help="AugShift MSE weight lambda")
-    train.add_argument("--blur-filter", type=int, default=3, help="BlurPool binomial filter size (1-7)")
-    train.add_argument("--pad", type=int, default=4, help="random-crop padding (standard augmentation)")
-    train.add_argument("--crop", type=int, default=32)
+    train = add_command(sub, "train-shift", "train one shift-lab model (baseline|augshift|blurpool|augshift+blurpool)",
+                        ["--method augshift --steps 2000 --json augshift.json",
+                         "--method blurpool --blur-filter 5 --clutter 0.5 --out blurpool.pt"], run_train)
+    train.add_argument("--method", choices=METHODS, required=True, help="what the model is trained with")
+    train.add_argument("--steps", type=int, default=3000, help="training steps (default: %(default)s)")
+    train.add_argument("--batch", type=int, default=128, help="images per step (AugShift: two crops of each; default: %(default)s)")
+    train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
+    train.add_argument("--seed", type=int, default=0, help="seeds the weights and the training batches (default: %(default)s)")
+    train.add_argument("--width", type=float, default=0.25, help="channel multiplier (1.0 = paper's 64..512; default: %(default)s)")
+    train.add_argument("--lam", type=float, default=DEFAULT_LAMBDA, help="AugShift MSE weight lambda (default: %(default)s)")
+    train.add_argument("--blur-filter", type=int, default=3, help="BlurPool binomial filter size (1-7; default: %(default)s)")
+    train.add_argument("--pad", type=int, default=4, help="random-crop padding (standard augmentation; default: %(default)s)")
+    train.add_argument("--crop", type=int, default=32, help="image size in pixels (default: %(default)s)")
     train.add_argument("--train-images", type=int, default=ShiftConfig.train_images,
-                       help="fixed pool of generated training images (0: fresh images every step)")
+                       help="fixed pool of generated training images (0: fresh images every step; default: %(default)s)")
     train.add_argument("--clutter", type=float, default=0.0,
                        help="0-1: harder embedded shapes (low contrast, a distractor, noise); evaluation uses the same")
-    train.add_argument("--data", help="CIFAR-10/100 root or image folder (default: embedded shapes)")
+    train.add_argument("--data", metavar="PATH", help="CIFAR-10/100 root or image folder (default: embedded shapes)")
     train.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    train.add_argument("--eval-samples", type=int, default=2000)
-    train.add_argument("--out", help="checkpoint path (default: <cache>/shift/<method>.pt)")
-    train.add_argument("--json", help="write the training summary here")
-    train.set_defaults(func=run_train)
+    train.add_argument("--eval-samples", type=int, default=2000,
+                       help="held-out images Top-1 and Cons.8 are measured on (default: %(default)s)")
+    train.add_argument("--out", metavar="PATH", help="checkpoint path (default: <cache>/shift/<method>.pt)")
+    train.add_argument("--json", metavar="PATH", help="write the training summary here")
 
-    cons = sub.add_parser("consistency", help="Top-1 and Cons.k of the shipped (or given) models beside paper Table 2")
-    cons.add_argument("--max-shift", type=int, default=8)
-    cons.add_argument("--samples", type=int, default=2000)
-    cons.add_argument("--passes", type=int, default=5)
-    cons.add_argument("--seed", type=int, default=EVAL_SEED, help="seed of the test images and offsets")
-    cons.add_argument("--split", choices=("test", "val"), default="test", help="val: for choosing settings (lambda)")
+    cons = add_command(sub, "consistency", "Top-1 and Cons.k of the shipped (or given) models beside paper Table 2",
+                       ["--samples 2000 --passes 5 --json table2.json",
+                        "--models augshift.pt blurpool.pt --max-shift 4 --split val"], run_consistency)
+    cons.add_argument("--max-shift", type=int, default=8,
+                      help="k: each of the two crops sits at a random offset of 0..k-1 px in x and y (default: %(default)s)")
+    cons.add_argument("--samples", type=int, default=2000, help="held-out images (default: %(default)s)")
+    cons.add_argument("--passes", type=int, default=5, help="pairs of random shifts per image (default: %(default)s)")
+    cons.add_argument("--seed", type=int, default=EVAL_SEED, help="seed of the test images and offsets (default: %(default)s)")
+    cons.add_argument("--split", choices=("test", "val"), default="test",
+                      help="val: for choosing settings such as lambda (default: %(default)s)")
     cons.add_argument("--models", "--checkpoint", nargs="+", metavar="PATH",
                       help="checkpoints to evaluate (default: the four shipped ones)")
-    cons.add_argument("--data", help="CIFAR-10/100 root or image folder (default: embedded shapes)")
-    cons.add_argument("--device")
-    cons.add_argument("--json", help="write rows {method, top1, cons, ...} here")
-    cons.set_defaults(func=run_consistency)
+    cons.add_argument("--data", metavar="PATH", help="CIFAR-10/100 root or image folder (default: each model's embedded shapes)")
+    cons.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    cons.add_argument("--json", metavar="PATH", help="write rows {method, top1, cons, ...} here")
 
 
 def _train_command(args: argparse.Namespace) -> str:
