@@ -19,8 +19,7 @@ import torch
 
 from engine.device import autocast
 from engine.seg.ablation import channel_mask, evaluate_full, evaluate_latents, scores, select
-from engine.seg.features import BATCH
-from engine.seg.features import LatentCache
+from engine.seg.features import BATCH, LatentCache
 from engine.seg.lab import DEFAULT_VAL, channel_order
 from engine.seg.models import ARCHS, DEFAULT_WEIGHTS, build_model, load_model, wrap
 from engine.seg.scenes import generate

@@ -12,9 +12,10 @@ from engine.device import pick_device
 from engine.progress import print_progress
 from engine.seg.ablation import channel_mask, evaluate_latents, range_sweep, scores, select, sweep
 from engine.seg.features import LatentCache
+from engine.seg.fidelity import measure
 from engine.seg.cityscapes import SPLITS
-from engine.seg.lab import (DEFAULT_VAL, RANKINGS, SUBSETS, channel_order, check_metric_model, load_data, moved,
-                            subset_latents)
+from engine.seg.lab import (DEFAULT_VAL, RANK_ON, RANKINGS, SUBSETS, channel_order, check_metric_model, load_data, moved,
+                            ranking_data, subset_latents)
 from engine.seg.metrics import REGIONS
 from engine.seg.models import ARCHS, CONFIGS, DEFAULT_WEIGHTS, open_model, save_model
 from engine.seg.ranking import METHODS, rank
@@ -35,7 +36,10 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-images", type=int, default=DEFAULT_VAL.count, help="images: generated count, or the first N of --data")
     p.add_argument("--height", type=int, default=DEFAULT_VAL.height, help="working image height (width = 2x)")
     p.add_argument("--seed", type=int, default=DEFAULT_VAL.seed, help="scene seed of the generated val split")
-    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--rank-on", choices=RANK_ON, default="held-out",
+                   help="images the rankings are computed on: held-out (generated rank split, or a Cityscapes folder's "
+                        "train split; disjoint from the evaluated images) or val (in-sample, as the paper's authors did)")
+    p.add_argument("--json", metavar="PATH", help="also write the printed rows as JSON")
 
 
 def _load(args: argparse.Namespace, metrics: bool = True):
@@ -53,7 +57,7 @@ def _pct(rows: list[dict]) -> list[dict]:
 
 def cmd_rank(args: argparse.Namespace) -> int:
     seg, data = _load(args, metrics=False)
-    r = rank(seg, data, args.method, on_progress=print_progress)
+    r = rank(seg, ranking_data(data, args.rank_on), args.method, on_progress=print_progress)
     order = r.order
     rows = [{"rank": i, "channel": int(c), "score": float(r.scores[c])} for i, c in enumerate(order)]
     print(f"{args.method}: {r.count} images, {seg.channels} channels; top {args.top}:")
@@ -69,7 +73,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     draws = range(args.draws) if args.ranking == "random" else [0]
     rows = [{"ranking": "none", "draw": None, "n": 0, **base}]
     for d in draws:
-        zeroed = select(channel_order(seg, data, args.ranking, d), args.n, tuple(args.range) if args.range else None)
+        zeroed = select(channel_order(seg, data, args.ranking, d, args.rank_on), args.n, tuple(args.range) if args.range else None)
         res = scores(evaluate_latents(seg, lat, channel_mask(seg.channels, zeroed)))
         rows.append({"ranking": args.ranking, "draw": d if args.ranking == "random" else None, "n": len(zeroed), **res})
     if args.ranking == "random":
@@ -84,7 +88,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     seg, data = _load(args)
     lat = subset_latents(LatentCache().get(seg, data, on_progress=print_progress), data, args.subset)
-    orders = {m: channel_order(seg, data, m) for m in args.rankings.split(",") if m != "random"}
+    orders = {m: channel_order(seg, data, m, rank_on=args.rank_on) for m in args.rankings.split(",") if m != "random"}
     if args.range_step:
         rows = range_sweep(seg, lat, orders, args.range_step, args.range_stop, on_progress=print_progress)
         columns = ["ranking", "a", "b", *REGIONS]
@@ -109,9 +113,20 @@ def cmd_position(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fidelity(args: argparse.Namespace) -> int:
+    seg, data = _load(args)
+    result = measure(seg, data, args.rank_on, args.draws, on_progress=print_progress)
+    print(f"\n{result.images} images, {result.channels} channels, rankings on {result.rank_on}; mIoU (%):")
+    for row in result.rows():
+        print("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
+    print(f"mirror cost: {100 * result.mirror_cost:.2f} points")
+    write_json(result.to_json(), args.json)
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    seg = train_segmentation(cfg, pick_device(args.device), on_progress=print_progress)
+    seg = train_segmentation(cfg, pick_device(args.device), on_progress=print_progress, checkpoint=Path(args.out))
     seg.model.cpu()
     path = save_model(seg, Path(args.out))
     print("val mIoU (%): " + "  ".join(f"{k} {100 * v:.1f}" for k, v in seg.meta["val_miou"].items()))
@@ -151,12 +166,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     _data_args(p)
     p.set_defaults(func=cmd_position)
 
+    p = sub.add_parser("fidelity", help="the paper's Fig. 4/6 claims on one model: top N vs random and magnitude, first vs "
+                                        "last quarter, left- vs right-ranked per half, mirrored-scene cost")
+    p.add_argument("--draws", type=int, default=5, help="random draws per N")
+    _data_args(p)
+    p.set_defaults(func=cmd_fidelity)
+
     p = sub.add_parser("train-seg", help="train the segmentation model on generated street scenes or a Cityscapes folder")
     defaults = TrainConfig()
     for f in fields(TrainConfig):
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name),
-                       help=f.metadata.get("help"))
+        default, flag = getattr(defaults, f.name), f"--{f.name.replace('_', '-')}"
+        if isinstance(default, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=f.metadata.get("help"))
+        else:
+            p.add_argument(flag, type=type(default), default=default, help=f.metadata.get("help"))
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--out", default=str(DEFAULT_WEIGHTS))
+    p.add_argument("--out", default=str(DEFAULT_WEIGHTS), help="where to write the weights (also after every epoch, so a "
+                                                               "stopped run can be continued with --init)")
     p.add_argument("--json", metavar="PATH", help="write the run's meta (config, device, val mIoU)")
     p.set_defaults(func=cmd_train)

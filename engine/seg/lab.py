@@ -1,6 +1,8 @@
 """What the CLI and the page share: the val data (generated or a Cityscapes folder), subsets, channel orders."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from engine.progress import ProgressFn, StopToken
@@ -13,17 +15,20 @@ from engine.seg.ranking import METHODS, rank
 from engine.seg.scenes import SceneConfig, SceneSet, generate, person_subsets
 
 DEFAULT_VAL = SceneConfig("val", 200, 128, 256, 0)
+RANK_SPLIT = SceneConfig("rank", 300, 128, 256, 0)  # rankings are computed here by default: disjoint from val
 SUBSETS = ("val", "val-left", "val-right")
 RANKINGS = (*METHODS, "random")
+RANK_ON = ("held-out", "val")
 
 
 def load_data(path: str | None = None, split: str = "val", count: int = DEFAULT_VAL.count, height: int = DEFAULT_VAL.height,
-              seed: int = DEFAULT_VAL.seed, on_progress: ProgressFn | None = None, workers: int = 1) -> SceneSet:
+              seed: int = DEFAULT_VAL.seed, on_progress: ProgressFn | None = None, workers: int = 1,
+              layout: str = DEFAULT_VAL.layout) -> SceneSet:
     """Generated scenes (rendered by ``workers`` processes) when ``path`` is empty, else the first ``count`` images of
     a Cityscapes folder."""
     if path:
         return load_cityscapes(path, split, height, count, on_progress)
-    return generate(SceneConfig(split, count, height, 2 * height, seed), workers)
+    return generate(SceneConfig(split, count, height, 2 * height, seed, layout), workers)
 
 
 def moved(data: SceneSet, how: str) -> SceneSet:
@@ -63,9 +68,29 @@ def subset_latents(lat: Latents, data: SceneSet, subset: str) -> Latents:
     return lat if subset == "val" else lat.take(subset_index(data, subset))
 
 
-def channel_order(seg: SegModel, data: SceneSet, ranking: str, draw: int = 0,
+def ranking_data(data: SceneSet, rank_on: str = "held-out") -> SceneSet:
+    """The images a ranking is computed on: ``held-out`` (default) = generated scenes of the rank split (same size
+    and layout; disjoint from train and val), or a Cityscapes folder's train split; ``val`` = ``data`` itself
+    (in-sample, as the authors ranked and attacked the same val set)."""
+    if rank_on not in RANK_ON:
+        raise ValueError(f"unknown rank-on choice {rank_on!r}; expected one of {RANK_ON}")
+    if rank_on == "val":
+        return data
+    key = data.key
+    if key.get("kind") == "scenes":
+        return _rank_scenes(SceneConfig("rank", RANK_SPLIT.count, key["height"], key["width"], key["seed"], key["layout"]))
+    return load_cityscapes(key["root"], "train", key["height"], RANK_SPLIT.count)
+
+
+@lru_cache(maxsize=2)
+def _rank_scenes(config: SceneConfig) -> SceneSet:
+    return generate(config)
+
+
+def channel_order(seg: SegModel, data: SceneSet, ranking: str, draw: int = 0, rank_on: str = "held-out",
                   on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> np.ndarray:
-    """Channel order of a ranking method, or of random draw ``draw`` (seeded by the draw number)."""
+    """Channel order of a ranking method computed on ``ranking_data(data, rank_on)``, or of random draw ``draw``
+    (seeded by the draw number)."""
     if ranking == "random":
         return random_order(seg.channels, draw)
-    return rank(seg, data, ranking, on_progress=on_progress, stop=stop).order
+    return rank(seg, ranking_data(data, rank_on), ranking, on_progress=on_progress, stop=stop).order

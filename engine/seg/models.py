@@ -31,11 +31,12 @@ from engine.storage import ASSETS, CheckpointError, fingerprint, half_state_dict
 from torchvision.models import mobilenet_v3_large, mobilenet_v3_small, resnet50, resnet101
 from torchvision.models import segmentation as tvseg
 from torchvision.models._utils import IntermediateLayerGetter
+from torchvision.models.resnet import Bottleneck, ResNet
 from torchvision.models.segmentation import FCN, DeepLabV3
-from torchvision.models.segmentation.deeplabv3 import DeepLabHead
+from torchvision.models.segmentation.deeplabv3 import ASPP, DeepLabHead
 from torchvision.models.segmentation.fcn import FCNHead
 
-ARCHS = ("deeplabv3_mobilenet_v3_small", "deeplabv3_mobilenet_v3_large", "deeplabv3_resnet50", "deeplabv3_resnet101",
+ARCHS = ("deeplabv3_resnet_slim", "deeplabv3_mobilenet_v3_small", "deeplabv3_mobilenet_v3_large", "deeplabv3_resnet50", "deeplabv3_resnet101",
          "fcn_resnet50", "fcn_resnet101")
 CONFIGS = ("torchvision", "paper")
 PRETRAINED = {"deeplabv3_resnet50": tvseg.DeepLabV3_ResNet50_Weights, "deeplabv3_resnet101": tvseg.DeepLabV3_ResNet101_Weights,
@@ -45,6 +46,40 @@ DEFAULT_ARCH = "deeplabv3_mobilenet_v3_small"
 DEFAULT_WEIGHTS = ASSETS / "seg" / f"{DEFAULT_ARCH}.pt"
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+SLIM_WIDTHS, SLIM_DEPTHS, SLIM_ASPP = (16, 32, 64, 128), (2, 2, 2, 2), 96
+
+
+class SlimResNet(ResNet):
+    """torchvision's ResNet with Bottleneck stages a quarter as wide (latent 4 x 128 = 512 channels, post-ReLU).
+
+    Built by torchvision's own ``_make_layer`` (dilation included), so only the widths differ from
+    ``resnet50``: a sparse post-ReLU latent like the paper's 2048-channel one, small enough to train
+    on a 2-core CPU and to ship.
+    """
+
+    def __init__(self, widths: tuple[int, ...] = SLIM_WIDTHS, depths: tuple[int, ...] = SLIM_DEPTHS,
+                 output_stride: int = 16) -> None:
+        nn.Module.__init__(self)
+        self._norm_layer, self.dilation, self.groups, self.base_width = nn.BatchNorm2d, 1, 1, 64
+        self.inplanes = widths[0]
+        self.conv1 = nn.Conv2d(3, widths[0], kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1, self.relu = nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(Bottleneck, widths[0], depths[0])
+        self.layer2 = self._make_layer(Bottleneck, widths[1], depths[1], stride=2)
+        self.layer3 = self._make_layer(Bottleneck, widths[2], depths[2], stride=2, dilate=output_stride == 8)
+        self.layer4 = self._make_layer(Bottleneck, widths[3], depths[3], stride=2, dilate=True)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+
+def slim_head(in_channels: int, num_classes: int, rates: tuple[int, ...], width: int = SLIM_ASPP) -> nn.Sequential:
+    """``DeepLabHead`` with a narrower ASPP (torchvision's ``ASPP(out_channels=width)``): same module indices."""
+    return nn.Sequential(ASPP(in_channels, list(rates), out_channels=width), nn.Conv2d(width, width, 3, padding=1, bias=False),
+                         nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, num_classes, 1))
 
 
 def default_rates(output_stride: int) -> tuple[int, int, int]:
@@ -59,7 +94,7 @@ def preset(arch: str, config: str = "torchvision") -> tuple[int, tuple[int, ...]
     if config not in CONFIGS:
         raise ValueError(f"unknown config {config!r}; expected one of {CONFIGS}")
     fcn = arch.startswith("fcn")
-    if config == "paper" or "mobilenet" in arch:
+    if config == "paper" or "mobilenet" in arch or arch == "deeplabv3_resnet_slim":
         rates = (12, 24, 36) if arch == "deeplabv3_mobilenet_v3_large" and config == "torchvision" else default_rates(16)
         return 16, None if fcn else rates
     return 8, None if fcn else default_rates(8)
@@ -75,6 +110,11 @@ def build_model(arch: str = DEFAULT_ARCH, num_classes: int = NUM_CLASSES, output
     if arch not in ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHS}")
     trunk_name = arch.split("_", 1)[1]
+    if trunk_name == "resnet_slim":
+        if output_stride not in (8, 16):
+            raise ValueError(f"{arch} supports output stride 8 or 16")
+        body = IntermediateLayerGetter(SlimResNet(SLIM_WIDTHS, SLIM_DEPTHS, output_stride), {"layer4": "out"})
+        return DeepLabV3(body, slim_head(4 * SLIM_WIDTHS[-1], num_classes, rates or default_rates(output_stride), SLIM_ASPP))
     if trunk_name.startswith("resnet"):
         if output_stride not in (8, 16):
             raise ValueError(f"{arch} supports output stride 8 or 16")
@@ -151,7 +191,9 @@ def save_model(seg: SegModel, path: Path) -> Path:
 def detect_arch(state: dict[str, torch.Tensor]) -> str:
     """The architecture of a torchvision-layout segmentation state dict, told from its keys."""
     head = "deeplabv3" if "classifier.0.convs.0.0.weight" in state else "fcn" if "classifier.0.weight" in state else None
-    if "backbone.layer1.0.conv1.weight" in state:
+    if "backbone.layer1.0.conv1.weight" in state and state["backbone.conv1.weight"].shape[0] == SLIM_WIDTHS[0]:
+        trunk = "resnet_slim"
+    elif "backbone.layer1.0.conv1.weight" in state:
         trunk = "resnet101" if any(k.startswith("backbone.layer3.6.") for k in state) else "resnet50"
     elif "backbone.0.0.weight" in state:
         trunk = "mobilenet_v3_large" if "backbone.16.0.weight" in state else "mobilenet_v3_small"

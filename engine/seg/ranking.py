@@ -4,6 +4,8 @@
 - ``left`` / ``right`` (Eq. 3): mean signed difference over val-left / val-right, descending.
 - ``kflip1`` (Kernel-Flip*): Eq. 2 through a copy of the model with width-mirrored backbone kernels.
 - ``kflip2`` (Kernel-Flip**): |GAP(z(x)) - GAP(z'(x))|, original vs kernel-flipped copy, same image.
+- ``magnitude``: mean GAP(z(x)), descending: a baseline that ranks merely *large* channels, to tell
+  flip-sensitive channels from big ones.
 
 A :class:`Ranking` keeps the sum and the image count, so partial rankings of shards add up.
 Results are cached on disk, keyed by model weights + data + method + precision; the default
@@ -24,7 +26,7 @@ from engine.seg.models import SegModel, backbone_latent, kernel_flipped, to_inpu
 from engine.seg.scenes import SceneSet, person_subsets
 from engine.storage import ASSETS, cache_dir, fingerprint, save_json
 
-METHODS = ("overall", "left", "right", "kflip1", "kflip2")
+METHODS = ("overall", "left", "right", "kflip1", "kflip2", "magnitude")
 SHIPPED = ASSETS / "seg" / "rankings.json"
 
 
@@ -83,9 +85,11 @@ def partial_ranking(seg: SegModel, images: np.ndarray, method: str, precision: s
                 stop.check()
             x = to_input(images[start:start + BATCH]).to(device)
             a = _gap(first, x)
-            b = _gap(flipped, x) if method == "kflip2" else _gap(first, x.flip(-1))
-            diff = a - b
-            total += (diff if method in ("left", "right") else diff.abs()).sum(0).cpu()
+            if method == "magnitude":
+                total += a.sum(0).cpu()
+            else:
+                diff = a - (_gap(flipped, x) if method == "kflip2" else _gap(first, x.flip(-1)))
+                total += (diff if method in ("left", "right") else diff.abs()).sum(0).cpu()
             report(on_progress, Progress(min(start + BATCH, len(images)), len(images), f"ranking {method}"))
     return Ranking(method, total.numpy(), len(images))
 

@@ -6,6 +6,12 @@ right lane seen from behind (tail lights, plate), sidewalks, building facades, t
 signs, and pedestrians on either sidewalk. Lighting, colours, textures, noise and the camera
 (vanishing point) are random. Image ``i`` of a split depends only on ``(seed, split, i)``, so a
 subset or a larger set always contains the same images.
+
+Two layouts, identical pixels, different labels (the lever that makes a model need absolute position):
+- ``divided`` (default): the strip left of the oncoming lane is a concrete median (Cityscapes ``wall``)
+  drawn with exactly the sidewalk's colours and grain; the strip on the right is ``sidewalk``. Their local
+  look is the same, so only horizontal position tells them apart, as for a real divided road.
+- ``street``: both strips are ``sidewalk`` (the generator before the divided layout).
 """
 from __future__ import annotations
 
@@ -17,25 +23,28 @@ import numpy as np
 
 from engine.seg.classes import PERSON, TRAIN_ID
 
-SPLITS = {"train": 1, "val": 2}
+SPLITS = {"train": 1, "val": 2, "rank": 3}  # rank: held out for channel rankings, disjoint from train and val
+LAYOUTS = ("divided", "street")
 ROAD, SIDEWALK, BUILDING, POLE = TRAIN_ID["road"], TRAIN_ID["sidewalk"], TRAIN_ID["building"], TRAIN_ID["pole"]
 SIGN, VEG, TERRAIN, SKY, CAR = TRAIN_ID["traffic sign"], TRAIN_ID["vegetation"], TRAIN_ID["terrain"], TRAIN_ID["sky"], TRAIN_ID["car"]
+WALL = TRAIN_ID["wall"]
 
 
 @dataclass(frozen=True)
 class SceneConfig:
-    """Which generated images: split, how many, their size (2:1) and the seed."""
+    """Which generated images: split, how many, their size (2:1), the seed and the layout."""
 
     split: str = "val"
     count: int = 200
     height: int = 128
     width: int = 256
     seed: int = 0
+    layout: str = "divided"
 
     def as_dict(self) -> dict:
         """JSON form, for cache keys and model cards."""
         return {"kind": "scenes", "split": self.split, "count": self.count, "height": self.height,
-                "width": self.width, "seed": self.seed}
+                "width": self.width, "seed": self.seed, "layout": self.layout}
 
 
 @dataclass
@@ -90,8 +99,9 @@ def _jitter(rng: np.random.Generator, base: tuple[float, float, float], amount: 
     return np.clip(np.array(base, np.float32) / 255 + rng.uniform(-amount, amount, 3), 0, 1).astype(np.float32)
 
 
-def _background(c: _Canvas, rng: np.random.Generator, vx: float, vy: float, rw: float, sw: float, tw: float) -> None:
-    """Sky, facades (segments along the street with windows), road, lane marks, sidewalks, verges."""
+def _background(c: _Canvas, rng: np.random.Generator, vx: float, vy: float, rw: float, sw: float, tw: float,
+                layout: str) -> None:
+    """Sky, facades (segments along the street with windows), road, lane marks, sidewalks (or median), verges."""
     h, w = c.h, c.w
     ys, xs = _grid(h, w)
     sky_top, sky_bottom = _jitter(rng, (90, 140, 200), 0.15), _jitter(rng, (190, 210, 230), 0.1)
@@ -123,7 +133,11 @@ def _background(c: _Canvas, rng: np.random.Generator, vx: float, vy: float, rw: 
     c.fill(ground & (adx < t * rw), ROAD, road_col)
     mark = ground & (adx < t * w * 0.006 + 0.6) & ((1.0 / np.maximum(t, 1e-3)) % 1.0 < 0.5) & (t > 0.05)
     c.fill(mark, ROAD, np.array([0.9, 0.9, 0.85], np.float32))
-    c.fill(ground & (adx >= t * rw) & (adx < t * (rw + sw)), SIDEWALK, _jitter(rng, (170, 150, 160), 0.1) + grain)
+    strip = ground & (adx >= t * rw) & (adx < t * (rw + sw))
+    strip_col = _jitter(rng, (170, 150, 160), 0.1) + grain
+    c.fill(strip, SIDEWALK, strip_col)
+    if layout == "divided":
+        c.lab[strip & (dx < 0)] = WALL  # the median: same pixels as the sidewalk, told apart only by side
     if tw > 0:
         c.fill(ground & (adx >= t * (rw + sw)) & (adx < t * lateral), TERRAIN, _jitter(rng, (110, 160, 80), 0.1) + grain)
 
@@ -166,14 +180,15 @@ def _pedestrian(c: _Canvas, rng: np.random.Generator, cx: float, foot: float, hg
     return c._box(cx - hgt * 0.18 - stride, foot - hgt, cx + hgt * 0.18 + stride, foot)
 
 
-def render_scene(rng: np.random.Generator, height: int = 128, width: int = 256) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def render_scene(rng: np.random.Generator, height: int = 128, width: int = 256,
+                 layout: str = "divided") -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """One street scene: RGB uint8 (H,W,3), train-id labels (H,W) and the sides of its pedestrians."""
     h, w = height, width
     c = _Canvas(h, w)
     vy, vx = h * rng.uniform(0.36, 0.46), w * rng.uniform(0.42, 0.58)
     rw, sw = w * rng.uniform(0.45, 0.6), w * rng.uniform(0.16, 0.28)
     tw = w * rng.uniform(0.05, 0.15) if rng.random() < 0.5 else 0.0
-    _background(c, rng, vx, vy, rw, sw, tw)
+    _background(c, rng, vx, vy, rw, sw, tw, layout)
 
     def base(t: float) -> float:
         return vy + t * (h - vy)
@@ -212,7 +227,7 @@ def render_scene(rng: np.random.Generator, height: int = 128, width: int = 256) 
 
 
 def _render_range(config: SceneConfig, start: int, stop: int) -> list[tuple[np.ndarray, np.ndarray, tuple[str, ...]]]:
-    return [render_scene(np.random.default_rng([config.seed, SPLITS[config.split], i]), config.height, config.width)
+    return [render_scene(np.random.default_rng([config.seed, SPLITS[config.split], i]), config.height, config.width, config.layout)
             for i in range(start, stop)]
 
 
@@ -220,6 +235,8 @@ def generate(config: SceneConfig, workers: int = 1) -> SceneSet:
     """All images of a config; image ``i`` is seeded by ``(seed, split, i)`` alone (so ``workers`` changes nothing)."""
     if config.split not in SPLITS:
         raise ValueError(f"unknown split {config.split!r}; expected one of {sorted(SPLITS)}")
+    if config.layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {config.layout!r}; expected one of {LAYOUTS}")
     if config.width != 2 * config.height or config.height % 16:
         raise ValueError("scenes are 2:1 with a height divisible by 16 (e.g. 128x256, 512x1024)")
     step = max(1, -(-config.count // max(workers, 1)))

@@ -1,14 +1,18 @@
 """Train the default segmentation model on generated street scenes (the shipped weights' recipe), or on a
 Cityscapes folder in torchvision's layout (its train split; val for the reported mIoU).
 
-No horizontal flip augmentation: it would erase the drive-on-the-right asymmetry the paper's
-region-specific attack relies on. bf16 autocast + channels_last on CPU and CUDA alike.
+No horizontal flip augmentation by default: it would erase the drive-on-the-right asymmetry (on the
+divided layout, the median is only told from the sidewalk by its side). ``flip=True`` mirrors half of
+every batch, image and labels alike, as the authors trained theirs: that is the shipped control, a
+model that cannot use absolute horizontal position. bf16 autocast + channels_last on CPU and CUDA alike.
 """
 from __future__ import annotations
 
+import copy
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +22,7 @@ from engine.progress import Progress, ProgressFn, StopToken, report
 from engine.seg.ablation import evaluate_full, scores
 from engine.seg.classes import IGNORE
 from engine.seg.lab import DEFAULT_VAL, load_data
-from engine.seg.models import DEFAULT_ARCH, SegModel, build_model, load_model, to_input, wrap
+from engine.seg.models import DEFAULT_ARCH, SegModel, build_model, load_model, save_model, to_input, wrap
 
 
 @dataclass(frozen=True)
@@ -42,16 +46,20 @@ class TrainConfig:
     data: str = field(default="", metadata={"help": "a Cityscapes folder in torchvision's layout: train on its train "
                                                     "split (the first --train-images), report mIoU on val (default: "
                                                     "generated scenes)"})
+    layout: str = field(default="divided", metadata={"help": "generated scenes' layout: divided (median labelled wall, "
+                                                             "told from the sidewalk only by its side) or street"})
+    flip: bool = field(default=False, metadata={"help": "mirror half of every batch (image and labels): the control "
+                                                        "that cannot use absolute horizontal position"})
 
 
 def train_segmentation(cfg: TrainConfig, device: torch.device | None = None, on_progress: ProgressFn | None = None,
-                       stop: StopToken | None = None) -> SegModel:
+                       stop: StopToken | None = None, checkpoint: Path | None = None) -> SegModel:
     """Train ``cfg.arch`` from scratch (nothing downloaded) or from ``cfg.init`` with AdamW + one-cycle; returns it
-    with its val mIoU."""
+    with its val mIoU. With ``checkpoint``, the weights so far are saved there after every epoch (atomically)."""
     device = device or pick_device()
     seed_everything(cfg.seed)
     workers = min(16, os.cpu_count() or 1)
-    train = load_data(cfg.data, "train", cfg.train_images, cfg.height, cfg.scene_seed, workers=workers)
+    train = load_data(cfg.data, "train", cfg.train_images, cfg.height, cfg.scene_seed, workers=workers, layout=cfg.layout)
     images, labels = torch.from_numpy(train.images).to(device), torch.from_numpy(train.labels).to(device)
     if cfg.init:
         init = load_model(cfg.init)
@@ -71,19 +79,31 @@ def train_segmentation(cfg: TrainConfig, device: torch.device | None = None, on_
             if stop:
                 stop.check()
             idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size].to(device)
-            x = prepare_input(to_input(images[idx]), device)
+            x, y = to_input(images[idx]), labels[idx].long()
+            if cfg.flip:
+                mirror = (torch.rand(len(idx), generator=gen) < 0.5).to(device)
+                x = torch.where(mirror.view(-1, 1, 1, 1), x.flip(-1), x)
+                y = torch.where(mirror.view(-1, 1, 1), y.flip(-1), y)
             with autocast(device):
-                out = model(x)["out"]
-            loss = F.cross_entropy(out.float(), labels[idx].long(), ignore_index=IGNORE)
+                out = model(prepare_input(x, device))["out"]
+            loss = F.cross_entropy(out.float(), y, ignore_index=IGNORE)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
         report(on_progress, Progress(epoch + 1, cfg.epochs, "training", {"loss": loss.item()}))
-    model = model.to(memory_format=torch.contiguous_format)
-    seg = wrap(model, cfg.arch, cfg.output_stride, {"train": asdict(cfg), "device": str(device),
-                                                     "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-                                                     "seconds": round(time.time() - start_time, 1)})
-    val = load_data(cfg.data, "val", cfg.val_images, cfg.height, DEFAULT_VAL.seed)
+        if checkpoint is not None and epoch + 1 < cfg.epochs:
+            save_model(_finished(copy.deepcopy(model).cpu(), cfg, device, start_time, epoch + 1), checkpoint)
+            model.train()
+    seg = _finished(model, cfg, device, start_time, cfg.epochs)
+    val = load_data(cfg.data, "val", cfg.val_images, cfg.height, DEFAULT_VAL.seed, layout=cfg.layout)
     seg.meta["val_miou"] = scores(evaluate_full(seg, val, exact=False))
     return seg
+
+
+def _finished(model: torch.nn.Module, cfg: TrainConfig, device: torch.device, start_time: float, epochs: int) -> SegModel:
+    """The model in eval mode with the run's meta (config, device, time, epochs done)."""
+    model = model.to(memory_format=torch.contiguous_format)
+    return wrap(model, cfg.arch, cfg.output_stride, {
+        "train": asdict(cfg), "device": str(device), "epochs_done": epochs, "seconds": round(time.time() - start_time, 1),
+        "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"})

@@ -1,0 +1,98 @@
+"""Divided-road scenes, the held-out ranking split, the magnitude ranking, flip-augmented training and the
+Fig. 4/6 measurement (engine.seg.fidelity) on small generated data."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from engine.seg.classes import TRAIN_ID
+from engine.seg.fidelity import Fidelity, measure
+from engine.seg.lab import channel_order, ranking_data
+from engine.seg.models import build_model, detect_arch, load_model, wrap
+from engine.seg.ranking import partial_ranking
+from engine.seg.scenes import SceneConfig, generate
+
+WALL, SIDEWALK = TRAIN_ID["wall"], TRAIN_ID["sidewalk"]
+TINY = SceneConfig("val", 8, 32, 64, 5)
+
+
+@pytest.fixture(scope="module")
+def slim():
+    torch.manual_seed(0)
+    return wrap(build_model("deeplabv3_resnet_slim"), "deeplabv3_resnet_slim")
+
+
+def test_divided_layout_relabels_the_left_strip_only():
+    divided, street = generate(SceneConfig("val", 20, 64, 128, 2)), generate(SceneConfig("val", 20, 64, 128, 2, "street"))
+    assert np.array_equal(divided.images, street.images)  # same pixels: only the labels differ
+    changed = divided.labels != street.labels
+    assert changed.any() and set(np.unique(divided.labels[changed])) == {WALL}
+    assert set(np.unique(street.labels[changed])) == {SIDEWALK}
+    cols = np.nonzero(changed)[2]
+    assert cols.mean() < 64 / 2  # the median lies left of the image centre on average
+    assert WALL not in street.labels and SIDEWALK in divided.labels  # the right strip stays sidewalk
+    with pytest.raises(ValueError, match="layout"):
+        generate(SceneConfig("val", 1, 32, 64, 0, "mirrored"))
+
+
+def test_ranking_split_is_disjoint_from_val_and_keyed_apart():
+    val = generate(TINY)
+    held = ranking_data(val, "held-out")
+    assert ranking_data(val, "val") is val
+    assert held.key["split"] == "rank" and held.key["layout"] == val.key["layout"] and held.key != val.key
+    flat = {img.tobytes() for img in val.images}
+    assert not any(img.tobytes() in flat for img in held.images)
+    train = generate(SceneConfig("train", 8, 32, 64, 5))
+    assert not any(img.tobytes() in {t.tobytes() for t in train.images} for img in held.images)
+    with pytest.raises(ValueError, match="rank-on"):
+        ranking_data(val, "train")
+
+
+def test_magnitude_ranks_by_mean_activation(slim):
+    data = generate(TINY)
+    r = partial_ranking(slim, data.images, "magnitude")
+    with torch.inference_mode():
+        from engine.seg.models import backbone_latent, to_input
+        gap = backbone_latent(slim.model, to_input(data.images)).mean((2, 3)).mean(0).double().numpy()
+    assert np.allclose(r.scores, gap, rtol=1e-4, atol=1e-6)
+    assert r.order[0] == int(np.argmax(gap)) and (r.scores >= 0).all()  # a post-ReLU latent
+
+
+def test_channel_order_uses_the_chosen_split(slim):
+    data = generate(TINY)
+    held, inval = channel_order(slim, data, "overall", rank_on="held-out"), channel_order(slim, data, "overall", rank_on="val")
+    assert sorted(held.tolist()) == sorted(inval.tolist()) == list(range(slim.channels))
+    assert not np.array_equal(held, inval)
+
+
+def test_slim_model_is_a_sparse_resnet_latent_and_round_trips(slim, tmp_path):
+    assert slim.channels == 512 and detect_arch(slim.model.state_dict()) == "deeplabv3_resnet_slim"
+    with torch.inference_mode():
+        z = slim.model.backbone(torch.randn(2, 3, 64, 128))["out"]
+    assert z.shape == (2, 512, 4, 8) and (z >= 0).all() and (z == 0).float().mean() > 0.1
+    from engine.seg.models import save_model
+    again = load_model(save_model(slim, tmp_path / "m.pt"))
+    assert again.arch == "deeplabv3_resnet_slim" and again.channels == 512
+
+
+def test_flip_training_mirrors_images_and_labels_together(tmp_path):
+    from engine.seg.train import TrainConfig, train_segmentation
+    cfg = TrainConfig(arch="deeplabv3_resnet_slim", train_images=4, val_images=2, height=32, epochs=2, batch_size=4, flip=True)
+    ckpt = tmp_path / "legs.pt"
+    seg = train_segmentation(cfg, torch.device("cpu"), checkpoint=ckpt)
+    assert seg.meta["train"]["flip"] is True and seg.meta["epochs_done"] == 2
+    assert load_model(ckpt).meta["epochs_done"] == 1  # saved after every epoch but the last
+
+
+def test_fidelity_measures_every_claim_and_round_trips(slim):
+    data = generate(SceneConfig("val", 12, 32, 64, 6))
+    fid = measure(slim, data, draws=2, fractions=(0.1, 0.25))
+    assert [t.n for t in fid.top_n] == [51, 128] and all(len(t.random) == 2 for t in fid.top_n)
+    assert len(fid.eighths) == 8 and fid.eighths[0][:2] == (0, 64) and fid.eighths[-1][1] == 512
+    assert {r.n for r in fid.regional} == {51, 128} and fid.rank_on == "held-out"
+    assert len(fid.claims()) == 2 + 1 + 2
+    again = Fidelity.from_json(json.loads(json.dumps(fid.to_json())))
+    assert again.rows() == fid.rows() and again.mirror_cost == pytest.approx(fid.mirror_cost)
