@@ -63,26 +63,32 @@ def save_json(obj: Any, path: Path) -> Path:
 
 def load_torch(source: Path | str | bytes, name: str | None = None) -> Any:
     """Load a checkpoint (a path, or bytes of an upload: nothing is written to disk) with
-    ``weights_only=True``; raise :class:`CheckpointError` when it is missing, unsafe or broken."""
+    ``weights_only=True``; raise :class:`CheckpointError` when it is missing, unsafe or broken.
+
+    Messages name the file once and never repeat the unpickler's own text (it can quote file contents)."""
     if isinstance(source, bytes):
         name = name or "upload"
         target: Any = io.BytesIO(source)
+        empty = not source
     else:
         path = Path(source)
         name = name or path.name
+        if path.is_dir():
+            raise CheckpointError(f"{name} is a folder, not a checkpoint file.")
         if not path.is_file():
             raise CheckpointError(f"No checkpoint file at {path}.")
-        target = path
+        target, empty = path, path.stat().st_size == 0
+    if empty:
+        raise CheckpointError(f"{name} is empty, not a PyTorch checkpoint.")
     try:
         return torch.load(target, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - unpickling errors come in many types
-        text = str(err)
-        if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
+        if "unsupported global" in str(err).lower():
             raise CheckpointError(
                 f"{name} holds pickled code or objects, not just tensors; it was refused for "
                 "safety. Save the model's state_dict() instead."
             ) from err
-        raise CheckpointError(f"{name} is not a readable PyTorch checkpoint ({text[:200]}).") from err
+        raise CheckpointError(f"{name} is not a PyTorch checkpoint: expected a file written by torch.save.") from err
 
 
 def fingerprint(*parts: Any) -> str:

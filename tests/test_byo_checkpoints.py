@@ -48,7 +48,7 @@ def test_a_state_dict_with_a_pickled_callable_is_refused(tmp_path):
     (tmp_path / "evil.pt").write_bytes(blob)
     with pytest.raises(CheckpointError, match="refused"):
         load_model(tmp_path / "evil.pt")
-    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+    with pytest.raises(CheckpointError, match="broken.pt is not a PyTorch checkpoint"):
         load_user_checkpoint(b"PK\x03\x04 not really a zip", "broken.pt")
 
 

@@ -29,7 +29,8 @@ def _street_photo() -> bytes:
     return buf.getvalue()
 
 
-def test_user_data_photo_and_checkpoints_through_the_app(tmp_path):
+def test_user_data_photo_and_checkpoints_through_the_app(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSLAB_DATA_ROOT", str(tmp_path))  # path boxes read inside the data root only
     make_cityscapes(tmp_path / "cs")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240).run()
     assert not at.exception, at.exception

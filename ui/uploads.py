@@ -1,7 +1,7 @@
 """The sidebar's checkpoint uploader and the session registries every page reads its user models from.
 
 Uploaded bytes are loaded in memory (``weights_only=True``), never written to disk (files above the
-upload limit can be given by path instead); the models live
+upload limit can be given by a path inside the data root instead, see ``ui.paths``); the models live
 in this session's state only: probes in ``user_probes`` (the grid probe and channel code pages list
 them), image classifiers in ``user_classifiers`` (the channel code page lists them), segmentation
 models in ``user_seg_models`` (the segmentation lab lists them).
@@ -14,8 +14,10 @@ import streamlit as st
 
 from engine.models.user_classifier import ARCHS as CLASSIFIER_ARCHS, UserClassifier
 from engine.seg.models import ARCHS, CONFIGS, SegModel
+from engine.paths import PathRefused
 from engine.storage import CheckpointError
 from engine.user_models import load_user_checkpoint
+from ui.paths import path_boxes_on, path_help, server_path
 from ui.probe import user_probes
 
 CONFIG_LABELS = {"torchvision": "torchvision builder (ResNet: stride 8, ASPP 12/24/36)",
@@ -60,8 +62,8 @@ def render_checkpoint_uploader() -> None:
         config = st.selectbox("Segmentation settings", CONFIGS, format_func=CONFIG_LABELS.get, key="ckpt_config",
                               help="Weights do not record output stride or ASPP rates. The paper's DeepLabV3-ResNet-50 "
                                    "used stride 16 and rates 6/12/18.")
-        path = st.text_input("…or a checkpoint path on this machine", key="ckpt_path",
-                             help="For files above the upload size limit (e.g. a ResNet-101 DeepLabV3).").strip()
+        path = st.text_input("…or a checkpoint path on the server", key="ckpt_path", disabled=not path_boxes_on(),
+                             help=path_help("For files above the upload size limit (e.g. a ResNet-101 DeepLabV3).")).strip()
         seen = st.session_state.setdefault("ckpt_seen", set())
         for file in files or []:
             if (file.file_id, arch, config) not in seen:
@@ -69,6 +71,12 @@ def render_checkpoint_uploader() -> None:
                 _load(file.getvalue(), file.name, arch, config)
         if path and (path, arch, config) not in seen:
             seen.add((path, arch, config))
-            _load(str(Path(path).expanduser()), Path(path).name, arch, config)
+            try:
+                _load(server_path(path), Path(path).name, arch, config)
+            except PathRefused as err:
+                st.session_state.setdefault("ckpt_log", {})[Path(path).name] = ("error", str(err))
         for name, (status, text) in st.session_state.get("ckpt_log", {}).items():
-            (st.error if status == "error" else st.caption)(f"**{name}**: {text}")
+            if status == "error":
+                st.error(text if name in text else f"**{name}**: {text}")  # most messages name the file already
+            else:
+                st.caption(f"**{name}**: {text}")

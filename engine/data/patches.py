@@ -88,9 +88,9 @@ def load_cifar(root: str | Path, variant: str = "cifar10", patch: int = 32, down
     cls = {"cifar10": CIFAR10, "cifar100": CIFAR100}[variant]
     try:
         train, test = cls(str(root), train=True, download=download), cls(str(root), train=False, download=download)
-    except RuntimeError as err:
+    except Exception as err:  # noqa: BLE001 - missing, truncated or foreign batch files fail in many ways
         raise DataError(
-            f"No {variant.upper()} found under {root}: expected the folder '{cls.base_folder}' with its "
+            f"No readable {variant.upper()} under {root}: expected the folder '{cls.base_folder}' with its "
             f"batch files, as torchvision's {cls.__name__}(root='{root}', download=True) writes them "
             "(or extract the python version of the archive from the dataset's website there)."
         ) from err
@@ -108,11 +108,15 @@ def load_image_folder(root: str | Path, patch: int = 32, limit: int = 20_000) ->
         raise DataError(f"No image folder at {root}: expected {root}/<class name>/<image files>.")
     try:
         folder = ImageFolder(str(root))
-    except (FileNotFoundError, RuntimeError) as err:
-        raise DataError(f"{root} is not an image folder: expected one sub-folder per class with image files inside ({err}).") from err
+    except (FileNotFoundError, RuntimeError) as err:  # its text lists the folder's entries: not repeated
+        raise DataError(f"{root} is not an image folder: expected one sub-folder per class with image files "
+                        "(PNG, JPEG, ...) inside.") from err
     to_tensor = v2.Compose([v2.PILToTensor(), v2.Resize(patch), v2.CenterCrop(patch)])
     samples = folder.samples[:limit]
-    images = torch.stack([to_tensor(folder.loader(path).convert("RGB")) for path, _ in samples])
+    try:
+        images = torch.stack([to_tensor(folder.loader(path).convert("RGB")) for path, _ in samples])
+    except (OSError, ValueError) as err:
+        raise DataError(f"{root} holds an image file that cannot be read; every file in a class folder must be an image.") from err
     labels = torch.tensor([label for _, label in samples])
     return TensorSource(root.name, images, labels, tuple(folder.classes), patch)
 
