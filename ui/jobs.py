@@ -1,63 +1,101 @@
-"""Background jobs for long work (training, sweeps): a thread per job, progress polled by a fragment.
+"""Background jobs for long work (training, sweeps): one thread pool for the server, one job per session and kind.
 
-The job runs an engine function with ``on_progress`` and ``stop``; the page shows its progress
-bar, live metrics and a stop button, and reads ``result`` once it is done. A stopped or failed job
-keeps nothing: engine functions write files atomically or not at all.
+``start_job(key, title, work)`` runs ``work(job)`` on :data:`EXECUTOR`; the work reports through ``job.on_progress``
+and checks ``job.stop`` between steps. The page polls the job (a fragment calling :func:`render_job`: progress bar,
+live metrics, a stop button) and reads ``result`` once it is done. A session holds one job per ``key``: starting
+another under the same key stops the running one first (it ends "stopped" at its next step), so no job is ever
+left running where no Stop button reaches it. A stopped or failed job keeps nothing: engine functions write files
+atomically or not at all.
 """
 from __future__ import annotations
 
 import threading
 import traceback
+import weakref
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
 
-from engine.progress import Progress, StopToken, Stopped
+from engine.progress import Progress, Stopped, StopToken
+
+MAX_RUNNING = 4  # jobs computing at once over all sessions; later ones wait, shown as "queued"
+EXECUTOR = ThreadPoolExecutor(max_workers=MAX_RUNNING, thread_name_prefix="poslab-job")
+_TOKENS: weakref.WeakSet[StopToken] = weakref.WeakSet()  # the stop token of every job not yet garbage
+
+
+def stop_all() -> None:
+    """Ask every job to stop: the pool's threads are joined at exit, so a stopping server must not wait on long work."""
+    for token in list(_TOKENS):
+        token.stop()
+
+
+# Runs before the executor's own exit hook joins its threads (threading runs these hooks last-registered first).
+threading._register_atexit(stop_all)
 
 
 @dataclass
 class Job:
-    """One piece of long work running in a thread."""
+    """One piece of long work on the shared pool: its progress, stop token, outcome and future."""
 
+    key: str
     title: str
     stop: StopToken = field(default_factory=StopToken)
     progress: Progress | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     result: Any = None
     error: str | None = None
-    state: str = "running"  # running | done | stopped | failed
+    state: str = "queued"  # queued | running | done | stopped | failed
     consumed: bool = False
+    future: Future | None = field(default=None, repr=False)
+
+    @property
+    def active(self) -> bool:
+        """Queued or running: not finished yet."""
+        return self.state in ("queued", "running")
 
     def on_progress(self, p: Progress) -> None:
+        """The ``on_progress`` callback for the work: keep the latest report and the metrics' history."""
         self.progress = p
         self.history.append({"step": p.done, **p.metrics})
 
-
-def start_job(key: str, title: str, work: Callable[[Job], Any]) -> Job:
-    """Start ``work(job)`` in a thread and remember the job under ``key`` in this session."""
-    job = Job(title)
-
-    def run() -> None:
+    def run(self, work: Callable[[Job], Any]) -> None:
+        """Run ``work(self)`` and record how it ended (what the pool executes)."""
         try:
-            job.result = work(job)
-            job.state = "done"
+            self.stop.check()  # stopped while it was queued
+            self.state = "running"
+            self.result = work(self)
+            self.state = "done"
         except Stopped:
-            job.state = "stopped"
+            self.state = "stopped"
         except Exception as err:  # noqa: BLE001 - shown to the user, never a traceback box
-            job.error = f"{type(err).__name__}: {err}"
-            job.state = "failed"
+            self.error = f"{type(err).__name__}: {err}"
+            self.state = "failed"
             traceback.print_exc()
 
-    st.session_state[f"job:{key}"] = job
-    threading.Thread(target=run, name=f"poslab-{key}", daemon=True).start()
+
+def _slot(key: str) -> str:
+    """The session-state entry of the job ``key``."""
+    return f"job:{key}"
+
+
+def start_job(key: str, title: str, work: Callable[[Job], Any]) -> Job:
+    """Submit ``work(job)`` as this session's job ``key``, first stopping the job still active under that key."""
+    previous = get_job(key)
+    if previous is not None and previous.active:
+        previous.stop.stop()
+    job = Job(key, title)
+    _TOKENS.add(job.stop)
+    st.session_state[_slot(key)] = job
+    job.future = EXECUTOR.submit(job.run, work)
     return job
 
 
 def get_job(key: str) -> Job | None:
     """The job last started under ``key`` in this session, if any."""
-    return st.session_state.get(f"job:{key}")
+    return st.session_state.get(_slot(key))
 
 
 def render_job(job: Job, chart: Callable[[list[dict[str, float]]], None] | None = None) -> None:
@@ -70,8 +108,8 @@ def render_job(job: Job, chart: Callable[[list[dict[str, float]]], None] | None 
     st.progress(p.fraction if p else 0.0, text=label)
     if chart is not None and job.history:
         chart(job.history)
-    if job.state == "running":
-        st.button("Stop", key=f"stop:{job.title}", on_click=job.stop.stop, type="secondary")
+    if job.active:
+        st.button("Stop", key=f"stop:{job.key}", on_click=job.stop.stop, type="secondary")
     elif job.state == "failed":
         st.error(f"{job.title} failed: {job.error}")
     elif job.state == "stopped":
