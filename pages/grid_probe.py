@@ -3,18 +3,45 @@ import streamlit as st
 import torch
 
 from engine.data.grid import denormalize, place_on_grid
+from engine.data.images import ImageError, decode_image, image_to_patch
 from engine.data.shapes import CLASSES, shape_example
 from engine.models.probe import HEAD_LABELS, ProbeConfig
-from engine.data.images import ImageError, decode_image, image_to_patch
 from engine.probe import evaluate_probe, sweep_accuracy, train_probe
+from engine.stats import format_rate
 from engine.training import TrainConfig
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.jobs import get_job, render_job, start_job
+from ui.probe import (
+    canvas_figure,
+    class_bars,
+    curve_figure,
+    grid_heatmap,
+    model_key,
+    object_row_note,
+    per_cell_hover,
+    rescale_cell,
+    shipped_available,
+    shipped_probe,
+    shipped_table1,
+    sweep,
+    table1_view,
+    to_image,
+    user_probes,
+)
 from ui.sidebar import user_patch_source
-from ui.probe import (canvas_figure, class_bars, curve_figure, grid_heatmap, model_key, shipped_available, shipped_probe,
-                      shipped_table1, sweep, to_image, user_probes)
 
-LINK = url_snapshot("gp_")  # before any widget reads the URL
+# Before any widget reads the URL. A parameter whose widget already holds a value in this session (a rerun, or
+# a click callback that just moved it) is the session's own setting, not a link's: only a link's values are noted.
+LINK = {key: raw for key, raw in url_snapshot("gp_").items() if key not in st.session_state}
+
+
+def place_clicked_cell() -> None:
+    """A canvas click moves the cell box (a callback runs before the box is drawn, so it may set its value)."""
+    points = st.session_state.gp_canvas.selection.points
+    if points and points[0].get("customdata") is not None:
+        st.session_state.gp_cell = int(points[0]["customdata"])
+
+
 st.title("Grid probe: GAPNet vs PermuteNet")
 with st.expander("What am I looking at?"):
     st.markdown(
@@ -27,14 +54,23 @@ with st.expander("What am I looking at?"):
 
 c1, c2, c3 = st.columns(3)
 task = c1.radio("Task", ["location", "object"], horizontal=True, key="gp_task", bind="query-params")
-grid = c2.select_slider("Grid", options=[3, 5, 7] if task == "location" else [3], key="gp_grid", bind="query-params")
-padding = c3.selectbox("Padding", ["zero"], key="gp_padding", help="Shipped checkpoints use zero padding; train your own for others.")
+# The same grids for both tasks, so switching task never moves the grid (or leaves the URL behind).
+grids = sorted({3, 5, 7} | {m.config.grid for m in user_probes().values()})
+grid = c2.select_slider("Grid", options=grids, value=3, key="gp_grid", bind="query-params")
+c3.caption("Padding: **zero** for the shipped networks; yours, of any padding, are listed by name under *Networks*.")
 
-models = {HEAD_LABELS[h]: shipped_probe(h, task, grid, padding) for h in ("gapnet", "permutenet") if shipped_available(h, task, grid, padding)}
+models = {HEAD_LABELS[h]: shipped_probe(h, task, grid, "zero") for h in ("gapnet", "permutenet") if shipped_available(h, task, grid, "zero")}
 models |= {name: m for name, m in user_probes().items() if m.config.task == task and m.config.grid == grid}
 if not models:
     st.warning(f"No {task} model for a {grid}×{grid} grid yet: train one in the *Train your own* tab.")
-chosen = st.multiselect("Networks", list(models), default=list(models)[:2], key="gp_nets", bind="query-params")
+    shipped = [g for g in grids if shipped_available("gapnet", task, g, "zero")]
+    if shipped:
+        st.button(f"Show the shipped {shipped[0]}×{shipped[0]} {task} networks", key="gp_to_shipped",
+                  on_click=st.session_state.update, kwargs={"gp_grid": shipped[0]})
+kept = st.session_state.get("gp_nets")
+if kept and models and not set(kept) <= set(models):  # picked on another grid or task: keep what is here, else the first two
+    st.session_state.gp_nets = [name for name in kept if name in models] or list(models)[:2]
+chosen = st.multiselect("Networks", list(models), default=list(models)[:2], key="gp_nets", bind="query-params") if models else []
 
 place_tab, all_tab, table_tab, train_tab = st.tabs(["Place an image", "All cells", "Table 1", "Train your own"], key="gp_tab", bind="query-params")
 
@@ -65,23 +101,24 @@ with place_tab:
         name = st.selectbox("Uploaded image", list(uploads), key="gp_upload_pick")
         patch = uploads[name]
         if task == "location" and len(uploads) > 1:
-            st.dataframe([{"image": n, **{f"{net}: cells right %": round(sweep_accuracy(
-                sweep(models[net], model_key(net, models[net]), p.numpy()), task), 1) for net in chosen}}
-                for n, p in uploads.items()], hide_index=True)
+            st.dataframe([{"image": n, **{f"{net}: cells right": format_rate(round(sweep_accuracy(
+                sweep(models[net], model_key(net, models[net]), p.numpy()), task) * grid * grid / 100), grid * grid, 0)
+                for net in chosen}} for n, p in uploads.items()], hide_index=True)
     sweeps = {name: sweep(models[name], model_key(name, models[name]), patch.numpy()) for name in chosen}
-    cell = st.number_input("Cell (row-major; or click the canvas)", 0, grid * grid - 1, 0, key="gp_cell", bind="query-params")
+    if "gp_cell" in st.session_state and st.session_state.get("gp_cell_grid", grid) != grid:  # the grid changed: same spot
+        st.session_state.gp_cell = rescale_cell(st.session_state.gp_cell, st.session_state.gp_cell_grid, grid)
+    cell = st.number_input("Cell (row-major; or click the canvas)", 0, grid * grid - 1, key="gp_cell", bind="query-params")
+    st.session_state.gp_cell_grid = grid
     canvas = denormalize(place_on_grid(patch.unsqueeze(0), torch.tensor([cell]), grid))[0]
     left, right = st.columns([1, 2])
     with left:
-        event = st.plotly_chart(canvas_figure(to_image(canvas, max(1, 320 // canvas.shape[-1])), grid, cell),
-                                on_select="rerun", selection_mode="points", key="gp_canvas", config={"displayModeBar": False})
-        points = (event or {}).get("selection", {}).get("points", []) if event else []
-        if points and points[0].get("customdata") not in (None, cell):
-            st.session_state.gp_cell = int(points[0]["customdata"])
-            st.rerun()
-        if task == "location":
-            st.caption("Cells right when this image visits every cell: " + ", ".join(
-                f"{net} {sweep_accuracy(sweeps[net], task):.0f}%" for net in chosen))
+        st.plotly_chart(canvas_figure(to_image(canvas, max(1, 320 // canvas.shape[-1])), grid, cell),
+                        on_select=place_clicked_cell, selection_mode="points", key="gp_canvas", config={"displayModeBar": False})
+        scored = [net for net in chosen if task == "location" or (label is not None and len(classes) == models[net].config.num_outputs)]
+        if scored:
+            st.caption(f"{'Cells' if task == 'location' else 'Class'} right when this image visits each of the {grid * grid} "
+                       "cells: " + "; ".join(f"{net} {format_rate(round(sweep_accuracy(sweeps[net], task, label) * grid * grid / 100), grid * grid, 0)}"
+                                            for net in scored))
     with right:
         cols = st.columns(max(1, len(chosen)))
         for col, name in zip(cols, chosen):
@@ -96,26 +133,32 @@ with place_tab:
                 col.warning(f"{name} predicts {models[name].config.num_outputs} classes; this image source has {len(classes)}.")
 
 with all_tab:
-    st.caption("Accuracy per cell over many fresh images placed at random (held-out draws).")
+    st.caption("Accuracy per cell over many fresh images placed at random (held-out draws); hover a cell for its count.")
     samples = st.select_slider("Images", [200, 500, 1000, 2000], value=500, key="gp_all_n")
     if st.button("Evaluate all cells", key="gp_all_run"):
         cols = st.columns(max(1, len(chosen)))
         for col, name in zip(cols, chosen):
             with st.spinner(f"Evaluating {name}…"):
                 result = evaluate_probe(models[name], samples=samples)
-            col.plotly_chart(grid_heatmap(result.per_cell.numpy(), f"{name}: {result.accuracy:.1f}% overall", zmax=100, fmt=".0f",
-                                          colorscale="RdYlGn"), key=f"gp_all_{name}", config=chart_config(f"grid-{grid}-all-cells-{name}"))
+            col.plotly_chart(grid_heatmap(result.per_cell.numpy(), f"{name}: % right per cell", zmax=100, fmt=".0f",
+                                          colorscale="RdYlGn", hover=per_cell_hover(result, task)),
+                             key=f"gp_all_{name}", config=chart_config(f"grid-{grid}-all-cells-{name}"))
             with col:
+                st.caption(f"Overall {format_rate(round(result.accuracy * samples / 100), samples)}; about "
+                           f"{samples / (grid * grid):.0f} images per cell, so each cell's number is rough.")
                 download_buttons([{"cell": c, "row": c // grid, "col": c % grid, "accuracy": round(float(a), 2)}
                                   for c, a in enumerate(result.per_cell.flatten())], f"grid-{grid}-all-cells-{name}")
 
 with table_tab:
     rows = shipped_table1()
     if rows:
-        st.dataframe(rows, hide_index=True, width="stretch")
+        st.dataframe(table1_view(rows), hide_index=True, width="stretch")
         download_buttons(rows, "table1")
-        st.caption("Measured by `python -m engine table1 --json assets/probe/table1.json` on fresh placements "
-                   "(a seed not used in training). Paper numbers: ResNet-18 on CIFAR-10, Table 1.")
+        st.caption("Accuracy in %. Measured by `python -m engine table1 --json assets/probe/table1.json` on fresh "
+                   "placements (a seed not used in training); 95% CI: Wilson. Paper numbers: ResNet-18 on CIFAR-10, Table 1.")
+        note = object_row_note(rows)
+        if note:
+            st.info(note)
     else:
         st.info("No Table 1 results shipped: run `python -m engine table1 --json assets/probe/table1.json`.")
 
@@ -133,7 +176,7 @@ with train_tab:
         submitted = st.form_submit_button("Train", type="primary")
     if submitted:
         config = ProbeConfig(head=head, task=t_task, grid=int(t_grid), padding=t_pad, width=width)
-        train = TrainConfig(steps=int(steps), seed=int(seed), report_every=10)
+        train = TrainConfig(steps=int(steps), seed=int(seed))
         start_job("gp_train", config.label, lambda job: train_probe(config, train, on_progress=job.on_progress, stop=job.stop)[0])
 
     @st.fragment(run_every=1.0)
@@ -141,7 +184,8 @@ with train_tab:
         job = get_job("gp_train")
         if job is None:
             return
-        render_job(job, lambda h: st.plotly_chart(curve_figure(h), key="gp_curve", config=chart_config("training-curve")))
+        per_point = TrainConfig.batch * TrainConfig.report_every
+        render_job(job, lambda h: st.plotly_chart(curve_figure(h, per_point), key="gp_curve", config=chart_config("training-curve")))
         if job.state == "done" and not job.consumed:
             job.consumed = True
             name = f"{job.title} · yours #{len(user_probes()) + 1}"

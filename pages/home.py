@@ -1,14 +1,20 @@
-"""Home: the finding in a few sentences and a guided tour, each step one click into the right view."""
+"""Home: the finding in a few sentences and a guided tour, each step one click into the right view.
+
+Numbers quoted here are read from the shipped Table 1 (``assets/probe/table1.json``) when the page runs.
+"""
 import streamlit as st
 
+from ui.probe import home_claims, shipped_table1
+
+claims = home_claims(shipped_table1())
 st.title("PosLab")
 st.markdown(
     "**A CNN still knows *where* things are after global average pooling.** Pooling collapses the spatial "
     "grid, but the network writes position into *which channels* fire, so the information survives in "
     "the **order of the channels** of the pooled vector (Islam et al., ICCV 2021, *Global Pooling, More "
-    "than Meets the Eye*). Shuffle the channels and position is gone, while *what* the object is largely "
-    "survives. Here you can see that for yourself, and try to break it. Everything runs offline on "
-    "generated data and shipped checkpoints; bring your own images, datasets and models from the sidebar."
+    f"than Meets the Eye*). {claims['shuffle']} Here you can see that for yourself, and try to break it. "
+    "Everything runs offline on generated data and shipped checkpoints; bring your own images, datasets and "
+    "models from the sidebar."
 )
 
 TOUR = [
@@ -16,10 +22,10 @@ TOUR = [
      "and the same shape in the bottom-right should give the same vector, so a classifier after GAP should be "
      "blind to position. Is it?", None, None, None),
     ("2 · GAPNet finds the cell anyway", "GAPNet's pooled values *are* its cell scores. Place a shape anywhere on a "
-     "7×7 grid: it names the cell, nearly always.", "pages/grid_probe.py", "Open the 7×7 grid probe",
+     f"7×7 grid: {claims['gapnet']}", "pages/grid_probe.py", "Open the 7×7 grid probe",
      {"gp_grid": "7", "gp_cell": "30"}),
-    ("3 · PermuteNet loses it", "Shuffle the pooled channels before the classifier and location accuracy collapses, "
-     "the more so the finer the grid: position was carried by channel order. Compare with the paper's Table 1.",
+    ("3 · PermuteNet loses it", f"Shuffle the pooled channels before the classifier: {claims['permutenet']} Position "
+     "was carried by channel order. Compare with the paper's Table 1.",
      "pages/grid_probe.py", "Open Table 1", {"gp_tab": "Table 1"}),
     ("4 · The channel code", "Which channel fires for which cell? Place the same image in every cell and read "
      "the pooled vector: each channel has a preferred cell. Decode the cell from the vector; shuffle it and the "

@@ -5,6 +5,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from engine.probe_assets import PROBE_ASSETS
+from engine.stats import format_rate
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "grid_probe.py")
 
@@ -37,3 +38,71 @@ def test_table1_view_shows_every_shipped_row():
     table = next(f for f in frames if "paper" in f.columns)
     assert len(table) == len(rows) >= 8
     assert set(table["net"]) == {"GAPNet", "PermuteNet"}
+
+
+def link_note(at: AppTest) -> str:
+    return " ".join(c.value for c in at.caption if "link settings were not used" in c.value)
+
+
+def test_switching_task_keeps_the_grid():
+    """Widget state here; that the URL follows is checked in chromium (AppTest has no browser URL)."""
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    at.select_slider(key="gp_grid").set_value(5).run()
+    at.number_input(key="gp_cell").set_value(12).run()
+    at.radio(key="gp_task").set_value("object").run()
+    assert not at.exception
+    assert at.select_slider(key="gp_grid").value == 5
+    assert any("No object model for a 5×5 grid" in w.value for w in at.warning)
+    at.radio(key="gp_task").set_value("location").run()
+    assert at.select_slider(key="gp_grid").value == 5
+    assert at.metric[0].value == "cell 12" and not link_note(at)
+    at.radio(key="gp_task").set_value("object").run()
+    at.button(key="gp_to_shipped").click().run()  # one click to the grid the shipped object networks have
+    assert at.select_slider(key="gp_grid").value == 3
+    assert at.number_input(key="gp_cell").value == 4  # the cell keeps its spot: the centre stays the centre
+    assert {m.label for m in at.metric} == set() and not link_note(at)
+    assert any("Class right when this image visits each of the 9 cells" in c.value for c in at.caption)
+
+
+def test_only_a_links_own_refused_values_are_noted():
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.query_params = {"gp_grid": "4", "gp_cell": "2"}
+    at.run()
+    assert "gp_grid=4" in link_note(at) and "gp_cell" not in link_note(at)
+    at.number_input(key="gp_cell").set_value(3).run()
+    assert not link_note(at)
+
+
+def test_accuracies_carry_their_sample_size():
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    sweep = next(c.value for c in at.caption if "Cells right" in c.value)
+    assert f"GAPNet {format_rate(9, 9, 0)}" in sweep  # every cell right, the interval of 9 placements
+    table = next(df.value for df in at.dataframe if "paper" in df.value.columns)
+    assert {"chance"} <= set(table.columns)
+    note = " ".join(i.value for i in at.info)
+    assert "Object row (3×3)" in note and "points apart" in note
+
+
+def test_home_words_the_shuffle_from_the_shipped_numbers():
+    from ui.probe import home_claims, shipped_table1
+
+    rows = shipped_table1()
+    claims = home_claims(rows)
+    obj = {r["net"]: r["accuracy"] for r in rows if r["task"] == "object" and r["grid"] == 3}
+    assert f"{obj['PermuteNet']:.1f}%" in claims["shuffle"] and f"{obj['GAPNet']:.1f}%" in claims["shuffle"]
+    close = [dict(r, accuracy=r["accuracy"] - 5) if (r["task"], r["net"]) == ("object", "GAPNet") else r for r in rows]
+    close = [dict(r, accuracy=obj["GAPNet"] - 10) if (r["task"], r["net"]) == ("object", "PermuteNet") else r for r in close]
+    if obj["GAPNet"] - obj["PermuteNet"] > 15:
+        assert "do not show that" in claims["shuffle"]
+    assert "largely survives it: the shipped PermuteNet" in home_claims(close)["shuffle"]  # the words follow the numbers
+    at = AppTest.from_file(str(Path(PAGE).parent / "home.py"), default_timeout=60).run()
+    assert claims["shuffle"] in at.markdown[0].value
+
+
+def test_training_chart_has_round_accuracy_ticks_and_no_legend_over_it():
+    from ui.probe import curve_figure
+
+    fig = curve_figure([{"step": s, "loss": 2.3 / s, "accuracy": min(100.0, 11.9 * s)} for s in range(10, 110, 10)], 480)
+    assert list(fig.layout.yaxis2.tickvals) == [0, 25, 50, 75, 100] and tuple(fig.layout.yaxis2.range) == (0, 100)
+    assert not any(trace.showlegend for trace in fig.data)
+    assert "480 training images" in fig.layout.xaxis2.title.text

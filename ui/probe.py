@@ -1,4 +1,4 @@
-"""Grid-probe helpers for the pages: cached model loading and plotly figures."""
+"""Grid-probe helpers for the pages: cached model loading, shipped Table 1 numbers in words, and plotly figures."""
 from __future__ import annotations
 
 import json
@@ -7,10 +7,12 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 import torch
+from plotly.subplots import make_subplots
 
-from engine.models.probe import HEAD_LABELS, ProbeNet
-from engine.probe import cell_sweep
-from engine.probe_assets import PROBE_ASSETS, load_shipped_probe, shipped_probe_path
+from engine.models.probe import ProbeNet
+from engine.probe import ProbeEvaluation, cell_sweep
+from engine.probe_assets import PROBE_ASSETS, load_shipped_probe, paper_accuracy, shipped_probe_path
+from engine.stats import format_rate, wilson
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading checkpoint…")
@@ -31,6 +33,7 @@ def model_key(name: str, model: ProbeNet) -> str:
 
 
 def shipped_available(head: str, task: str, grid: int, padding: str) -> bool:
+    """Whether a checkpoint for this setting ships in ``assets/probe``."""
     return shipped_probe_path(head, task, grid, padding).is_file()
 
 
@@ -39,16 +42,102 @@ def user_probes() -> dict[str, ProbeNet]:
     return st.session_state.setdefault("user_probes", {})
 
 
+# The probe card's target: object recognition "largely survives" the shuffle when PermuteNet is within this many points.
+OBJECT_SURVIVES_POINTS = 15
+
+
 def shipped_table1() -> list[dict]:
     """Rows measured by ``python -m engine table1 --json assets/probe/table1.json`` (see the model card)."""
     path = PROBE_ASSETS / "table1.json"
     return json.loads(path.read_text()) if path.is_file() else []
 
 
+def chance(task: str, grid: int) -> float:
+    """Accuracy (%) of a uniform guess: one cell of grid², or one of the 10 shape classes."""
+    return 100.0 / (grid * grid if task == "location" else 10)
+
+
+def table1_view(rows: list[dict]) -> list[dict]:
+    """Table 1 rows for display: chance beside each, and n with a 95% Wilson interval where the rows record n."""
+    view = []
+    for row in rows:
+        shown = {**row, "chance": round(chance(row["task"], row["grid"]), 1)}
+        if row.get("samples"):
+            low, high = wilson(round(row["accuracy"] * row["samples"] / 100), row["samples"])
+            shown |= {"n": row["samples"], "95% CI": f"{100 * low:.1f}-{100 * high:.1f}"}
+        view.append(shown)
+    return view
+
+
+def table1_entry(rows: list[dict], task: str, grid: int, net: str) -> dict | None:
+    """The shipped Table 1 row for (task, grid, net label), zero padding; ``None`` when not measured."""
+    return next((r for r in rows if (r["task"], r["grid"], r["net"], r["padding"]) == (task, grid, net, "zero")), None)
+
+
+def measured(row: dict) -> str:
+    """A Table 1 accuracy as a page quotes it: percent, with n when the row records it."""
+    return f"{row['accuracy']:.1f}%" + (f" (n={row['samples']:,})" if row.get("samples") else "")
+
+
+def object_row_note(rows: list[dict]) -> str | None:
+    """One line on the object row: how far the shipped PermuteNet falls behind GAPNet, beside the paper's gap."""
+    gap_row, perm_row = (table1_entry(rows, "object", 3, net) for net in ("GAPNet", "PermuteNet"))
+    if gap_row is None or perm_row is None:
+        return None
+    ours = gap_row["accuracy"] - perm_row["accuracy"]
+    paper = paper_accuracy("object", "zero", "gapnet", 3) - paper_accuracy("object", "zero", "permutenet", 3)
+    note = (f"Object row (3×3): the shipped PermuteNet names the shape {measured(perm_row)} of the time, GAPNet "
+            f"{measured(gap_row)}: {ours:.0f} points apart, against {paper:.0f} in the paper.")
+    if ours > OBJECT_SURVIVES_POINTS:
+        note += (" Here the shuffle costs object recognition too: with a fresh permutation on every call, its linear "
+                 "layer can only read the channel sum (`assets/probe/MODEL_CARD.md`).")
+    return note
+
+
+def home_claims(rows: list[dict]) -> dict[str, str]:
+    """Home's sentences on what the shuffle does, worded from the shipped Table 1 (the paper's numbers where none ship)."""
+    find = {(r["task"], r["grid"], r["net"]): r for r in rows if r["padding"] == "zero"}
+    grids = [g for g in (3, 5, 7) if ("location", g, "GAPNet") in find and ("location", g, "PermuteNet") in find]
+    paper_obj = {h: paper_accuracy("object", "zero", h, 3) for h in ("gapnet", "permutenet")}
+    paper_survives = (f"in the paper *what* the object is largely survives the shuffle (PermuteNet {paper_obj['permutenet']}% "
+                      f"vs GAPNet {paper_obj['gapnet']}% at 3×3)")
+    if not grids:
+        paper = ", ".join(f"{paper_accuracy('location', 'zero', 'permutenet', g)}% at {g}×{g}" for g in (3, 5, 7))
+        return {"shuffle": f"Shuffle the channels and most of the position is lost, while {paper_survives}.",
+                "gapnet": f"in the paper it names the cell {paper_accuracy('location', 'zero', 'gapnet', 7)}% of the time.",
+                "permutenet": f"in the paper the location accuracy falls to {paper}."}
+    last = grids[-1]
+    shuffle = (f"Shuffle the channels and most of the position is lost: on a {last}×{last} grid the shipped PermuteNet finds the cell "
+               f"{measured(find['location', last, 'PermuteNet'])} of the time, GAPNet {measured(find['location', last, 'GAPNet'])} "
+               f"(chance {chance('location', last):.1f}%).")
+    objects = find.get(("object", 3, "GAPNet")), find.get(("object", 3, "PermuteNet"))
+    if None in objects:
+        shuffle += f" And {paper_survives}."
+    elif objects[0]["accuracy"] - objects[1]["accuracy"] <= OBJECT_SURVIVES_POINTS:
+        shuffle += (f" *What* the object is largely survives it: the shipped PermuteNet names the shape "
+                    f"{measured(objects[1])} of the time, GAPNet {measured(objects[0])}.")
+    else:
+        shuffle += (f" And {paper_survives}; the shipped networks do not show that: PermuteNet names the shape "
+                    f"{measured(objects[1])} of the time, GAPNet {measured(objects[0])} (the Grid probe's Table 1 says why).")
+    return {"shuffle": shuffle,
+            "gapnet": f"the shipped GAPNet names the right cell {measured(find['location', last, 'GAPNet'])} of the time "
+                      f"(chance {chance('location', last):.1f}%).",
+            "permutenet": "the shipped PermuteNet's location accuracy is " + ", ".join(
+                f"{measured(find['location', g, 'PermuteNet'])} at {g}×{g} (chance {chance('location', g):.1f}%)" for g in grids)
+                          + " against GAPNet's " + " / ".join(f"{find['location', g, 'GAPNet']['accuracy']:.1f}%" for g in grids) + "."}
+
+
 def to_image(canvas: torch.Tensor, scale: int = 1) -> np.ndarray:
     """(3, H, W) in [0, 1] -> uint8 HWC, optionally upscaled by pixel repetition."""
     img = (canvas.clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     return img.repeat(scale, 0).repeat(scale, 1) if scale > 1 else img
+
+
+def rescale_cell(cell: int, old_grid: int, new_grid: int) -> int:
+    """The cell of a ``new_grid`` canvas at the same relative spot as ``cell`` on an ``old_grid`` one (corners stay corners)."""
+    row, col = divmod(min(int(cell), old_grid * old_grid - 1), old_grid)
+    scale = (new_grid - 1) / max(1, old_grid - 1)
+    return round(row * scale) * new_grid + round(col * scale)
 
 
 def canvas_figure(image: np.ndarray, grid: int, selected: int) -> go.Figure:
@@ -69,11 +158,12 @@ def canvas_figure(image: np.ndarray, grid: int, selected: int) -> go.Figure:
 
 
 def grid_heatmap(values: np.ndarray, title: str, mark: int | None = None, target: int | None = None,
-                 zmax: float = 1.0, fmt: str = ".2f", colorscale: str = "Viridis") -> go.Figure:
-    """A grid x grid heatmap (row-major cells), the argmax ringed in red and the true cell in white."""
+                 zmax: float = 1.0, fmt: str = ".2f", colorscale: str = "Viridis", hover: list[list[str]] | None = None) -> go.Figure:
+    """A grid x grid heatmap (row-major cells), the argmax ringed in red and the true cell in white; ``hover`` per cell."""
     grid = values.shape[0]
     fig = go.Figure(go.Heatmap(z=values, zmin=0, zmax=zmax, colorscale=colorscale, texttemplate=f"%{{z:{fmt}}}",
-                               showscale=False, hovertemplate="row %{y}, col %{x}: %{z:.3f}<extra></extra>"))
+                               showscale=False, customdata=hover,
+                               hovertemplate="row %{y}, col %{x}: " + ("%{customdata}" if hover else "%{z:.3f}") + "<extra></extra>"))
     for cell, colour, name in ((target, "white", "true cell"), (mark, "#ff4b4b", "prediction")):
         if cell is not None:
             r, c = divmod(int(cell), grid)
@@ -84,6 +174,16 @@ def grid_heatmap(values: np.ndarray, title: str, mark: int | None = None, target
     return fig
 
 
+def per_cell_hover(evaluation: ProbeEvaluation, task: str) -> list[list[str]] | None:
+    """Per cell of a location evaluation: accuracy, 95% Wilson interval and images placed there (``None`` for objects)."""
+    if task != "location":
+        return None  # the confusion is over classes: it does not say how many images each cell got
+    confusion, grid = evaluation.confusion, evaluation.per_cell.shape[0]
+    hits, counts = confusion.diag().tolist(), confusion.sum(1).tolist()
+    cells = [format_rate(h, n) for h, n in zip(hits, counts)]
+    return [cells[r * grid:(r + 1) * grid] for r in range(grid)]
+
+
 def class_bars(probs: np.ndarray, classes: tuple[str, ...], title: str, target: int | None = None) -> go.Figure:
     """Class probabilities as bars, the true class highlighted."""
     colours = ["#ff4b4b" if i == target else "#4c78a8" for i in range(len(classes))]
@@ -92,16 +192,14 @@ def class_bars(probs: np.ndarray, classes: tuple[str, ...], title: str, target: 
     return fig
 
 
-def curve_figure(history: list[dict[str, float]]) -> go.Figure:
-    """Training loss and accuracy against step, two y axes."""
+def curve_figure(history: list[dict[str, float]], images_per_point: int) -> go.Figure:
+    """Training loss (log) above training accuracy (%), one shared step axis."""
     steps = [h["step"] for h in history]
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=steps, y=[h.get("loss") for h in history], name="loss", yaxis="y"))
-    fig.add_trace(go.Scatter(x=steps, y=[h.get("accuracy") for h in history], name="accuracy %", yaxis="y2"))
-    fig.update_layout(height=280, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="step",
-                      yaxis=dict(title="loss", type="log"), yaxis2=dict(title="accuracy %", overlaying="y", side="right", range=[0, 100]))
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    fig.add_trace(go.Scatter(x=steps, y=[h.get("loss") for h in history], name="loss", showlegend=False), row=1, col=1)
+    fig.add_trace(go.Scatter(x=steps, y=[h.get("accuracy") for h in history], name="accuracy", showlegend=False), row=2, col=1)
+    fig.update_layout(height=360, margin=dict(l=70, r=20, t=10, b=50), modebar=dict(orientation="v"))
+    fig.update_yaxes(title_text="loss (log)", type="log", row=1, col=1)
+    fig.update_yaxes(title_text="accuracy %", range=[0, 100], tickvals=[0, 25, 50, 75, 100], row=2, col=1)
+    fig.update_xaxes(title_text=f"step (each point: the last {images_per_point:,} training images)", row=2, col=1)
     return fig
-
-
-def net_label(model: ProbeNet) -> str:
-    return HEAD_LABELS[model.config.head]
