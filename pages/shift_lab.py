@@ -7,8 +7,9 @@ from engine.shift.models import DEFAULT_LAMBDA, METHOD_LABELS, METHODS, ShiftCon
 from engine.training import TrainConfig
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.jobs import get_job, render_job, start_job
-from ui.shift import (Entry, curve_figure, curve_rows, measure, probability_figure, scatter_figure, shipped_entries,
-                      slide_probabilities, slide_rows, table_rows, teaching_image, train_and_evaluate, view_image)
+from ui.shift import (Entry, curve_figure, curve_rows, curves_note, measure, measured_frame, probability_figure, scatter_figure,
+                      shipped_entries, slide_probabilities, slide_rows, table_frame, table_note, table_rows,
+                      teaching_image, train_and_evaluate, view_image)
 
 LINK = url_snapshot("shift_")  # before any widget reads the URL
 
@@ -43,10 +44,9 @@ results, teach, train = st.tabs(["Results", "Slide an image", "Train your own"],
 
 with results:
     rows = table_rows(entries)
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(table_frame(rows), hide_index=True, width="stretch")
     download_buttons(rows, "shift_table")
-    st.caption("Shapes numbers: 2,000 held-out generated images, 5 passes. The paper's numbers are ResNet-18 on "
-               "CIFAR-10 (a different data set and scale), shown for the direction of the effect.")
+    st.caption(table_note(entries))
     st.plotly_chart(scatter_figure(entries), width="stretch", config=chart_config("shift_top1_vs_consistency"))
     left, right = st.columns(2)
     left.plotly_chart(curve_figure(entries, "agree_curve", "Agreement with the prediction at shift 0"), width="stretch",
@@ -54,6 +54,7 @@ with results:
     right.plotly_chart(curve_figure(entries, "prob_curve", "True-class probability"), width="stretch",
                        config=chart_config("shift_probability_curve"))
     download_buttons(curve_rows(entries), "shift_curves")
+    st.caption(curves_note(entries))
 
     st.markdown("**Measure it yourself**: Top-1 and Cons.k of one model, now, on fresh held-out images; Cons.k also "
                 "on the images it classifies right and wrong (the paper's AugShift stays consistent even where it is "
@@ -71,8 +72,12 @@ with results:
                                 on_progress=lambda p: bar.progress(p.fraction, p.message)))
         bar.empty()
     if measured:
-        st.table(pd.DataFrame(measured).style.format(precision=1), hide_index=True)
+        st.table(measured_frame(measured), hide_index=True)
         download_buttons(measured, "shift_consistency")
+        st.caption("Each rate with its 95% Wilson interval and the images it counts. Cons.k compares images x passes "
+                   "shifted pairs, but an image's pairs are not independent, so the interval counts each image once. "
+                   "A model gets few images wrong, so Cons.k on them rests on few images: read its interval, not the "
+                   "bare number.")
 
 with teach:
     c1, c2 = st.columns(2)
@@ -80,13 +85,15 @@ with teach:
                             bind="query-params")
     max_shift = c2.select_slider("Canvas margin (px)", options=[8, 16], value=16, key="shift_margin",
                                  bind="query-params")
-    shift = st.slider("Slide the image (px, left to right)", 0, max_shift, max_shift // 2, key="shift_slide",
-                      bind="query-params")
+    half = max_shift // 2
+    offset = st.slider("Slide the image (px, left to right)", -half, half, 0, key="shift_slide", bind="query-params",
+                       help=f"Offset from the original position: -{half} to +{half} px on a canvas with a {max_shift} px margin")
+    shift = offset + half  # index of the view, 0..max_shift
     image, label = teaching_image(int(index))
     probs = slide_probabilities(entries, image, max_shift)
     pic, bars = st.columns([1, 3])
-    pic.image(view_image(image, max_shift, shift), caption=f"offset {shift - max_shift // 2:+d} px")
-    bars.plotly_chart(probability_figure(probs, shift, CLASSES, label), width="stretch",
+    pic.image(view_image(image, max_shift, shift), caption=f"offset {offset:+d} px")
+    bars.plotly_chart(probability_figure(entries, probs, shift, CLASSES, label), width="stretch",
                       config=chart_config("shift_slide_probabilities"))
     st.dataframe(pd.DataFrame([{"model": n, "prediction": CLASSES[int(p[shift].argmax())],
                                 "flips over the slide": int((p.argmax(1)[1:] != p.argmax(1)[:-1]).sum())}

@@ -5,7 +5,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 import streamlit as st
 import torch
 from PIL import Image
@@ -17,6 +19,7 @@ from engine.shift.models import METHOD_LABELS, METHODS, ShiftConfig, ShiftNet
 from engine.shift.shipped import PAPER_TABLE2, load_shipped
 from engine.progress import ProgressFn
 from engine.shift.train import train_shift
+from engine.stats import format_pct, pct_interval
 from engine.training import TrainConfig
 from ui.jobs import Job
 
@@ -48,55 +51,123 @@ def shipped_entries() -> tuple[list[Entry], list[str]]:
 
 
 def table_rows(entries: list[Entry]) -> list[dict]:
-    """Rows for the Top-1 / Cons table, the paper's CIFAR-10 numbers beside each method."""
+    """Rows for the Top-1 / Cons table (CSV-ready, every rate in percent), the paper's CIFAR-10 numbers beside each."""
     rows = []
     for e in entries:
-        paper = PAPER_TABLE2.get(e.model.config.method)
-        rows.append({"model": e.name, "from": e.origin, "Top-1": round(e.evaluation["top1"], 1),
-                     f"Cons.{e.evaluation['max_shift']}": round(e.evaluation["cons"], 1),
-                     "paper CIFAR-10 Top-1": paper["cifar10"][0] if paper else None,
-                     "paper CIFAR-10 Cons.8": paper["cifar10"][1] if paper else None})
+        ev, paper = e.evaluation, PAPER_TABLE2.get(e.model.config.method)
+        top1_low, top1_high = pct_interval(ev["top1"], ev["samples"])
+        cons_low, cons_high = pct_interval(ev["cons"], ev["samples"])
+        rows.append({"model": e.name, "from": e.origin, "images": ev["samples"], "passes": ev["passes"],
+                     "max_shift_px": ev["max_shift"], "top1_pct": round(ev["top1"], 2),
+                     "top1_ci95_low_pct": round(top1_low, 2), "top1_ci95_high_pct": round(top1_high, 2),
+                     "cons_pct": round(ev["cons"], 2), "cons_ci95_low_pct": round(cons_low, 2),
+                     "cons_ci95_high_pct": round(cons_high, 2),
+                     "paper_cifar10_top1_pct": paper["cifar10"][0] if paper else None,
+                     "paper_cifar10_cons8_pct": paper["cifar10"][1] if paper else None})
     return rows
 
 
+def table_frame(rows: list[dict]) -> pd.DataFrame:
+    """The Top-1 / Cons table as the page shows it: each rate with its 95% interval, the images it was measured on."""
+    return pd.DataFrame([{"model": r["model"], "from": r["from"], "images": r["images"],
+                          "Top-1 % (95% CI)": format_pct(r["top1_pct"], r["images"]),
+                          f"Cons.{r['max_shift_px']} % (95% CI)": format_pct(r["cons_pct"], r["images"]),
+                          "paper CIFAR-10 Top-1": _paper(r["paper_cifar10_top1_pct"]),
+                          "paper CIFAR-10 Cons.8": _paper(r["paper_cifar10_cons8_pct"])} for r in rows])
+
+
+def _paper(value: float | None) -> str:
+    """A paper number for the table, or why there is none."""
+    return "not reported" if value is None else f"{value:.1f}"
+
+
+def table_note(entries: list[Entry]) -> str:
+    """How the table's numbers were measured and what their intervals count."""
+    sizes = sorted({(e.evaluation["samples"], e.evaluation["passes"]) for e in entries})
+    measured = "; ".join(f"{n:,} held-out generated images, {p} passes ({n * p:,} shifted pairs)" for n, p in sizes)
+    return (f"Shapes numbers: {measured}. 95% Wilson intervals in brackets; for Cons.k they count each image once "
+            "(an image's pairs are not independent), which makes them wider than a per-pair count. The paper's numbers "
+            "are ResNet-18 on CIFAR-10 (a different data set and scale), shown for the direction of the effect; it "
+            "never measured AugShift + BlurPool.")
+
+
 def curve_rows(entries: list[Entry]) -> list[dict]:
-    """The per-shift curves of every model as rows: diagonal shift, agreement, true-class probability, accuracy."""
-    return [{"model": e.name, "from": e.origin, "shift (px)": s, "agreement with shift 0": agree,
-             "true-class probability": prob, "accuracy": acc}
+    """The per-shift curves of every model as CSV rows: diagonal shift (px); agreement, true-class probability and
+    accuracy in percent; the images each point averages."""
+    return [{"model": e.name, "from": e.origin, "shift_px": s, "images": e.evaluation["samples"],
+             "agreement_with_shift0_pct": agree, "true_class_probability_pct": prob, "accuracy_pct": acc}
             for e in entries
             for s, (agree, prob, acc) in enumerate(zip(e.evaluation["agree_curve"], e.evaluation["prob_curve"],
                                                       e.evaluation["acc_curve"]))]
 
 
+def curves_note(entries: list[Entry]) -> str:
+    """How many images each curve point and each scatter point averages."""
+    sizes = ", ".join(f"{n:,}" for n in sorted({e.evaluation["samples"] for e in entries}))
+    return (f"Each point of the curves averages {sizes} held-out images; the scatter's bars are 95% Wilson intervals "
+            "(Cons.k counting each image once).")
+
+
 def measure(entry: Entry, samples: int, max_shift: int, passes: int, on_progress: ProgressFn | None = None) -> dict:
-    """Measure one model's Top-1 and Cons.k now, on ``samples`` held-out images; a table row with the seconds taken."""
+    """Measure one model's Top-1 and Cons.k now, on ``samples`` held-out images; a CSV-ready row (rates in percent, the
+    images each rate counts) with the seconds taken."""
     start = time.perf_counter()
-    evaluation = evaluate_shift(entry.model, samples=samples, max_shift=max_shift, passes=passes,
-                                on_progress=on_progress)
-    return {"model": entry.name, "images": samples, "passes": passes, "Top-1": round(evaluation.top1, 1),
-            f"Cons.{max_shift}": round(evaluation.cons, 1), f"Cons.{max_shift} on images it gets right": _round(evaluation.cons_right),
-            f"Cons.{max_shift} on images it gets wrong": _round(evaluation.cons_wrong), "seconds": round(time.perf_counter() - start, 1)}
+    ev = evaluate_shift(entry.model, samples=samples, max_shift=max_shift, passes=passes, on_progress=on_progress)
+    right = round(ev.top1 * samples / 100)  # Top-1 and the right / wrong split read the same unshifted crop
+    return {"model": entry.name, "images": samples, "passes": passes, "max_shift_px": max_shift,
+            "top1_pct": round(ev.top1, 2), "cons_pct": round(ev.cons, 2), "images_right": right,
+            "cons_right_pct": _round(ev.cons_right), "images_wrong": samples - right,
+            "cons_wrong_pct": _round(ev.cons_wrong), "seconds": round(time.perf_counter() - start, 1)}
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
+    return None if value is None else round(value, 2)
+
+
+def measured_frame(rows: list[dict]) -> pd.DataFrame:
+    """Measured rows as the page shows them: every rate with its 95% interval and the images it counts."""
+    return pd.DataFrame([{"model": r["model"], "images": r["images"], "passes": r["passes"],
+                          "Top-1 %": format_pct(r["top1_pct"], r["images"]),
+                          f"Cons.{r['max_shift_px']} %": format_pct(r["cons_pct"], r["images"]),
+                          f"Cons.{r['max_shift_px']} % on images it gets right": _per_image(r["cons_right_pct"], r["images_right"]),
+                          f"Cons.{r['max_shift_px']} % on images it gets wrong": _per_image(r["cons_wrong_pct"], r["images_wrong"]),
+                          "seconds": f"{r['seconds']:.1f}"} for r in rows])
+
+
+def _per_image(pct: float | None, images: int) -> str:
+    """A Cons.k on a subset of images: the rate, its 95% interval counting each image once, and how many images."""
+    if pct is None or images == 0:
+        return "no such images"
+    return f"{format_pct(pct, images)} on {images:,} image{'s' if images > 1 else ''}"
 
 
 def scatter_figure(entries: list[Entry]) -> go.Figure:
-    """Accuracy vs consistency: each model a point; the paper's CIFAR-10 rows as hollow markers."""
+    """Accuracy vs consistency: each model a point with its 95% intervals, one colour per method; the paper's CIFAR-10
+    rows as hollow markers of the same colour. Names live in the legend, so close points never overlap labels."""
     fig = go.Figure()
-    for origin, symbol in (("shipped", "circle"), ("yours", "diamond")):
-        pts = [e for e in entries if e.origin == origin]
-        if pts:
-            fig.add_trace(go.Scatter(x=[e.evaluation["cons"] for e in pts], y=[e.evaluation["top1"] for e in pts],
-                                     text=[e.name for e in pts], mode="markers+text", textposition="top center",
-                                     marker=dict(size=13, symbol=symbol), name=f"{origin} (shapes)"))
-    paper = [(METHOD_LABELS[m], v["cifar10"]) for m, v in PAPER_TABLE2.items() if v]
-    fig.add_trace(go.Scatter(x=[c for _, (_, c) in paper], y=[t for _, (t, _) in paper], text=[n for n, _ in paper],
-                             mode="markers+text", textposition="bottom center", name="paper (CIFAR-10)",
-                             marker=dict(size=11, symbol="circle-open")))
-    fig.update_layout(xaxis_title="Consistency (%)", yaxis_title="Top-1 (%)", height=420, margin=dict(t=30, b=40))
+    for e in entries:
+        ev = e.evaluation
+        (t_low, t_high), (c_low, c_high) = pct_interval(ev["top1"], ev["samples"]), pct_interval(ev["cons"], ev["samples"])
+        fig.add_trace(go.Scatter(
+            x=[ev["cons"]], y=[ev["top1"]], mode="markers", name=e.name,
+            marker=dict(size=12, symbol="circle" if e.origin == "shipped" else "diamond", color=_color(e.model.config.method)),
+            error_x=dict(type="data", symmetric=False, array=[c_high - ev["cons"]], arrayminus=[ev["cons"] - c_low]),
+            error_y=dict(type="data", symmetric=False, array=[t_high - ev["top1"]], arrayminus=[ev["top1"] - t_low]),
+            hovertemplate=(f"{e.name}<br>Cons.{ev['max_shift']} %{{x:.1f}} ({c_low:.1f}–{c_high:.1f})<br>"
+                           f"Top-1 %{{y:.1f}} ({t_low:.1f}–{t_high:.1f})<br>{ev['samples']:,} images<extra></extra>")))
+    for method, paper in PAPER_TABLE2.items():
+        if paper:
+            fig.add_trace(go.Scatter(x=[paper["cifar10"][1]], y=[paper["cifar10"][0]], mode="markers",
+                                     name=f"paper CIFAR-10: {METHOD_LABELS[method]}",
+                                     marker=dict(size=11, symbol="circle-open", color=_color(method), line_width=2)))
+    fig.update_layout(xaxis_title="Consistency (%)", yaxis_title="Top-1 (%)", height=440, margin=dict(t=30, b=40),
+                      legend=dict(orientation="h", yanchor="top", y=-0.18))
     return fig
+
+
+def _color(method: str) -> str:
+    """One colour per training method, shared by our models and the paper's row."""
+    return qualitative.Plotly[METHODS.index(method) % len(qualitative.Plotly)]
 
 
 def curve_figure(entries: list[Entry], key: str, title: str) -> go.Figure:
@@ -104,7 +175,8 @@ def curve_figure(entries: list[Entry], key: str, title: str) -> go.Figure:
     fig = go.Figure()
     for e in entries:
         curve = e.evaluation[key]
-        fig.add_trace(go.Scatter(x=list(range(len(curve))), y=curve, mode="lines+markers", name=e.name))
+        fig.add_trace(go.Scatter(x=list(range(len(curve))), y=curve, mode="lines+markers", name=e.name,
+                                 line=dict(color=_color(e.model.config.method), dash="solid" if e.origin == "shipped" else "dot")))
     # a vertical toolbar leaves the half-width title readable; the legend goes below, out of the toolbar's way
     fig.update_layout(title=title, xaxis_title="diagonal shift (px)", yaxis_title="%", height=420, margin=dict(t=50, b=40, r=40),
                       modebar=dict(orientation="v"), legend=dict(orientation="h", yanchor="top", y=-0.22))
@@ -136,16 +208,18 @@ def view_image(image: torch.Tensor, max_shift: int, shift: int, scale: int = 6) 
 
 
 def slide_rows(probs: dict[str, np.ndarray], max_shift: int, classes: tuple[str, ...]) -> list[dict]:
-    """Every model's class probabilities (%) at every offset of the slide."""
-    return [{"model": name, "offset (px)": s - max_shift // 2, **{c: float(100 * q) for c, q in zip(classes, p[s])}}
+    """Every model's class probabilities (in percent) at every offset of the slide."""
+    return [{"model": name, "offset_px": s - max_shift // 2, **{f"{c}_pct": float(100 * q) for c, q in zip(classes, p[s])}}
             for name, p in probs.items() for s in range(len(p))]
 
 
-def probability_figure(probs: dict[str, np.ndarray], shift: int, classes: tuple[str, ...], label: int) -> go.Figure:
+def probability_figure(entries: list[Entry], probs: dict[str, np.ndarray], shift: int, classes: tuple[str, ...],
+                       label: int) -> go.Figure:
     """Grouped bars: every model's class probabilities at this shift; the true class is marked."""
     fig = go.Figure()
+    colors = {e.name: _color(e.model.config.method) for e in entries}
     for name, p in probs.items():
-        fig.add_trace(go.Bar(x=list(classes), y=p[shift] * 100, name=name))
+        fig.add_trace(go.Bar(x=list(classes), y=p[shift] * 100, name=name, marker_color=colors.get(name)))
     fig.update_layout(barmode="group", yaxis=dict(title="probability (%)", range=[0, 100]), height=360,
                       margin=dict(t=40, b=40), title=f"true class: {classes[label]}")
     return fig
