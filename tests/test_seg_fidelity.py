@@ -25,15 +25,17 @@ def slim():
     return wrap(build_model("deeplabv3_resnet_slim"), "deeplabv3_resnet_slim")
 
 
-def test_divided_layout_relabels_the_left_strip_only():
-    divided, street = generate(SceneConfig("val", 20, 64, 128, 2)), generate(SceneConfig("val", 20, 64, 128, 2, "street"))
-    assert np.array_equal(divided.images, street.images)  # same pixels: only the labels differ
-    changed = divided.labels != street.labels
-    assert changed.any() and set(np.unique(divided.labels[changed])) == {WALL}
-    assert set(np.unique(street.labels[changed])) == {SIDEWALK}
-    cols = np.nonzero(changed)[2]
-    assert cols.mean() < 64 / 2  # the median lies left of the image centre on average
-    assert WALL not in street.labels and SIDEWALK in divided.labels  # the right strip stays sidewalk
+def test_divided_layout_median_looks_like_the_sidewalk_and_lies_left():
+    divided = generate(SceneConfig("val", 20, 64, 128, 2))
+    street = generate(SceneConfig("val", 20, 64, 128, 2, "street"))
+    assert WALL not in street.labels and WALL in divided.labels and SIDEWALK in divided.labels
+    for img, lab in zip(divided.images, divided.labels):
+        wall, walk = lab == WALL, lab == SIDEWALK
+        if wall.sum() > 20 and walk.sum() > 20:  # same paint: mean colours within a few grey levels
+            assert np.abs(img[wall].mean(0) - img[walk].mean(0)).max() < 12
+    cols_wall, cols_walk = np.nonzero(divided.labels == WALL)[2], np.nonzero(divided.labels == SIDEWALK)[2]
+    assert cols_wall.mean() < 64 / 2 and cols_walk.mean() > 64 + 64 / 2  # the median on the left, the sidewalk right
+    assert (divided.labels == SIDEWALK).sum() > (divided.labels == WALL).sum()  # the camera is in the right lane
     with pytest.raises(ValueError, match="layout"):
         generate(SceneConfig("val", 1, 32, 64, 0, "mirrored"))
 

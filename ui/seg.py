@@ -17,7 +17,8 @@ from plotly.subplots import make_subplots
 from engine.seg.ablation import evaluate_latents, scores
 from engine.seg.classes import colorize
 from engine.seg.features import LatentCache, Latents
-from engine.seg.lab import DEFAULT_VAL, channel_order, load_data, subset_latents
+from engine.seg.fidelity import Fidelity
+from engine.seg.lab import DEFAULT_VAL, channel_order, load_data, ranking_data, subset_latents
 from engine.seg.metrics import REGIONS
 from engine.seg.models import SegModel, cached_pretrained, load_model, load_pretrained
 from engine.seg.ranking import Ranking, rank
@@ -26,19 +27,21 @@ from engine.storage import ASSETS, fingerprint
 from ui.uploads import user_seg_models
 
 COLORS = {"overall": "#d62728", "left": "#1f77b4", "right": "#2ca02c", "kflip1": "#9467bd", "kflip2": "#8c564b",
-          "random": "#7f7f7f"}
+          "magnitude": "#ff7f0e", "random": "#7f7f7f"}
 # Paper Sec. 4.2 (DeepLabV3-ResNet-50, Cityscapes val, 2048 latent channels): all-image mIoU with the top N
 # channels of the overall ranking zeroed, and with N random channels zeroed.
 PAPER_WIDTH = 2048
 PAPER_MIOU = {0: (74.0, 74.0), 100: (71.9, 73.4), 500: (64.7, 70.5)}
-SHIPPED_WIDTH = 576  # latent width of the shipped model, on which assets/seg/fidelity_sweep.json was measured
+# The shipped pair: the default (trained without flips, leans on absolute position) and its control (flip-trained).
+SHIPPED = {"default": "default: trained without flips", "control": "control: trained with flips"}
 # Models and data are cache keys by identity of content: weights + settings, and the data's description.
 HASH = {SegModel: lambda seg: seg.fingerprint, SceneSet: lambda data: fingerprint(data.key)}
 
 
 def model_files() -> list[Path]:
-    """Segmentation checkpoints shipped in assets/seg."""
-    return sorted((ASSETS / "seg").glob("*.pt"))
+    """Segmentation checkpoints shipped in assets/seg, the default first."""
+    return sorted((ASSETS / "seg").glob("*.pt"), key=lambda p: (p.stem not in SHIPPED, list(SHIPPED).index(p.stem)
+                                                                 if p.stem in SHIPPED else 0, p.stem))
 
 
 @st.cache_resource(show_spinner="Loading the segmentation model…")
@@ -53,7 +56,8 @@ def shared_pretrained(arch: str) -> SegModel:
 
 def model_choices() -> dict[str, Callable[[], SegModel]]:
     """Every model this session can use, by label: shipped, the user's (sidebar uploads), cached torchvision weights."""
-    choices: dict[str, Callable[[], SegModel]] = {f"shipped: {p.stem}": lambda p=p: shared_model(str(p)) for p in model_files()}
+    choices: dict[str, Callable[[], SegModel]] = {f"shipped {SHIPPED.get(p.stem, p.stem)}": lambda p=p: shared_model(str(p))
+                                                  for p in model_files()}
     choices |= {f"yours: {name}": lambda m=m: m for name, m in user_seg_models().items()}
     choices |= {f"torchvision pretrained: {a}": lambda a=a: shared_pretrained(a) for a in cached_pretrained()}
     return choices
@@ -77,8 +81,8 @@ def shared_latents(seg: SegModel, data: SceneSet, subset: str) -> Latents:
 
 
 @st.cache_resource(max_entries=64, hash_funcs=HASH, show_spinner="Ranking channels…")
-def shared_order(seg: SegModel, data: SceneSet, ranking: str, draw: int = 0) -> np.ndarray:
-    return channel_order(seg, data, ranking, draw)
+def shared_order(seg: SegModel, data: SceneSet, ranking: str, draw: int = 0, rank_on: str = "held-out") -> np.ndarray:
+    return channel_order(seg, data, ranking, draw, rank_on)
 
 
 @st.cache_data(max_entries=32, hash_funcs=HASH, show_spinner=False)
@@ -87,15 +91,19 @@ def baseline_scores(seg: SegModel, data: SceneSet, subset: str) -> dict[str, flo
 
 
 @st.cache_data(max_entries=64, hash_funcs=HASH, show_spinner=False)
-def shared_ranking(seg: SegModel, data: SceneSet, method: str) -> Ranking:
-    return rank(seg, data, method)
+def shared_ranking(seg: SegModel, data: SceneSet, method: str, rank_on: str = "held-out") -> Ranking:
+    return rank(seg, ranking_data(data, rank_on), method)
 
 
 @st.cache_data(show_spinner=False)
-def shipped_comparison() -> list[dict]:
-    """:func:`paper_comparison` of the sweep recorded for the shipped model on the default scenes."""
-    path = ASSETS / "seg" / "fidelity_sweep.json"
-    return paper_comparison(json.loads(path.read_text()) if path.is_file() else [], SHIPPED_WIDTH)
+def shipped_fidelity() -> dict[str, Fidelity]:
+    """The measured Fig. 4/6 numbers of the shipped models (``python -m engine fidelity``), by role."""
+    out = {}
+    for role in SHIPPED:
+        path = ASSETS / "seg" / f"fidelity_{role}.json"
+        if path.is_file():
+            out[role] = Fidelity.from_json(json.loads(path.read_text()))
+    return out
 
 
 def paper_comparison(rows: list[dict], width: int) -> list[dict]:
@@ -111,6 +119,12 @@ def paper_comparison(rows: list[dict], width: int) -> list[dict]:
                     f"N here (of {width})": "–" if n is None else str(n), "here: top-N overall": round(top[0], 1) if top else None,
                     "here: N random (mean)": round(float(np.mean(rand)), 1) if rand else None})
     return out
+
+
+def percent_rows(rows: list[dict]) -> list[dict]:
+    """Sweep rows for export with mIoU in percent, the unit named in each column (``all_miou_pct`` ...)."""
+    return [{**{k: v for k, v in r.items() if k not in REGIONS}, **{f"{k}_miou_pct": round(100 * r[k], 3) for k in REGIONS}}
+            for r in rows]
 
 
 def ranking_export(rankings: dict[str, Ranking]) -> tuple[list[dict], dict]:
@@ -131,49 +145,130 @@ def ranking_figure(scores_by_method: dict[str, np.ndarray]) -> go.Figure:
     return fig
 
 
-def sweep_figure(rows: list[dict]) -> go.Figure:
-    """mIoU vs N per region: each ranking as a line, random as mean with a min-max band (Fig. 4 top)."""
-    fig = make_subplots(rows=1, cols=4, subplot_titles=[f"{r} mIoU" for r in REGIONS], shared_yaxes=True)
+def sweep_figure(rows: list[dict], images: int) -> go.Figure:
+    """mIoU change vs N per region (0 = no ablation, stated in each axis): each ranking as a line, random as mean with
+    a min-max band over its draws (Fig. 4 top)."""
+    base = {region: 100 * next((r[region] for r in rows if r["n"] == 0), float("nan")) for region in REGIONS}
+    fig = make_subplots(rows=1, cols=4, subplot_titles=[f"{r} (0 = {base[r]:.1f})" for r in REGIONS], shared_yaxes=True)
+    draws = len({r["draw"] for r in rows if r["ranking"] == "random"})
     for col, region in enumerate(REGIONS, start=1):
         for name in dict.fromkeys(r["ranking"] for r in rows):
             pts = [r for r in rows if r["ranking"] == name]
             ns = sorted({r["n"] for r in pts})
-            vals = [[100 * r[region] for r in pts if r["n"] == n] for n in ns]
-            color = COLORS.get(name, "#000")
+            vals = [[100 * r[region] - base[region] for r in pts if r["n"] == n] for n in ns]
             if name == "random":
                 fig.add_scatter(x=ns + ns[::-1], y=[max(v) for v in vals] + [min(v) for v in vals][::-1], fill="toself",
-                                line_width=0, fillcolor="rgba(127,127,127,0.25)", name="random min-max",
-                                showlegend=col == 1, row=1, col=col)
-            fig.add_scatter(x=ns, y=[float(np.mean(v)) for v in vals], mode="lines+markers", line_color=color,
-                            name=f"{name} (mean)" if name == "random" else name, showlegend=col == 1, row=1, col=col)
+                                line_width=0, fillcolor="rgba(127,127,127,0.25)", name=f"random: min-max of {draws} draws",
+                                showlegend=col == 1, hoverinfo="skip", row=1, col=col)
+            fig.add_scatter(x=ns, y=[float(np.mean(v)) for v in vals], mode="lines+markers", line_color=COLORS.get(name, "#000"),
+                            name="random: mean" if name == "random" else name, showlegend=col == 1, row=1, col=col)
     fig.update_xaxes(title_text="N zeroed")
-    fig.update_layout(height=350, margin=dict(l=10, r=10, t=60, b=10))
-    return fig
+    fig.update_yaxes(title_text="mIoU change, points", row=1, col=1)
+    return _finish(fig, f"Top-N sweep on {images} images", 380)
 
 
-def range_figure(rows: list[dict]) -> go.Figure:
-    """mIoU per region when only ranks [a, b) are zeroed (Fig. 4 bottom row)."""
-    fig = make_subplots(rows=1, cols=4, subplot_titles=[f"{r} mIoU" for r in REGIONS], shared_yaxes=True)
+def range_figure(rows: list[dict], base: dict[str, float], images: int) -> go.Figure:
+    """mIoU change per region when only ranks [a, b) are zeroed (Fig. 4 bottom row); 0 = no ablation."""
+    fig = make_subplots(rows=1, cols=4, subplot_titles=[f"{r} (0 = {100 * base[r]:.1f})" for r in REGIONS], shared_yaxes=True)
     for col, region in enumerate(REGIONS, start=1):
         for name in dict.fromkeys(r["ranking"] for r in rows):
             pts = [r for r in rows if r["ranking"] == name]
-            fig.add_bar(x=[f"{r['a']}-{r['b']}" for r in pts], y=[100 * r[region] for r in pts], name=name,
+            fig.add_bar(x=[f"{r['a']}-{r['b']}" for r in pts], y=[100 * (r[region] - base[region]) for r in pts], name=name,
                         marker_color=COLORS.get(name), showlegend=col == 1, row=1, col=col)
     fig.update_xaxes(title_text="ranks zeroed")
-    fig.update_layout(height=350, margin=dict(l=10, r=10, t=60, b=10))
+    fig.update_yaxes(title_text="mIoU change, points", row=1, col=1)
+    return _finish(fig, f"Rank-range sweep on {images} images", 380)
+
+
+def region_attack_figure(rows: list[dict], images: int) -> go.Figure:
+    """Each half's mIoU change vs N under the left, overall and right rankings (Fig. 6 and its mirror image)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["left half", "right half"], shared_yaxes=True)
+    for col, half in enumerate(("left", "right"), start=1):
+        base = 100 * next((r[half] for r in rows if r["n"] == 0), float("nan"))
+        for name in ("left", "overall", "right"):
+            pts = sorted((r for r in rows if r["ranking"] == name), key=lambda r: r["n"])
+            fig.add_scatter(x=[r["n"] for r in pts], y=[100 * r[half] - base for r in pts], mode="lines+markers",
+                            name=f"{name}-ranked", line_color=COLORS[name], showlegend=col == 1, row=1, col=col)
+    fig.update_xaxes(title_text="N zeroed")
+    fig.update_yaxes(title_text="mIoU change of the half, points", row=1, col=1)
+    return _finish(fig, f"Region-specific attack on {images} images (Fig. 6)", 340)
+
+
+def sweep_verdict(rows: list[dict]) -> str:
+    """One line: at each N, does the first ranking hurt more than every random draw (the paper's Fig. 4 pattern)?"""
+    ranked = next((r["ranking"] for r in rows if r["ranking"] != "random"), None)
+    ns = sorted({r["n"] for r in rows if r["n"] > 0})
+    if ranked is None or not any(r["ranking"] == "random" for r in rows):
+        return "Add random draws to compare the ranking with chance."
+    parts = []
+    for n in ns:
+        top = next(r["all"] for r in rows if r["ranking"] == ranked and r["n"] == n)
+        lowest = min(r["all"] for r in rows if r["ranking"] == "random" and r["n"] == n)
+        parts.append(f"N={n}: {'yes' if top < lowest else 'no'} ({100 * top:.1f} vs lowest random {100 * lowest:.1f})")
+    return f"Paper's pattern (top N by {ranked} below every random draw): " + "; ".join(parts)
+
+
+def attack_verdict(rows: list[dict]) -> str:
+    """One line: does the left ranking hurt the left half more than the right ranking, and the mirror image?"""
+    parts = []
+    for n in sorted({r["n"] for r in rows if r["n"] > 0}):
+        get = {(r["ranking"], h): r[h] for r in rows if r["n"] == n for h in ("left", "right")}
+        if ("left", "left") in get and ("right", "left") in get:
+            ok = get[("left", "left")] < get[("right", "left")] and get[("right", "right")] < get[("left", "right")]
+            parts.append(f"N={n}: {'yes' if ok else 'no'}")
+    return "Paper's pattern (each side's ranking hurts its own half more): " + "; ".join(parts) if parts else ""
+
+
+def _finish(fig: go.Figure, title: str, height: int = 340) -> go.Figure:
+    """Title on top, legend below the plot (never over the axes)."""
+    fig.update_layout(title=dict(text=title, font_size=14), height=height, margin=dict(l=10, r=10, t=50, b=10),
+                      legend=dict(orientation="h", yanchor="top", y=-0.25, x=0))
     return fig
 
 
-def region_attack_figure(rows: list[dict]) -> go.Figure:
-    """Left-half mIoU vs N under the left, overall and right rankings (Fig. 6)."""
+def fig4_figure(fid: Fidelity, title: str) -> go.Figure:
+    """Fig. 4 top: change of all-image mIoU (points; 0 = no ablation) vs N zeroed for the flip ranking (Eq. 2), the
+    largest-N channels and random draws (mean, min-max band)."""
+    base, ns = 100 * fid.baseline["all"], [0] + [t.n for t in fid.top_n]
+
+    def delta(values: list[float]) -> list[float]:
+        return [0.0] + [100 * v - base for v in values]
+
+    lo, hi = delta([min(t.random) for t in fid.top_n]), delta([max(t.random) for t in fid.top_n])
     fig = go.Figure()
-    for name in ("left", "overall", "right"):
-        pts = sorted((r for r in rows if r["ranking"] == name), key=lambda r: r["n"])
-        fig.add_scatter(x=[r["n"] for r in pts], y=[100 * r["left"] for r in pts], mode="lines+markers", name=name,
-                        line_color=COLORS[name])
-    fig.update_layout(xaxis_title="N zeroed", yaxis_title="left-half mIoU (%)", height=320,
-                      margin=dict(l=10, r=10, t=30, b=10), title="Region-specific attack (left half)")
-    return fig
+    fig.add_scatter(x=ns + ns[::-1], y=hi + lo[::-1], fill="toself", line_width=0, fillcolor="rgba(127,127,127,0.25)",
+                    name=f"random: min-max of {len(fid.top_n[0].random) if fid.top_n else 0} draws", hoverinfo="skip")
+    fig.add_scatter(x=ns, y=delta([t.random_mean for t in fid.top_n]), mode="lines+markers", name="random: mean",
+                    line_color=COLORS["random"])
+    fig.add_scatter(x=ns, y=delta([t.magnitude for t in fid.top_n]), mode="lines+markers", name="largest N (magnitude)",
+                    line=dict(color=COLORS["magnitude"], dash="dash"))
+    fig.add_scatter(x=ns, y=delta([t.ranked for t in fid.top_n]), mode="lines+markers", name="top N by flip (Eq. 2)",
+                    line_color=COLORS["overall"])
+    fig.update_xaxes(title_text=f"N zeroed (of {fid.channels})")
+    fig.update_yaxes(title_text=f"mIoU change, points (0 = {base:.1f})")
+    return _finish(fig, title)
+
+
+def range_bars(fid: Fidelity, title: str) -> go.Figure:
+    """Fig. 4 bottom: mIoU change when only one eighth of the flip ranking is zeroed, first eighth to last."""
+    base = 100 * fid.baseline["all"]
+    fig = go.Figure(go.Bar(x=[f"{a}-{b}" for a, b, _ in fid.eighths], y=[100 * v - base for _, _, v in fid.eighths],
+                           marker_color=COLORS["overall"], name="ranks zeroed"))
+    fig.update_xaxes(title_text="ranks zeroed (most flip-sensitive first)")
+    fig.update_yaxes(title_text=f"mIoU change, points (0 = {base:.1f})")
+    return _finish(fig, title, 300)
+
+
+def fig6_figure(fid: Fidelity, title: str) -> go.Figure:
+    """Fig. 6: each half's mIoU change under the left- and the right-specific ranking (Eq. 3), at every N."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["left half", "right half"], shared_yaxes=True)
+    for col, (half, values) in enumerate((("left", "left_half"), ("right", "right_half")), start=1):
+        base = 100 * fid.baseline[half]
+        for ranking in ("left", "right"):
+            fig.add_bar(x=[f"N={r.n}" for r in fid.regional], y=[100 * getattr(r, values)[ranking] - base for r in fid.regional],
+                        name=f"{ranking}-ranked (Eq. 3)", marker_color=COLORS[ranking], showlegend=col == 1, row=1, col=col)
+    fig.update_yaxes(title_text="mIoU change of the half, points", row=1, col=1)
+    return _finish(fig, title)
 
 
 def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.55) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.cli import print_table, write_json
+from engine.cli import add_command, print_table, write_json
 from engine.device import pick_device
 from engine.progress import print_progress
 from engine.seg.ablation import channel_mask, evaluate_latents, range_sweep, scores, select, sweep
@@ -136,52 +136,60 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("rank", help="rank latent channels by flip sensitivity (Eq. 2/3, Kernel-Flip)")
-    p.add_argument("--method", choices=METHODS, default="overall")
-    p.add_argument("--top", type=int, default=10, help="rows to print")
+    p = add_command(sub, "rank", "rank latent channels by flip sensitivity (Eq. 2/3, Kernel-Flip) or magnitude",
+                    ["--method overall --top 20", "--method left --rank-on val --json left.json",
+                     "--checkpoint assets/seg/control.pt --method magnitude"], cmd_rank)
+    p.add_argument("--method", choices=METHODS, default="overall", help="ranking method (default: overall = Eq. 2)")
+    p.add_argument("--top", type=int, default=10, help="rows to print (the JSON lists every channel)")
     _data_args(p)
-    p.set_defaults(func=cmd_rank)
 
-    p = sub.add_parser("ablate", help="zero ranked latent channels, print mIoU all/left/center/right")
-    p.add_argument("--ranking", choices=RANKINGS, default="overall")
+    p = add_command(sub, "ablate", "zero ranked latent channels, print mIoU all/left/center/right",
+                    ["--ranking overall --n 128", "--ranking random --n 128 --draws 5", "--ranking left --range 0 64 --subset val-left"],
+                    cmd_ablate)
+    p.add_argument("--ranking", choices=RANKINGS, default="overall", help="channel order to zero from (default: overall)")
     p.add_argument("--n", type=int, default=0, help="zero the top N channels")
     p.add_argument("--range", type=int, nargs=2, metavar=("A", "B"), help="zero ranks [A, B) instead")
     p.add_argument("--draws", type=int, default=5, help="random draws (ranking random)")
-    p.add_argument("--subset", choices=SUBSETS, default="val")
+    p.add_argument("--subset", choices=SUBSETS, default="val", help="images scored: all val, or val-left / val-right")
     _data_args(p)
-    p.set_defaults(func=cmd_ablate)
 
-    p = sub.add_parser("sweep", help="mIoU per region vs N (top-N or rank ranges) for several rankings")
+    p = add_command(sub, "sweep", "mIoU per region vs N (top-N or rank ranges) for several rankings",
+                    ["--rankings overall,left,right,magnitude --draws 5 --json sweep.json",
+                     "--rankings overall --range-step 64", "--checkpoint assets/seg/control.pt --rank-on val"], cmd_sweep)
     p.add_argument("--rankings", default="overall,kflip1,kflip2", help=f"comma list of {', '.join(METHODS)}")
     p.add_argument("--ns", help="comma list of N (default: 0 and 5/10/25%% of the latent width)")
     p.add_argument("--draws", type=int, default=5, help="random draws per N")
     p.add_argument("--range-step", type=int, help="zero rank ranges [a, a+step) instead of top N")
     p.add_argument("--range-stop", type=int, help="last rank covered by the range sweep")
-    p.add_argument("--subset", choices=SUBSETS, default="val")
+    p.add_argument("--subset", choices=SUBSETS, default="val", help="images scored: all val, or val-left / val-right")
     _data_args(p)
-    p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("position", help="mIoU on the scenes mirrored and shifted: how much the model relies on absolute position")
+    p = add_command(sub, "position", "mIoU on the scenes mirrored and shifted: how much the model relies on absolute position",
+                    ["", "--checkpoint assets/seg/control.pt --moves mirror"], cmd_position)
     p.add_argument("--moves", nargs="+", default=["mirror", "roll:32", "roll:64"], help="mirror and/or roll:<pixels>")
     _data_args(p)
-    p.set_defaults(func=cmd_position)
 
-    p = sub.add_parser("fidelity", help="the paper's Fig. 4/6 claims on one model: top N vs random and magnitude, first vs "
-                                        "last quarter, left- vs right-ranked per half, mirrored-scene cost")
+    p = add_command(sub, "fidelity", "the paper's Fig. 4/6 claims on one model: top N vs random and magnitude, first vs "
+                                     "last quarter, left- vs right-ranked per half, mirrored-scene cost",
+                    ["--json assets/seg/fidelity_default.json",
+                     "--checkpoint assets/seg/control.pt --json assets/seg/fidelity_control.json", "--rank-on val"],
+                    cmd_fidelity)
     p.add_argument("--draws", type=int, default=5, help="random draws per N")
     _data_args(p)
-    p.set_defaults(func=cmd_fidelity)
 
-    p = sub.add_parser("train-seg", help="train the segmentation model on generated street scenes or a Cityscapes folder")
+    p = add_command(sub, "train-seg", "train the segmentation model on generated street scenes or a Cityscapes folder",
+                    ["--out assets/seg/default.pt --json meta.json", "--flip --out assets/seg/control.pt",
+                     "--init assets/seg/default.pt --epochs 4 --lr 5e-4 --out leg2.pt", "--data ~/cityscapes --epochs 10"],
+                    cmd_train)
     defaults = TrainConfig()
     for f in fields(TrainConfig):
         default, flag = getattr(defaults, f.name), f"--{f.name.replace('_', '-')}"
+        helptext = f.metadata.get("help", f"(default: {default})")
         if isinstance(default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=f.metadata.get("help"))
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=helptext)
         else:
-            p.add_argument(flag, type=type(default), default=default, help=f.metadata.get("help"))
+            p.add_argument(flag, type=type(default), default=default, help=helptext)
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--out", default=str(DEFAULT_WEIGHTS), help="where to write the weights (also after every epoch, so a "
                                                                "stopped run can be continued with --init)")
     p.add_argument("--json", metavar="PATH", help="write the run's meta (config, device, val mIoU)")
-    p.set_defaults(func=cmd_train)

@@ -1,10 +1,11 @@
 """torchvision DeepLabV3 / FCN models split into backbone (the latent) and head, plus kernel-flipped copies.
 
 Latent = the backbone output that feeds the head (``model.backbone(x)["out"]``). The CPU
-default is torchvision's ``DeepLabV3`` class with a dilated MobileNetV3-Small backbone (576-channel
-latent, output stride 16, ASPP rates 6/12/18): it was chosen by measurement (see
-assets/seg/MODEL_CARD.md) because it is as fast as MobileNetV3-Large on the head yet its fp16
-weights (12 MB) fit the asset budget where the Large model's (22 MB) do not.
+default is ``deeplabv3_resnet_slim``: torchvision's ``DeepLabV3`` class on a ResNet trunk built by
+torchvision's own ``ResNet._make_layer`` with Bottleneck stages a quarter as wide as ResNet-50's
+(512-channel sparse post-ReLU latent like the paper's 2048-channel one, output stride 16, ASPP rates
+6/12/18 with 96 channels). It was chosen by measurement over MobileNetV3-Small, whose dense hardswish
+latent showed no Fig. 4 effect (assets/seg/MODEL_CARD.md, factor table).
 
 Users' checkpoints: the torchvision builders' layouts (DeepLabV3 ResNet-50/101 and
 MobileNetV3-Large, FCN ResNet-50/101, with or without the auxiliary head), plain or wrapped state
@@ -42,8 +43,9 @@ CONFIGS = ("torchvision", "paper")
 PRETRAINED = {"deeplabv3_resnet50": tvseg.DeepLabV3_ResNet50_Weights, "deeplabv3_resnet101": tvseg.DeepLabV3_ResNet101_Weights,
               "deeplabv3_mobilenet_v3_large": tvseg.DeepLabV3_MobileNet_V3_Large_Weights,
               "fcn_resnet50": tvseg.FCN_ResNet50_Weights, "fcn_resnet101": tvseg.FCN_ResNet101_Weights}
-DEFAULT_ARCH = "deeplabv3_mobilenet_v3_small"
-DEFAULT_WEIGHTS = ASSETS / "seg" / f"{DEFAULT_ARCH}.pt"
+DEFAULT_ARCH = "deeplabv3_resnet_slim"
+DEFAULT_WEIGHTS = ASSETS / "seg" / "default.pt"  # trained without flips: leans on absolute horizontal position
+CONTROL_WEIGHTS = ASSETS / "seg" / "control.pt"  # the same recipe with random flips: cannot use it
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 

@@ -10,8 +10,11 @@ subset or a larger set always contains the same images.
 Two layouts, identical pixels, different labels (the lever that makes a model need absolute position):
 - ``divided`` (default): the strip left of the oncoming lane is a concrete median (Cityscapes ``wall``)
   drawn with exactly the sidewalk's colours and grain; the strip on the right is ``sidewalk``. Their local
-  look is the same, so only horizontal position tells them apart, as for a real divided road.
-- ``street``: both strips are ``sidewalk`` (the generator before the divided layout).
+  look is the same, so only horizontal position tells them apart, as for a real divided road. The ego car
+  drives in the right lane, so the road's centre line (and everything on the left) lies left of the camera:
+  the median looks narrower and farther than the sidewalk, as on a real drive-on-the-right road.
+- ``street``: both strips are ``sidewalk`` and the camera is on the road's centre line (the generator before
+  the divided layout; its images are unchanged).
 """
 from __future__ import annotations
 
@@ -100,7 +103,7 @@ def _jitter(rng: np.random.Generator, base: tuple[float, float, float], amount: 
 
 
 def _background(c: _Canvas, rng: np.random.Generator, vx: float, vy: float, rw: float, sw: float, tw: float,
-                layout: str) -> None:
+                layout: str, off: float) -> None:
     """Sky, facades (segments along the street with windows), road, lane marks, sidewalks (or median), verges."""
     h, w = c.h, c.w
     ys, xs = _grid(h, w)
@@ -112,7 +115,7 @@ def _background(c: _Canvas, rng: np.random.Generator, vx: float, vy: float, rw: 
     lateral = rw + sw + tw
     for side in (-1.0, 1.0):
         half = side * dx > 0
-        tf = np.where(half, side * dx / lateral, 0)  # depth parameter of the facade at this column
+        tf = np.where(half, side * dx / (lateral - side * off), 0)  # depth parameter of the facade at this column
         depth = 1.0 / np.maximum(tf, 1e-3)
         bounds = np.cumsum(rng.uniform(0.4, 2.0, 24)) + 0.6
         heights = rng.uniform(0.5, 1.8, 25) * h * np.where(rng.random(25) < 0.15, 0, 1)  # gaps
@@ -127,7 +130,7 @@ def _background(c: _Canvas, rng: np.random.Generator, vx: float, vy: float, rw: 
         col = np.where(window[..., None], col * 0.45 + 0.1, col)
         c.fill(facade, BUILDING, col)
     ground = ys > vy
-    adx = np.abs(dx)
+    adx = np.abs(dx + t * off)  # lateral distance from the road's centre line (the camera is ``off`` right of it)
     grain = rng.normal(0, 0.025, (h, w, 1)).astype(np.float32)
     road_col = _jitter(rng, (90, 88, 95), 0.08) + grain
     c.fill(ground & (adx < t * rw), ROAD, road_col)
@@ -137,7 +140,7 @@ def _background(c: _Canvas, rng: np.random.Generator, vx: float, vy: float, rw: 
     strip_col = _jitter(rng, (170, 150, 160), 0.1) + grain
     c.fill(strip, SIDEWALK, strip_col)
     if layout == "divided":
-        c.lab[strip & (dx < 0)] = WALL  # the median: same pixels as the sidewalk, told apart only by side
+        c.lab[strip & (dx + t * off < 0)] = WALL  # the median: same pixels as the sidewalk, told apart only by side
     if tw > 0:
         c.fill(ground & (adx >= t * (rw + sw)) & (adx < t * lateral), TERRAIN, _jitter(rng, (110, 160, 80), 0.1) + grain)
 
@@ -188,7 +191,8 @@ def render_scene(rng: np.random.Generator, height: int = 128, width: int = 256,
     vy, vx = h * rng.uniform(0.36, 0.46), w * rng.uniform(0.42, 0.58)
     rw, sw = w * rng.uniform(0.45, 0.6), w * rng.uniform(0.16, 0.28)
     tw = w * rng.uniform(0.05, 0.15) if rng.random() < 0.5 else 0.0
-    _background(c, rng, vx, vy, rw, sw, tw, layout)
+    off = rw * rng.uniform(0.1, 0.3) if layout == "divided" else 0.0  # ego car in the right lane
+    _background(c, rng, vx, vy, rw, sw, tw, layout, off)
 
     def base(t: float) -> float:
         return vy + t * (h - vy)
@@ -196,26 +200,26 @@ def render_scene(rng: np.random.Generator, height: int = 128, width: int = 256,
     objects: list[tuple[float, object]] = []
     for side in (-1.0, 1.0):
         for t in rng.uniform(0.1, 1.1, rng.integers(1, 5)):  # trees on the outer sidewalk edge
-            x, th = vx + side * t * (rw + sw * 0.88), t * h * rng.uniform(0.9, 1.3)
+            x, th = vx + t * (side * (rw + sw * 0.88) - off), t * h * rng.uniform(0.9, 1.3)
             green = _jitter(rng, (70, 120, 50), 0.1)
             objects.append((t, lambda x=x, t=t, th=th, g=green: (
                 c.rect(x - t * w * 0.01, base(t) - th * 0.45, x + t * w * 0.01, base(t), VEG, g * 0.55),
                 c.ellipse(x, base(t) - th * 0.62, th * 0.26, th * 0.24, VEG, g))))
         for t in rng.uniform(0.1, 1.1, rng.integers(0, 4)):  # poles, some carrying a sign
-            x, ph, sign = vx + side * t * (rw + sw * 0.15), t * h * 0.95, rng.random() < 0.5
+            x, ph, sign = vx + t * (side * (rw + sw * 0.15) - off), t * h * 0.95, rng.random() < 0.5
             objects.append((t, lambda x=x, t=t, ph=ph, sign=sign: (
                 c.rect(x - max(1.0, t * w * 0.012), base(t) - ph, x + max(1.0, t * w * 0.012), base(t), POLE,
                        np.array([0.5, 0.5, 0.52], np.float32)),
                 sign and c.rect(x - t * w * 0.035, base(t) - ph, x + t * w * 0.035, base(t) - ph * 0.85, SIGN,
                                 np.array([0.9, 0.85, 0.1], np.float32)))))
         for t in rng.uniform(0.12, 0.9, rng.integers(0, 4)):  # left lane oncoming (front), right lane ahead (rear)
-            objects.append((t, lambda t=t, s=side: _car(c, rng, vx + s * t * rw * 0.5, base(t), t * rw * 0.78, front=s < 0)))
+            objects.append((t, lambda t=t, s=side: _car(c, rng, vx + t * (s * rw * 0.5 - off), base(t), t * rw * 0.78, front=s < 0)))
     mode = rng.choice(["left", "right", "both", "none"], p=[0.35, 0.35, 0.2, 0.1])
     boxes: list[tuple[str, tuple[slice, slice] | None]] = []
     for name, side in (("left", -1.0), ("right", 1.0)):
         if mode in (name, "both"):
             for t in rng.uniform(0.3, 0.95, rng.integers(1, 4)):
-                x = vx + side * t * (rw + sw * rng.uniform(0.3, 0.7))
+                x = vx + t * (side * (rw + sw * rng.uniform(0.3, 0.7)) - off)
                 objects.append((t, lambda x=x, t=t, name=name: boxes.append(
                     (name, _pedestrian(c, rng, x, base(t) + 1, t * h * rng.uniform(0.5, 0.6))))))
     for _, draw in sorted(objects, key=lambda o: o[0]):

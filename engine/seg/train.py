@@ -29,16 +29,18 @@ from engine.seg.models import DEFAULT_ARCH, SegModel, build_model, load_model, s
 class TrainConfig:
     """Everything that determines a training run (recorded in the checkpoint's meta)."""
 
-    arch: str = DEFAULT_ARCH
-    output_stride: int = 16
-    train_images: int = 6000
-    val_images: int = 200
-    height: int = 128
-    epochs: int = 50
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    seed: int = 0
+    arch: str = field(default=DEFAULT_ARCH, metadata={"help": f"architecture (default: {DEFAULT_ARCH})"})
+    output_stride: int = field(default=16, metadata={"help": "output stride of the backbone: 16 or, for ResNets, 8"})
+    aspp_rates: str = field(default="", metadata={"help": "comma list of ASPP dilation rates (default: 6,12,18 at output "
+                                                          "stride 16, the paper's; 1,2,3 scales them to a 128x256 image)"})
+    train_images: int = field(default=6000, metadata={"help": "training scenes (or the first N images of --data)"})
+    val_images: int = field(default=200, metadata={"help": "val images the final mIoU is measured on"})
+    height: int = field(default=128, metadata={"help": "image height (width = 2x; divisible by 16)"})
+    epochs: int = field(default=50, metadata={"help": "passes over the training images"})
+    batch_size: int = field(default=32, metadata={"help": "images per step"})
+    lr: float = field(default=2e-3, metadata={"help": "peak learning rate of the one-cycle schedule (AdamW)"})
+    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
+    seed: int = field(default=0, metadata={"help": "seed of the initialisation, batch order and flips"})
     scene_seed: int = field(default=0, metadata={"help": "seed of the generated training scenes (another seed: other "
                                                            "scenes); val is always the default val split"})
     init: str = field(default="", metadata={"help": "start from this checkpoint's weights (fine-tune) instead of a "
@@ -66,7 +68,8 @@ def train_segmentation(cfg: TrainConfig, device: torch.device | None = None, on_
         if (init.arch, init.output_stride) != (cfg.arch, cfg.output_stride):
             raise ValueError(f"the starting checkpoint is a {init.arch} at output stride {init.output_stride}; this run trains a {cfg.arch} "
                              f"at {cfg.output_stride}")
-    model = init.model if cfg.init else build_model(cfg.arch, output_stride=cfg.output_stride)
+    rates = tuple(int(r) for r in cfg.aspp_rates.split(",")) if cfg.aspp_rates else None
+    model = init.model if cfg.init else build_model(cfg.arch, output_stride=cfg.output_stride, rates=rates)
     model = prepare_model(model, device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(images) // cfg.batch_size)  # a folder smaller than a batch still trains
