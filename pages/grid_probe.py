@@ -154,8 +154,9 @@ with table_tab:
     if rows:
         st.dataframe(table1_view(rows), hide_index=True, width="stretch")
         download_buttons(rows, "table1")
+        counted = "n: placements per row, 95% CI: Wilson" if all(r.get("samples") for r in rows) else "the file records no n"
         st.caption("Accuracy in %. Measured by `python -m engine table1 --json assets/probe/table1.json` on fresh "
-                   "placements (a seed not used in training); 95% CI: Wilson. Paper numbers: ResNet-18 on CIFAR-10, Table 1.")
+                   f"placements (a seed not used in training); {counted}. Paper numbers: ResNet-18 on CIFAR-10, Table 1.")
         note = object_row_note(rows)
         if note:
             st.info(note)

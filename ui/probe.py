@@ -199,7 +199,7 @@ def curve_figure(history: list[dict[str, float]], images_per_point: int) -> go.F
     fig.add_trace(go.Scatter(x=steps, y=[h.get("loss") for h in history], name="loss", showlegend=False), row=1, col=1)
     fig.add_trace(go.Scatter(x=steps, y=[h.get("accuracy") for h in history], name="accuracy", showlegend=False), row=2, col=1)
     fig.update_layout(height=360, margin=dict(l=70, r=20, t=10, b=50), modebar=dict(orientation="v"))
-    fig.update_yaxes(title_text="loss (log)", type="log", row=1, col=1)
+    fig.update_yaxes(title_text="loss (log)", type="log", dtick="D2", row=1, col=1)
     fig.update_yaxes(title_text="accuracy %", range=[0, 100], tickvals=[0, 25, 50, 75, 100], row=2, col=1)
     fig.update_xaxes(title_text=f"step (each point: the last {images_per_point:,} training images)", row=2, col=1)
     return fig
