@@ -5,7 +5,7 @@ run alone (the single-session reference), then all of them at once against the s
 (N, mIoU) the concurrent sessions see must equal what the session saw alone: no errors, no
 cross-talk. Prints the median and p95 latency per slider move and the server's peak memory.
 
-    python bench/bench_load.py [--sessions 4] [--moves 8]
+    python bench/bench_load.py [--sessions 4] [--moves 8] [--model control]
 
 Traffic goes only to a Streamlit server this script starts on 127.0.0.1; bounded in moves and time.
 """
@@ -17,6 +17,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -25,6 +26,7 @@ from playwright.async_api import Page, async_playwright  # noqa: E402
 from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
 from browser import APP_IDLE, CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+from ui.seg import SHIPPED  # noqa: E402
 
 TIMEOUT = 180_000
 SLIDER = "N channels zeroed"
@@ -53,10 +55,10 @@ PATTERNS = (  # one key press per move, so each move is exactly one rerun; each 
 
 
 async def run_session(browser, url: str, keys: tuple[str, ...]) -> tuple[list[tuple[int, str]], list[float]]:
-    """Open the lab, press ``keys`` on the N slider one at a time; record readings and latencies."""
+    """Open the lab at ``url``, press ``keys`` on the N slider one at a time; record readings and latencies."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
-    await page.goto(f"{url}/segmentation-lab")
+    await page.goto(url)
     thumb = page.get_by_role("slider", name=SLIDER)
     await thumb.wait_for(timeout=TIMEOUT)
     await page.locator("[data-testid='stMetric']").filter(has_text="all mIoU").first.wait_for(timeout=TIMEOUT)
@@ -88,23 +90,24 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def main(sessions: int, moves: int) -> int:
+async def main(sessions: int, moves: int, model: str) -> int:
     with streamlit_server(timeout=180) as server:
+        lab = f"{server.url}/segmentation-lab?seg_model={quote(f'shipped {SHIPPED[model]}')}"
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             patterns = [PATTERNS[i % len(PATTERNS)][:moves] for i in range(sessions)]
             alone, alone_lat = [], []
             for keys in patterns:  # the single-session reference, one pattern at a time
-                readings, lat = await run_session(browser, server.url, keys)
+                readings, lat = await run_session(browser, lab, keys)
                 alone.append(readings)
                 alone_lat += lat
-            together = await asyncio.gather(*(run_session(browser, server.url, keys) for keys in patterns))
+            together = await asyncio.gather(*(run_session(browser, lab, keys) for keys in patterns))
             await browser.close()
         memory = peak_rss_mib(server.pid)
     mismatches = [(i, a, b) for i, (seen, _) in enumerate(together) for a, b in zip(alone[i], seen) if a != b]
     lat = [x for _, l in together for x in l]
     q = statistics.quantiles(lat, n=20)
-    print(f"{sessions} sessions x {moves} slider moves, each checked against the same pattern run alone")
+    print(f"{model} model: {sessions} sessions x {moves} slider moves, each checked against the same pattern run alone")
     print(f"readings compared: {sum(len(r) for r, _ in together)}, mismatches: {len(mismatches)}")
     for m in mismatches[:5]:
         print("  mismatch (session, alone, concurrent):", m)
@@ -119,5 +122,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=4)
     parser.add_argument("--moves", type=int, default=8, help="at most 8")
+    parser.add_argument("--model", choices=list(SHIPPED), default="default", help="shipped model to open the lab with")
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(main(args.sessions, args.moves)))
+    raise SystemExit(asyncio.run(main(args.sessions, args.moves, args.model)))

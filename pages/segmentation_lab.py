@@ -61,8 +61,7 @@ if shipped:
                             key=f"seg_range_{role}", config=chart_config(f"seg_fig4_ranges_{role}"))
             st.plotly_chart(ui.fig6_figure(fid, f"Fig. 6: left- vs right-ranked channels ({role})"), key=f"seg_fig6_{role}",
                             config=chart_config(f"seg_fig6_{role}"))
-            st.dataframe(pd.DataFrame([{"holds here": "yes" if c["holds"] else "no", "paper's pattern": c["claim"],
-                                        "measured (mIoU %)": c["here"]} for c in fid.claims()]), hide_index=True)
+            st.markdown(ui.claims_markdown(fid))
 
 choices = ui.model_choices()
 if not choices:

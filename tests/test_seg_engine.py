@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -33,10 +32,11 @@ def test_models_build_without_downloads():
     assert build_model("deeplabv3_resnet50", output_stride=16).classifier[0].convs[1][0].dilation == (6, 6)
     assert build_model("deeplabv3_resnet50", output_stride=16).backbone.layer3[0].conv2.stride == (2, 2)
     assert build_model("deeplabv3_mobilenet_v3_large").classifier[0].convs[0][0].in_channels == 960
-    assert wrap(build_model(), "deeplabv3_mobilenet_v3_small").channels == 576
+    assert wrap(build_model("deeplabv3_mobilenet_v3_small"), "deeplabv3_mobilenet_v3_small").channels == 576
+    assert wrap(build_model(), "deeplabv3_resnet_slim").channels == 512  # the default
 
 
-def test_scenes_are_deterministic_fast_and_labelled(data):
+def test_scenes_are_deterministic_and_labelled(data):  # their speed: bench/bench_scenes.py
     again = generate(SMALL)
     assert np.array_equal(again.images, data.images) and np.array_equal(again.labels, data.labels)
     assert data.images.shape == (12, 64, 128, 3) and data.labels.dtype == np.uint8
@@ -46,9 +46,6 @@ def test_scenes_are_deterministic_fast_and_labelled(data):
     assert np.array_equal(bigger.images[:12], data.images)  # image i depends on (seed, split, i) only
     present = set(np.unique(data.labels).tolist())
     assert {0, 1, 2, 8, 10, 13} <= present and present <= set(range(NUM_CLASSES))
-    start = time.perf_counter()
-    generate(SceneConfig("val", 40, 128, 256, 9))
-    assert 40 / (time.perf_counter() - start) >= 20
 
 
 def test_subsets_rule_matches_where_pedestrians_were_drawn():
@@ -107,7 +104,7 @@ def test_latent_cache_is_bounded_and_reused(seg, data, tmp_path, monkeypatch):
 
 def test_two_threads_ablating_different_channels_get_their_own_results(seg, data):
     lat = LatentCache(use_disk=False).get(seg, data, precision="fp32")
-    masks = [channel_mask(seg.channels, np.arange(0, 300)), channel_mask(seg.channels, np.arange(250, 576))]
+    masks = [channel_mask(seg.channels, np.arange(0, 300)), channel_mask(seg.channels, np.arange(250, seg.channels))]
     expected = [evaluate_latents(seg, lat, m) for m in masks]
     state = {k: v.clone() for k, v in seg.model.state_dict().items()}
     results: dict[int, list] = {0: [], 1: []}
@@ -131,8 +128,9 @@ def test_two_threads_ablating_different_channels_get_their_own_results(seg, data
 def test_kernel_flip_copy_leaves_the_original_untouched(seg, data):
     before = {k: v.clone() for k, v in seg.model.state_dict().items()}
     flipped = kernel_flipped(seg.model)
-    first_conv = seg.model.backbone["0"][0].weight
-    assert torch.equal(flipped.backbone["0"][0].weight, first_conv.flip(-1))
+    first_conv = seg.model.backbone.conv1.weight
+    assert torch.equal(flipped.backbone.conv1.weight, first_conv.flip(-1))
+    assert torch.equal(flipped.backbone.layer4[1].conv2.weight, seg.model.backbone.layer4[1].conv2.weight.flip(-1))
     assert all(torch.equal(v, before[k]) for k, v in seg.model.state_dict().items())
     assert torch.equal(flipped.classifier[4].weight, seg.model.classifier[4].weight)  # head not flipped
 
@@ -175,7 +173,7 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path):
     cfg = TrainConfig(train_images=2, val_images=1, height=32, epochs=1, batch_size=2, lr=1e-9, scene_seed=1,
                       init=str(DEFAULT_WEIGHTS))
     tuned, shipped = train_segmentation(cfg, torch.device("cpu")), load_model()
-    conv = "backbone.0.0.weight"
+    conv = "backbone.conv1.weight"
     assert torch.allclose(tuned.model.state_dict()[conv], shipped.model.state_dict()[conv], atol=1e-4)
     with pytest.raises(ValueError, match="output stride"):
         train_segmentation(TrainConfig(**{**cfg.__dict__, "arch": "deeplabv3_resnet50"}), torch.device("cpu"))

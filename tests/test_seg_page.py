@@ -1,40 +1,75 @@
-"""Segmentation lab page, driven headless: moving N changes the metrics; ranking and sweep plots render."""
+"""Segmentation lab page, driven headless: the shipped default/control panel, the control selectable, the
+rank-on choice, N moving the metrics, and a top-N sweep run as a background job."""
 from __future__ import annotations
 
 import json
+import time
 
 from streamlit.testing.v1 import AppTest
 
 from engine.storage import REPO_ROOT as ROOT
+from ui.seg import SHIPPED
 
 
-def _plot_titles(at: AppTest) -> list[str]:
-    return [json.dumps(json.loads(c.proto.spec).get("layout", {})) for c in at.get("plotly_chart")]
+def _titles(at: AppTest) -> list[str]:
+    return [json.loads(c.proto.spec).get("layout", {}).get("title", {}).get("text", "") for c in at.get("plotly_chart")]
 
 
-def test_segmentation_lab_page():
-    at = AppTest.from_file(str(ROOT / "pages" / "segmentation_lab.py"), default_timeout=120)
+def _chart(at: AppTest, title: str) -> dict:
+    return next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if title in c.proto.spec)
+
+
+def _all_miou(at: AppTest) -> str:
+    return next(m.value for m in at.metric if m.label.startswith("all"))
+
+
+def test_shipped_panel_control_and_rank_on():
+    at = AppTest.from_file(str(ROOT / "pages" / "segmentation_lab.py"), default_timeout=300)
     at.run()
     assert not at.exception, at.exception
-    before = [m.value for m in at.metric]
-    assert len(before) == 4
-    assert any("Channel rankings" in t for t in _plot_titles(at))  # ranking plot
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert [d["name"] for d in spec["data"]] == ["overall", "left", "right"] and spec["data"][0]["y"]
+    titles = _titles(at)
+    for role in SHIPPED:  # default and control side by side: Fig. 4 top and bottom, Fig. 6
+        for figure in ("Fig. 4 top", "Fig. 4 bottom", "Fig. 6"):
+            assert any(figure in t and f"({role})" in t for t in titles), (figure, role, titles)
+    fig4 = _chart(at, "Fig. 4 top: top N vs random (default)")
+    assert {"random: mean", "largest N (magnitude)", "top N by flip (Eq. 2)"} <= {d["name"] for d in fig4["data"]}
+    assert "0 = " in fig4["layout"]["yaxis"]["title"]["text"]  # the axis states its baseline
+    assert any("✅" in m.value or "❌" in m.value for m in at.markdown)  # each claim says whether it holds here
 
-    at.slider(key="seg_n").set_value(288).run()
+    ranking = _chart(at, "Channel rankings")
+    assert [d["name"] for d in ranking["data"]] == ["overall", "left", "right"] and ranking["data"][0]["y"]
+
+    options = at.selectbox(key="seg_model").options
+    assert options[:2] == [f"shipped {SHIPPED['default']}", f"shipped {SHIPPED['control']}"]
+    default_miou = _all_miou(at)
+    at.selectbox(key="seg_model").set_value(options[1]).run()
     assert not at.exception, at.exception
-    after = [m.value for m in at.metric]
-    assert after != before
-    assert all(m.delta.startswith("-") for m in at.metric)  # zeroing half the latent hurts every region
+    assert _all_miou(at) != default_miou  # another model, another mIoU
 
+    at.slider(key="seg_n").set_value(384).run()
+    assert not at.exception, at.exception
+    assert all(m.delta.startswith("-") for m in at.metric if "mIoU" in m.label)  # zeroing 3/4 of the latent hurts
+    held_out = _all_miou(at)
+    at.radio(key="seg_rank_on").set_value("val").run()
+    assert not at.exception, at.exception
+    assert _all_miou(at) != held_out  # the in-sample ranking zeroes other channels
+
+
+def test_top_n_sweep_runs_as_a_job_and_plots_against_random():
+    at = AppTest.from_file(str(ROOT / "pages" / "segmentation_lab.py"), default_timeout=300)
+    at.run()
     at.selectbox(key="seg_subset").set_value("val-left")  # a lighter sweep for the 2-core CI machine
     at.multiselect(key="seg_sweep_n").set_value([10])
     at.number_input(key="seg_sweep_draws").set_value(2)
     next(b for b in at.button if b.label == "Run top-N sweep").click().run()
     assert not at.exception, at.exception
-    titles = _plot_titles(at)
-    assert any("all mIoU" in t for t in titles) and any("Region-specific attack" in t for t in titles)
-    sweep = json.loads(next(c for c in at.get("plotly_chart") if "all mIoU" in c.proto.spec).proto.spec)
+    deadline = time.monotonic() + 240
+    while not any("Top-N sweep" in t for t in _titles(at)) and time.monotonic() < deadline:
+        time.sleep(1)
+        at.run()
+    assert not at.exception, at.exception
+    sweep = _chart(at, "Top-N sweep on")
     names = {d.get("name") for d in sweep["data"]}
-    assert {"overall", "left", "right", "random (mean)", "random min-max"} <= names
+    assert {"overall", "left", "right", "random: mean", "random: min-max of 2 draws"} <= names
+    assert any("Region-specific attack" in t for t in _titles(at))
+    assert any(c.value.startswith("Paper's pattern") for c in at.caption)

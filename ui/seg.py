@@ -157,7 +157,7 @@ def sweep_figure(rows: list[dict], images: int) -> go.Figure:
             ns = sorted({r["n"] for r in pts})
             vals = [[100 * r[region] - base[region] for r in pts if r["n"] == n] for n in ns]
             if name == "random":
-                fig.add_scatter(x=ns + ns[::-1], y=[max(v) for v in vals] + [min(v) for v in vals][::-1], fill="toself",
+                fig.add_scatter(x=ns + ns[::-1], y=[max(v) for v in vals] + [min(v) for v in vals][::-1], mode="lines", fill="toself",
                                 line_width=0, fillcolor="rgba(127,127,127,0.25)", name=f"random: min-max of {draws} draws",
                                 showlegend=col == 1, hoverinfo="skip", row=1, col=col)
             fig.add_scatter(x=ns, y=[float(np.mean(v)) for v in vals], mode="lines+markers", line_color=COLORS.get(name, "#000"),
@@ -221,8 +221,8 @@ def attack_verdict(rows: list[dict]) -> str:
 
 def _finish(fig: go.Figure, title: str, height: int = 340) -> go.Figure:
     """Title on top, legend below the plot (never over the axes)."""
-    fig.update_layout(title=dict(text=title, font_size=14), height=height, margin=dict(l=10, r=10, t=50, b=10),
-                      legend=dict(orientation="h", yanchor="top", y=-0.25, x=0))
+    fig.update_layout(title=dict(text=title, font_size=14), height=height, margin=dict(l=10, r=40, t=50, b=10),
+                      legend=dict(orientation="h", yanchor="top", y=-0.25, x=0), modebar_orientation="v")
     return fig
 
 
@@ -236,7 +236,7 @@ def fig4_figure(fid: Fidelity, title: str) -> go.Figure:
 
     lo, hi = delta([min(t.random) for t in fid.top_n]), delta([max(t.random) for t in fid.top_n])
     fig = go.Figure()
-    fig.add_scatter(x=ns + ns[::-1], y=hi + lo[::-1], fill="toself", line_width=0, fillcolor="rgba(127,127,127,0.25)",
+    fig.add_scatter(x=ns + ns[::-1], y=hi + lo[::-1], mode="lines", fill="toself", line_width=0, fillcolor="rgba(127,127,127,0.25)",
                     name=f"random: min-max of {len(fid.top_n[0].random) if fid.top_n else 0} draws", hoverinfo="skip")
     fig.add_scatter(x=ns, y=delta([t.random_mean for t in fid.top_n]), mode="lines+markers", name="random: mean",
                     line_color=COLORS["random"])
@@ -269,6 +269,11 @@ def fig6_figure(fid: Fidelity, title: str) -> go.Figure:
                         name=f"{ranking}-ranked (Eq. 3)", marker_color=COLORS[ranking], showlegend=col == 1, row=1, col=col)
     fig.update_yaxes(title_text="mIoU change of the half, points", row=1, col=1)
     return _finish(fig, title)
+
+
+def claims_markdown(fid: Fidelity) -> str:
+    """The paper's patterns as a list: holds here or not, and the numbers measured."""
+    return "\n".join(f"- {'✅' if c['holds'] else '❌'} {c['claim']}: {c['here']}" for c in fid.claims())
 
 
 def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.55) -> np.ndarray:

@@ -18,7 +18,7 @@ from engine.seg.lab import (DEFAULT_VAL, RANK_ON, RANKINGS, SUBSETS, channel_ord
                             ranking_data, subset_latents)
 from engine.seg.metrics import REGIONS
 from engine.seg.models import ARCHS, CONFIGS, DEFAULT_WEIGHTS, open_model, save_model
-from engine.seg.ranking import METHODS, rank
+from engine.seg.ranking import METHODS, add_to_shipped, rank
 from engine.seg.train import TrainConfig, train_segmentation
 
 
@@ -57,12 +57,17 @@ def _pct(rows: list[dict]) -> list[dict]:
 
 def cmd_rank(args: argparse.Namespace) -> int:
     seg, data = _load(args, metrics=False)
-    r = rank(seg, ranking_data(data, args.rank_on), args.method, on_progress=print_progress)
-    order = r.order
-    rows = [{"rank": i, "channel": int(c), "score": float(r.scores[c])} for i, c in enumerate(order)]
-    print(f"{args.method}: {r.count} images, {seg.channels} channels; top {args.top}:")
-    print_table([{**row, "score": f"{row['score']:.4g}"} for row in rows[: args.top]], ["rank", "channel", "score"])
-    write_json({"method": args.method, "images": r.count, "channels": rows}, args.json)
+    ranked_on = ranking_data(data, args.rank_on)
+    results = []
+    for method in args.method:
+        r = rank(seg, ranked_on, method, on_progress=print_progress)
+        if args.add_to:
+            add_to_shipped(seg, ranked_on, r, Path(args.add_to))
+        rows = [{"rank": i, "channel": int(c), "score": float(r.scores[c])} for i, c in enumerate(r.order)]
+        print(f"{method} on {args.rank_on}: {r.count} images, {seg.channels} channels; top {args.top}:")
+        print_table([{**row, "score": f"{row['score']:.4g}"} for row in rows[: args.top]], ["rank", "channel", "score"])
+        results.append({"method": method, "images": r.count, "channels": rows})
+    write_json(results[0] if len(results) == 1 else results, args.json)
     return 0
 
 
@@ -138,9 +143,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "rank", "rank latent channels by flip sensitivity (Eq. 2/3, Kernel-Flip) or magnitude",
                     ["--method overall --top 20", "--method left --rank-on val --json left.json",
-                     "--checkpoint assets/seg/control.pt --method magnitude"], cmd_rank)
-    p.add_argument("--method", choices=METHODS, default="overall", help="ranking method (default: overall = Eq. 2)")
+                     "--checkpoint assets/seg/control.pt --method magnitude",
+                     "--method overall left right kflip1 kflip2 magnitude --add-to assets/seg/rankings.json"], cmd_rank)
+    p.add_argument("--method", choices=METHODS, nargs="+", default=["overall"],
+                   help="ranking method(s) (default: overall = Eq. 2); several give a JSON list")
     p.add_argument("--top", type=int, default=10, help="rows to print (the JSON lists every channel)")
+    p.add_argument("--add-to", metavar="PATH", help="also store the ranking under its cache key in this rankings file "
+                                                    "(how assets/seg/rankings.json is made)")
     _data_args(p)
 
     p = add_command(sub, "ablate", "zero ranked latent channels, print mIoU all/left/center/right",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -97,6 +98,13 @@ def partial_ranking(seg: SegModel, images: np.ndarray, method: str, precision: s
 def ranking_key(seg: SegModel, data: SceneSet, method: str, precision: str = "fp32") -> str:
     """Cache key of a ranking: model weights, data, method and precision."""
     return fingerprint(seg.fingerprint, data.key, method, precision)
+
+
+def add_to_shipped(seg: SegModel, data: SceneSet, ranking: Ranking, path: Path = SHIPPED, precision: str = "fp32") -> None:
+    """Store ``ranking`` in a rankings file under its cache key (how assets/seg/rankings.json is made)."""
+    stored = json.loads(path.read_text()) if path.is_file() else {}
+    stored[ranking_key(seg, data, ranking.method, precision)] = ranking.to_json()
+    save_json(stored, path)
 
 
 def rank(seg: SegModel, data: SceneSet, method: str, precision: str = "fp32",
