@@ -25,8 +25,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from playwright.async_api import Page, async_playwright  # noqa: E402
 from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
-from browser import APP_IDLE, CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
 from ui.seg import SHIPPED  # noqa: E402
+
+from browser import APP_IDLE, CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
 
 TIMEOUT = 180_000
 SLIDER = "N channels zeroed"
