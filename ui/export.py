@@ -13,15 +13,30 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+NOTE_LIMIT = 60  # characters of a refused link name or value quoted in the note
+
 
 def chart_config(filename: str) -> dict:
     """A ``st.plotly_chart`` config whose toolbar camera saves ``filename``.png."""
     return {"displayModeBar": True, "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2}}
 
 
-def download_buttons(rows: Sequence[Mapping] | pd.DataFrame, stem: str, as_json: Any = None) -> None:
-    """Small "CSV" and "JSON" buttons in a row: ``rows`` as ``stem``.csv, ``as_json`` (default: the rows) as ``stem``.json."""
+def export_frame(rows: Sequence[Mapping] | pd.DataFrame, percent: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """``rows`` as the table a download holds: the ``percent`` columns (fractions) times 100, under their new names."""
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    if not percent:
+        return frame
+    return frame.assign(**{column: 100 * frame[column] for column in percent}).rename(columns=dict(percent))
+
+
+def download_buttons(rows: Sequence[Mapping] | pd.DataFrame, stem: str, as_json: Any = None,
+                     percent: Mapping[str, str] | None = None) -> None:
+    """Small "CSV" and "JSON" buttons in a row: ``rows`` as ``stem``.csv, ``as_json`` (default: the rows) as ``stem``.json.
+
+    ``percent`` maps columns that hold fractions (0-1) to the names they are exported under in percent, e.g.
+    ``{"left": "left_miou_pct"}``: one unit per export, named in the column, as the page shows it.
+    """
+    frame = export_frame(rows, percent)
     payload = json.loads(frame.to_json(orient="records")) if as_json is None else as_json
     with st.container(horizontal=True, gap="small"):
         st.download_button("CSV", frame.to_csv(index=False), f"{stem}.csv", "text/csv", key=f"dl:{stem}.csv",
@@ -52,6 +67,11 @@ def _shown_as(raw: list[str], value: Any, fmt: Callable[[Any], str]) -> bool:
     return True
 
 
+def _cut(text: str, limit: int = NOTE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters (an ellipsis says so), so a long link value cannot flood the note."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
 def note_refused_params(snapshot: dict[str, list[str]],
                         formats: Mapping[str, Callable[[Any], str]] | None = None) -> None:
     """A small note naming the link parameters no widget of this run accepted as given (call after every bound widget).
@@ -67,7 +87,7 @@ def note_refused_params(snapshot: dict[str, list[str]],
             continue  # a widget took it as given
         if key in st.session_state and _shown_as(raw, st.session_state[key], formats.get(key, str)):
             continue  # dropped because it equals the default
-        refused.append(f"`{key}={'&'.join(raw)}`")
+        refused.append(f"`{_cut(key)}={_cut('&'.join(raw))}`")
     if refused:
         st.caption("ℹ️ Some link settings were not used (bad, stale, or not part of this view); defaults apply: "
                    f"{', '.join(refused)}.")
