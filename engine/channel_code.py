@@ -136,6 +136,10 @@ class ChannelMap:
             best.append(int(torch.where(mask, self.selectivity, -1.0).argmax()) if mask.any() else -1)
         return best
 
+    def preferred_counts(self) -> torch.Tensor:
+        """How many channels prefer each cell, as a (grid, grid) map."""
+        return torch.bincount(self.preferred, minlength=self.grid**2).view(self.grid, self.grid)
+
     def as_dict(self) -> dict:
         return {"grid": self.grid, "layer": self.layer, "images": self.images, "response": self.response.tolist(),
                 "preferred": self.preferred.tolist(), "selectivity": self.selectivity.tolist(),

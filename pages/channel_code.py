@@ -7,6 +7,7 @@ from engine.channel_code import LAYERS
 from engine.channel_nets import available_nets
 from ui import channel_code as cc
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
+from ui.probe import shipped_table1
 
 LINK = url_snapshot("cc_")  # before any widget reads the URL
 st.title("Channel code")
@@ -26,9 +27,10 @@ with st.expander("What am I looking at?"):
         "channels (PermuteNet) still recognises objects nearly as well as GAPNet, but not locations. Accuracy of "
         "each net tested as it was trained, beside the paper's Table 1 (zero padding):")
     if cc.recorded("shuffle"):
-        st.dataframe(cc.paper_beside(cc.recorded("shuffle")), hide_index=True)
-        st.caption("On the generated shapes our object PermuteNet stays far below GAPNet (see "
-                   "assets/probe/MODEL_CARD.md: its head can read only the channel sum), so the asymmetry does not show here.")
+        table1 = shipped_table1()
+        st.dataframe(cc.paper_beside(cc.recorded("shuffle"), table1), hide_index=True)
+        st.caption(cc.recorded_note(cc.recorded("shuffle")))
+        st.caption(cc.samples_note(cc.recorded("shuffle"), table1) or "")
 
 left, mid, right, far = st.columns(4)
 grid = left.selectbox("Grid", [3, 5, 7], key="cc_grid", bind="query-params")
@@ -45,11 +47,15 @@ images = far.slider("Images averaged", 8, 128, 32, step=8, key="cc_images", bind
 # ------------------------------------------------------------------ the map
 st.header("The code: cells x channels")
 cmap = cc.cached_map(key, grid, layer, images)
-a, b, c = st.columns(3)
+a, b, c, d = st.columns(4)
 a.metric("Channels", len(cmap.order))
-b.metric("Mean selectivity", f"{cmap.selectivity.mean():.2f}", help="(peak - mean elsewhere) / (peak + mean elsewhere)")
+b.metric("Mean selectivity", f"{cmap.selectivity.mean():.2f}",
+         help="Per channel (peak - mean elsewhere) / (peak + mean elsewhere) over the cells, averaged over channels")
 c.metric("Mean position share", f"{cmap.position_share.mean():.2f}",
          help="share of a channel's variance over images x cells that the cell explains")
+d.metric("Cells some channel prefers", f"{cc.cells_preferred(cmap)} of {grid * grid}",
+         help="how many cells are at least one channel's preferred (peak) cell")
+st.markdown(cc.selectivity_note(cmap) + f" (Means over {images} test images in every cell.)")
 st.plotly_chart(cc.code_heatmap(cmap), key="cc_heatmap", config=chart_config(f"channel-code-{grid}x{grid}-{layer}"))
 download_buttons([{"channel": ch, "preferred_cell": int(cmap.preferred[ch]), "selectivity": round(float(cmap.selectivity[ch]), 4),
                    "position_share": round(float(cmap.position_share[ch]), 4)} for ch in cmap.order.tolist()],
@@ -58,8 +64,10 @@ st.caption("Each column is one channel's mean GAP activation with the images in 
            "cells; channels are grouped by the cell they prefer (vertical lines).")
 
 st.subheader("Grid of grids")
-st.plotly_chart(cc.cell_small_multiples(cmap), key="cc_multiples")
-st.caption("In each cell: the response map over the whole grid of the most selective channel that prefers that cell.")
+multiples_col, counts_col = st.columns([4, 1])
+multiples_col.plotly_chart(cc.cell_small_multiples(cmap), key="cc_multiples")
+counts_col.plotly_chart(cc.preferred_figure(cmap), key="cc_counts")
+st.caption(cc.multiples_note(cmap))
 
 order = cmap.order.tolist()
 channel = st.selectbox(
@@ -81,7 +89,9 @@ st.markdown("A linear probe (logistic regression on standardised, frozen GAP vec
 recorded = cc.recorded("decode")
 if recorded:
     st.dataframe(cc.decode_frame(recorded), hide_index=True, key="cc_decode_recorded")
-    download_buttons(recorded, "decode-recorded")
+    download_buttons(cc.decode_export(recorded), "decode-recorded", as_json=recorded)
+    st.caption("Each read-out: accuracy (%) on the test vectors, with its 95% Wilson interval in brackets.")
+    st.markdown(cc.sorted_note(recorded) or "")
     st.caption("Recorded with `python -m engine decode --grids 3 5 7 --layers layer3 layer4 --train 1500 --test 500 "
                "--json assets/channel_code/decode.json` (see assets/channel_code/MODEL_CARD.md).")
 else:
@@ -89,7 +99,7 @@ else:
 if st.button(f"Decode on a fresh sample ({key}, {grid}x{grid}, {layer})", key="cc_decode_run"):
     rows = cc.fresh_decode(key, grid, layer, 600, 300, random.randrange(10_000))
     st.dataframe(cc.decode_frame(rows), hide_index=True, key="cc_decode_fresh")
-    download_buttons(rows, "decode-fresh")
+    download_buttons(cc.decode_export(rows), "decode-fresh", as_json=rows)
 
 # ------------------------------------------------------------------ shuffle 2 x 2
 st.header("Shuffle at inference: the 2 x 2")
@@ -112,8 +122,10 @@ if shuffle_rows:
     for i, ((task, kind), table) in enumerate(cc.shuffle_frames(shuffle_rows).items()):
         columns[i % 2].markdown(f"**{task}** task, **{kind}** shuffle (chance {100 / (9 if task == 'location' else 10):.1f}%)")
         columns[i % 2].dataframe(table, key=f"cc_shuffle_{task}_{kind}")
-    download_buttons(shuffle_rows, "shuffle-2x2")
-    st.caption(cc.head_note(shuffle_rows))
+    download_buttons(cc.shuffle_export(shuffle_rows), "shuffle-2x2", as_json=shuffle_rows)
+    st.caption(f"Accuracy (%) on {shuffle_rows[0]['samples']:,} test placements per cell, 95% Wilson interval in "
+               "brackets (over images; a per-call shuffle's score also varies with the permutations drawn). "
+               + cc.head_note(shuffle_rows))
     if not fresh:
         st.caption("Recorded with `python -m engine shuffle --samples 1000 --json assets/channel_code/shuffle.json`.")
 else:

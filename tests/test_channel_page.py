@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 
+import torch
 from streamlit.testing.v1 import AppTest
 
+from engine.channel_code import ChannelMap
 from engine.storage import REPO_ROOT
+from ui import channel_code as cc
 
 
 def _metric(at: AppTest, label_start: str) -> int:
@@ -23,6 +26,15 @@ def test_channel_code_page(tmp_path, monkeypatch):
     channels = int(at.metric[0].value)
     assert len(heatmap["z"]) == 9 and len(heatmap["z"][0]) == channels
     assert sorted(heatmap["customdata"][0]) == list(range(channels))  # columns are a permutation of the channels
+
+    text = " ".join(m.value for m in at.markdown)
+    recorded = json.loads((REPO_ROOT / "assets" / "channel_code" / "decode.json").read_text())
+    best_sorted = max(r["accuracy"] for r in recorded if r["net"] == "probe/location-gapnet" and r["readout"] == "sorted")
+    assert "Order-blind is not position-blind" in text and f"{best_sorted:.1f}% from layer4" in text  # read, not typed
+    assert "**Mean selectivity** averages" in text
+    assert any(m.label == "Cells some channel prefers" and m.value.endswith("of 9") for m in at.metric)
+    decode = next(d.value for d in at.dataframe if "sorted" in d.value.columns)
+    assert (decode["test vectors"] == 500).all() and decode["sorted"].str.contains("–").all()
 
     in_order_location = _metric(at, "Location")
     at.button(key="cc_permute").click().run()
@@ -44,3 +56,26 @@ def test_channel_code_link_settings_and_the_paper_beside_ours(tmp_path, monkeypa
     assert any("cc_grid=4" in c.value for c in at.caption)
     (beside,) = [d.value for d in at.dataframe if "paper (CIFAR-10, 3x3)" in d.value.columns]
     assert set(beside["paper (CIFAR-10, 3x3)"]) == {100.0, 78.8, 82.6, 73.6} and beside["here (shapes, 3x3)"].notna().all()
+    assert set(beside["n here"]) == {1000} and beside["n Table 1"].notna().all()
+    note = " ".join(c.value for c in at.caption)
+    assert "different samples" in note and "53.5%" in note and "57.95%" in note  # the 2 x 2 and Table 1 side by side
+
+
+def test_grid_of_grids_says_why_a_panel_is_empty():
+    response = torch.zeros(9, 4)
+    response[4] = torch.tensor([1.0, 2.0, 3.0, 4.0])  # every channel peaks in the centre cell
+    cmap = ChannelMap(response, torch.ones(4), grid=3, layer="layer4", images=1)
+    fig = cc.cell_small_multiples(cmap)
+    texts = [a.text for a in fig.layout.annotations]
+    assert texts.count("no channel<br>peaks here") == 8 and "none" not in texts
+    assert len(fig.data) == 1 and cc.cells_preferred(cmap) == 1
+    assert "8 of 9 cells are no channel's preferred cell" in cc.multiples_note(cmap)
+    assert "one signal repeated across channels" in cc.selectivity_note(cmap)
+    assert cc.preferred_figure(cmap).data[0].z[1][1] == 4
+
+
+def test_exports_name_their_units():
+    rows = json.loads((REPO_ROOT / "assets" / "channel_code" / "shuffle.json").read_text())
+    exported = cc.shuffle_export(rows)[0]
+    assert {"accuracy_pct", "ci95_low_pct", "ci95_high_pct", "chance_pct", "samples"} <= exported.keys()
+    assert "accuracy" not in exported and 0 <= exported["ci95_low_pct"] <= exported["accuracy_pct"] <= 100

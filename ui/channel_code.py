@@ -9,19 +9,21 @@ import streamlit as st
 import torch
 from plotly.subplots import make_subplots
 
-from engine.channel_code import ChannelMap, Probed, Shuffled, channel_map, decode_cells, shuffle_2x2
+from engine.channel_code import LAYERS, READOUTS, ChannelMap, Probed, Shuffled, channel_map, decode_cells, shuffle_2x2
 from engine.channel_nets import CHANNEL_ASSETS, at_grid, net_for_grid, net_path
 from engine.data.grid import denormalize, place_on_grid
 from engine.data.patches import GeneratedShapes
 from engine.models.probe import HEAD_LABELS, ProbeNet, predict_proba
 from engine.probe_assets import paper_accuracy
-from ui.probe import user_probes
+from engine.stats import format_pct, pct_interval
+from ui.probe import table1_entry, user_probes
 from ui.uploads import user_classifiers
 
 YOURS = "yours: "
-DEMO_NETS = {"probe/location-gapnet": "Location, GAPNet (trained in order)",
-             "probe/object-permutenet": "Object, PermuteNet (trained shuffled)",
-             "probe/object-gapnet": "Object, GAPNet (trained in order)"}
+DEMO_NETS = {"probe/location-gapnet": "Location GAPNet (trained in order)",
+             "probe/object-permutenet": "Object PermuteNet (trained shuffled)",
+             "probe/object-gapnet": "Object GAPNet (trained in order)"}
+TABLE1_SAMPLES = 2000  # `python -m engine table1 --eval-samples` default, for rows that do not record their n
 
 
 @st.cache_resource(show_spinner=False)
@@ -65,6 +67,7 @@ def recorded(name: str) -> list[dict] | None:
 
 
 def cell_label(cell: int, grid: int) -> str:
+    """A cell's row and column, e.g. 'r0 c2'."""
     return f"r{cell // grid} c{cell % grid}"
 
 
@@ -89,23 +92,75 @@ def code_heatmap(cmap: ChannelMap) -> go.Figure:
 
 
 def cell_small_multiples(cmap: ChannelMap) -> go.Figure:
-    """The grid of grids: in each cell, the response map of the most selective channel preferring it."""
+    """The grid of grids: in each cell, the response map of the most selective channel preferring it; a cell no
+    channel prefers says so."""
     g = cmap.grid
     tops = cmap.top_per_cell()
-    titles = [f"ch {t} · {cmap.selectivity[t]:.2f}" if t >= 0 else "none" for t in tops]
+    titles = [f"ch {t} · {cmap.selectivity[t]:.2f}" if t >= 0 else "" for t in tops]
     fig = make_subplots(rows=g, cols=g, subplot_titles=titles, horizontal_spacing=0.02, vertical_spacing=0.06)
     maps = cmap.maps()
     for cell, top in enumerate(tops):
-        if top < 0:
-            continue
-        fig.add_trace(go.Heatmap(z=maps[top].tolist(), colorscale="Viridis", showscale=False,
-                                 hovertemplate=f"channel {top}<br>row %{{y}} col %{{x}}<br>%{{z:.3f}}<extra></extra>"),
-                      row=cell // g + 1, col=cell % g + 1)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False, autorange="reversed")
+        row, col = cell // g + 1, cell % g + 1
+        if top >= 0:
+            fig.add_trace(go.Heatmap(z=maps[top].tolist(), colorscale="Viridis", showscale=False,
+                                     hovertemplate=f"channel {top}<br>row %{{y}} col %{{x}}<br>%{{z:.3f}}<extra></extra>"),
+                          row=row, col=col)
+        else:
+            panel = fig.get_subplot(row, col)
+            fig.add_annotation(text="no channel<br>peaks here", showarrow=False, font={"size": 10, "color": "#999"},
+                               xref="paper", yref="paper", x=sum(panel.xaxis.domain) / 2, y=sum(panel.yaxis.domain) / 2)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="")
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="", autorange="reversed")
     fig.update_annotations(font_size=10)
     fig.update_layout(height=110 * g + 60, margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return fig
+
+
+def preferred_figure(cmap: ChannelMap) -> go.Figure:
+    """How many channels prefer each cell."""
+    counts = cmap.preferred_counts().tolist()
+    fig = go.Figure(go.Heatmap(z=counts, colorscale="Greys", showscale=False, texttemplate="%{z}",
+                               hovertemplate="row %{y} col %{x}<br>%{z} channels<extra></extra>"))
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="")
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, ticks="", autorange="reversed",
+                     scaleanchor="x")
+    fig.update_layout(height=110 * cmap.grid + 60, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      title={"text": "channels preferring<br>each cell", "font": {"size": 13}})
+    return fig
+
+
+def cells_preferred(cmap: ChannelMap) -> int:
+    """How many cells are some channel's preferred cell."""
+    return int((cmap.preferred_counts() > 0).sum())
+
+
+def multiples_note(cmap: ChannelMap) -> str:
+    """What the grid of grids shows for this map, and why some panels are empty."""
+    cells, covered = cmap.grid**2, cells_preferred(cmap)
+    note = ("In each cell: the response map over the whole grid of the most selective channel that prefers that cell "
+            "(title: channel · selectivity); right: how many channels prefer each cell.")
+    if covered < cells:
+        counts = cmap.preferred_counts().flatten()
+        busiest = ", ".join(f"{cell_label(c, cmap.grid)} ({int(counts[c])})"
+                            for c in counts.argsort(descending=True)[:min(covered, 3)].tolist())
+        note += (f" {cells - covered} of {cells} cells are no channel's preferred cell, so their panels are empty: "
+                 f"the {len(cmap.order)} channels peak in {covered} cell{'s' if covered > 1 else ''} "
+                 f"({busiest}{', ...' if covered > 3 else ''}).")
+    return note
+
+
+def selectivity_note(cmap: ChannelMap) -> str:
+    """What mean selectivity measures, with this map's spread of preferred cells beside it."""
+    cells, covered = cmap.grid**2, cells_preferred(cmap)
+    note = (f"**Mean selectivity** averages, over the {len(cmap.order)} channels, how peaked each channel's response "
+            "is over the cells: (peak − mean elsewhere) / (peak + mean elsewhere), 0 = flat, 1 = one cell only. It "
+            "does not ask whether different channels prefer different cells, which is what a channel-wise code of "
+            f"every cell needs. Here the channels prefer {covered} of {cells} cells")
+    if covered * 2 <= cells:
+        return note + (": most channels peak in the same place, so a high mean selectivity here is one signal repeated "
+                       "across channels (readable from their sum, without knowing which channel is which), not a "
+                       "position code spread over the channels.")
+    return note + "."
 
 
 def channel_response(cmap: ChannelMap, channel: int) -> go.Figure:
@@ -113,29 +168,124 @@ def channel_response(cmap: ChannelMap, channel: int) -> go.Figure:
     m = cmap.maps()[channel]
     fig = go.Figure(go.Heatmap(z=m.tolist(), colorscale="Viridis", text=[[f"{v:.3f}" for v in row] for row in m.tolist()],
                                texttemplate="%{text}", hovertemplate="row %{y} col %{x}<br>%{z:.4f}<extra></extra>"))
-    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title=f"channel {channel}",
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 45, "b": 10}, title=f"channel {channel}",
                       yaxis={"autorange": "reversed", "scaleanchor": "x"})
     return fig
 
 
 def decode_frame(rows: list[dict]) -> pd.DataFrame:
-    """Decode rows as a table: one line per net, grid and layer; one column per read-out."""
+    """Decode rows as a table: one line per net, grid and layer; one column per read-out, each accuracy (%) with its
+    95% Wilson interval over the test vectors."""
     frame = pd.DataFrame(rows)
     if "trained_grid" in frame:  # None for the untrained control; groupby would drop it
         frame["trained_grid"] = ["-" if pd.isna(g) else str(int(g)) for g in frame["trained_grid"]]
+    frame["shown"] = [format_pct(a, n) for a, n in zip(frame["accuracy"], frame["test"])]
     index = [c for c in ("net", "trained_grid", "grid", "layer") if c in frame]
-    table = frame.pivot_table(index=index, columns="readout", values="accuracy", sort=False)
-    table["chance"] = frame.groupby(index, sort=False)["chance"].first()
-    return table.round(1).reset_index()
+    table = frame.pivot_table(index=index, columns="readout", values="shown", aggfunc="first", sort=False)
+    table = table[[r for r in READOUTS if r in table.columns]]
+    grouped = frame.groupby(index, sort=False)
+    table["test vectors"] = grouped["test"].first()
+    table["chance"] = grouped["chance"].first().round(1)
+    return table.reset_index()
 
 
-def paper_beside(rows: list[dict]) -> pd.DataFrame:
-    """Each net's own-condition accuracy in the 2 x 2 (per-call shuffle, tested as trained) beside the paper's
-    Table 1 (3x3, zero padding)."""
+def decode_export(rows: list[dict]) -> list[dict]:
+    """Decode rows for CSV: accuracy and chance in percent, the interval and the sample sizes named as such."""
+    out = []
+    for r in rows:
+        low, high = pct_interval(r["accuracy"], r["test"])
+        out.append({"net": r["net"], "trained_grid": r.get("trained_grid"), "grid": r["grid"], "layer": r["layer"],
+                    "readout": r["readout"], "accuracy_pct": round(r["accuracy"], 2), "ci95_low_pct": round(low, 2),
+                    "ci95_high_pct": round(high, 2), "chance_pct": round(r["chance"], 2), "train_vectors": r["train"],
+                    "test_vectors": r["test"]})
+    return out
+
+
+def sorted_note(rows: list[dict]) -> str | None:
+    """What the sorted read-out shows for the location GAPNet in ``rows``, and which column is the control."""
+    gap = [r for r in rows if r["net"] == "probe/location-gapnet"]
+    if not {"sorted", "permuted"} <= {r["readout"] for r in gap}:
+        return None
+    grids = ", ".join(f"{g}x{g}" for g in sorted({r["grid"] for r in gap}))
+    tests = ", ".join(f"{n:,}" for n in sorted({r["test"] for r in gap}))
+    return (f"**Order-blind is not position-blind.** For the location GAPNet the **sorted** read-out, which cannot "
+            f"know which channel holds which value, still decodes the cell at {_by_layer(gap, 'sorted')} ({grids}; "
+            f"{tests} test vectors each). Sorted, that net's values still carry position: *which* values occur, not "
+            "only which channel holds them, says where the object is. So the sorted column is no control for "
+            "\"position lives in the channel order\" on this net. The control is **permuted**: the same linear probe "
+            f"with every vector's channels in their own random order, which reads {_by_layer(gap, 'permuted')}; the "
+            "gap from **ordered** to **permuted** is what the channel order adds for a linear read-out.")
+
+
+def _by_layer(rows: list[dict], readout: str) -> str:
+    """A read-out's accuracy range per layer, deepest first, e.g. '99.8–100.0% from layer4 and 75.0–99.6% from layer3'."""
+    layers = sorted({r["layer"] for r in rows if r["readout"] == readout}, key=LAYERS.index, reverse=True)
+    return " and ".join(f"{_span([r['accuracy'] for r in rows if r['readout'] == readout and r['layer'] == layer])} "
+                        f"from {layer}" for layer in layers)
+
+
+def _span(values: list[float]) -> str:
+    """A range of accuracies, e.g. '98.2–99.8%'."""
+    low, high = min(values), max(values)
+    return f"{low:.1f}%" if round(low, 1) == round(high, 1) else f"{low:.1f}–{high:.1f}%"
+
+
+def paper_beside(rows: list[dict], table1: list[dict]) -> pd.DataFrame:
+    """Each net's own-condition accuracy in the 2 x 2 (per-call shuffle, tested as trained), with its sample size and
+    95% interval, beside the Grid probe's Table 1 re-measurement and the paper's Table 1 (3x3, zero padding)."""
     head_of = {label: head for head, label in HEAD_LABELS.items()}
-    own = [r for r in rows if r["kind"] == "per_call" and r["trained"] == r["tested"]]
-    return pd.DataFrame([{"task": r["task"], "net": r["net"], "here (shapes, 3x3)": r["accuracy"],
-                          "paper (CIFAR-10, 3x3)": paper_accuracy(r["task"], "zero", head_of[r["net"]], 3)} for r in own])
+    out = []
+    for r in _own_condition(rows):
+        t1 = table1_entry(table1, r["task"], 3, r["net"])
+        out.append({"task": r["task"], "net": r["net"], "here (shapes, 3x3)": r["accuracy"], "n here": r["samples"],
+                    "95% CI here": _interval_text(r["accuracy"], r["samples"]),
+                    "Grid probe Table 1": t1["accuracy"] if t1 else None,
+                    "n Table 1": _table1_samples(t1) if t1 else None,
+                    "paper (CIFAR-10, 3x3)": paper_accuracy(r["task"], "zero", head_of[r["net"]], 3)})
+    return pd.DataFrame(out)
+
+
+def _own_condition(rows: list[dict]) -> list[dict]:
+    """The 2 x 2 cells where a net is tested as it was trained (per-call shuffle)."""
+    return [r for r in rows if r["kind"] == "per_call" and r["trained"] == r["tested"]]
+
+
+def _interval_text(accuracy: float, n: int) -> str:
+    low, high = pct_interval(accuracy, n)
+    return f"{low:.1f}–{high:.1f}"
+
+
+def _table1_samples(row: dict) -> int:
+    """How many placements a Table 1 row was measured on (rows written before it was recorded: the command's default)."""
+    return row.get("samples", TABLE1_SAMPLES)
+
+
+def samples_note(rows: list[dict], table1: list[dict]) -> str | None:
+    """Why the 2 x 2 and the Grid probe's Table 1 read differently for the same checkpoint: two samples, with sizes."""
+    pairs = [(r, t1) for r in _own_condition(rows) if (t1 := table1_entry(table1, r["task"], 3, r["net"]))]
+    if not pairs:
+        return None
+    r, t1 = max(pairs, key=lambda p: abs(p[0]["accuracy"] - p[1]["accuracy"]))
+    n1 = _table1_samples(t1)
+    return (f"**here** and **Grid probe Table 1** measure the same checkpoints on different samples: e.g. {r['task']} "
+            f"{r['net']} reads {r['accuracy']:.1f}% here ({r['samples']:,} placements, 95% CI "
+            f"{_interval_text(r['accuracy'], r['samples'])}) and {t1['accuracy']:.2f}% in Table 1 ({n1:,} other "
+            f"placements, {_interval_text(t1['accuracy'], n1)}). The intervals count images only; a PermuteNet's score "
+            "also moves with the few channel permutations drawn (one per batch of 250 images), so two runs of it can "
+            "differ by more.")
+
+
+def recorded_note(rows: list[dict]) -> str:
+    """One line on the object row of the 2 x 2: how far PermuteNet falls below GAPNet here, with sample sizes."""
+    own = {(r["task"], r["net"]): r for r in _own_condition(rows)}
+    gap, perm = own.get(("object", "GAPNet")), own.get(("object", "PermuteNet"))
+    if not gap or not perm:
+        return ""
+    verdict = ("so the asymmetry does not show here" if gap["accuracy"] - perm["accuracy"] > 15
+               else "close, as in the paper")
+    return (f"On the generated shapes our object PermuteNet names the shape {perm['accuracy']:.1f}% of the time against "
+            f"GAPNet's {gap['accuracy']:.1f}% ({perm['samples']:,} placements each), {verdict}: its head can read only "
+            "the channel sum (assets/probe/MODEL_CARD.md).")
 
 
 def head_note(rows: list[dict]) -> str:
@@ -149,15 +299,29 @@ def head_note(rows: list[dict]) -> str:
 
 
 def shuffle_frames(rows: list[dict]) -> dict[tuple[str, str], pd.DataFrame]:
-    """The 2 x 2 tables, one per (task, kind): rows trained, columns tested."""
+    """The 2 x 2 tables, one per (task, kind): rows trained, columns tested; accuracy (%) with its 95% interval."""
     frame = pd.DataFrame(rows)
+    frame["shown"] = [format_pct(a, n) for a, n in zip(frame["accuracy"], frame["samples"])]
     out = {}
     for (task, kind), part in frame.groupby(["task", "kind"], sort=False):
-        table = part.pivot(index="trained", columns="tested", values="accuracy").round(1)
+        table = part.pivot(index="trained", columns="tested", values="shown")
         names = part.groupby("trained")["net"].first()
         table.index = [f"trained {t} ({names[t]})" for t in table.index]
         table.columns = [f"tested {t}" for t in table.columns]
         out[(task, kind)] = table
+    return out
+
+
+def shuffle_export(rows: list[dict]) -> list[dict]:
+    """2 x 2 rows for CSV: accuracy, its interval and chance in percent, the head's mean share as a fraction."""
+    out = []
+    for r in rows:
+        low, high = pct_interval(r["accuracy"], r["samples"])
+        out.append({"task": r["task"], "kind": r["kind"], "grid": r["grid"], "trained": r["trained"],
+                    "tested": r["tested"], "net": r["net"], "accuracy_pct": round(r["accuracy"], 2),
+                    "ci95_low_pct": round(low, 2), "ci95_high_pct": round(high, 2),
+                    "chance_pct": round(r["chance"], 2), "samples": r["samples"],
+                    "head_mean_share_fraction": r.get("head_mean_share")})
     return out
 
 
@@ -211,15 +375,23 @@ def canvas_image(canvas: torch.Tensor) -> torch.Tensor:
     return denormalize(canvas.unsqueeze(0))[0].permute(1, 2, 0)
 
 
+def _demo_layout(fig: go.Figure, title: str) -> go.Figure:
+    """A quarter-width demo chart: its title on two lines ("net<br>(how trained)") so it fits the column."""
+    fig.update_layout(height=280, title={"text": title.replace(" (", "<br>("), "font": {"size": 14}},
+                      margin={"l": 10, "r": 10, "t": 60, "b": 10})
+    return fig
+
+
 def location_figure(probs: torch.Tensor, title: str) -> go.Figure:
+    """The location net's probability per cell of the 3x3 canvas."""
     fig = go.Figure(go.Heatmap(z=probs.view(3, 3).tolist(), zmin=0, zmax=1, colorscale="Blues", showscale=False,
                                texttemplate="%{z:.2f}", hovertemplate="row %{y} col %{x}<br>p %{z:.3f}<extra></extra>"))
-    fig.update_layout(height=260, title=title, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      yaxis={"autorange": "reversed", "scaleanchor": "x"})
-    return fig
+    fig.update_layout(yaxis={"autorange": "reversed", "scaleanchor": "x"})
+    return _demo_layout(fig, title)
 
 
 def object_figure(probs: torch.Tensor, classes: tuple[str, ...], title: str) -> go.Figure:
+    """An object net's probability per shape class."""
     fig = go.Figure(go.Bar(x=list(classes), y=probs.tolist()))
-    fig.update_layout(height=260, title=title, yaxis={"range": [0, 1]}, margin={"l": 10, "r": 10, "t": 40, "b": 10})
-    return fig
+    fig.update_layout(yaxis={"range": [0, 1]})
+    return _demo_layout(fig, title)
