@@ -180,6 +180,8 @@ def live_panel() -> None:
     for col, region in zip(st.columns(4), REGIONS):
         col.metric(f"{region} mIoU", f"{100 * now[region]:.1f}", f"{100 * (now[region] - base[region]):+.1f}",
                    help="mIoU (%) with the channels zeroed; delta vs. no ablation")
+    st.caption(f"mIoU (%) over the {len(lat.labels)} {subset} images ({len(zeroed)} of {width} channels zeroed). One "
+               "random draw is one sample: the sweeps below and the shipped panel above show the spread over draws.")
     rows = [{"region": r, "mIoU": 100 * now[r], "mIoU, no ablation": 100 * base[r]} for r in REGIONS]
     view = {"model": seg.label, "data": data.key, "subset": subset, "ranking": ranking,
             "draw": int(draw) if ranking == "random" else None, "zeroed_channels": [int(c) for c in zeroed], "mIoU": rows}

@@ -31,12 +31,6 @@ def layout(root: Path | str, split: str = "val") -> str:
             f"{root}/gtFine/{split}/<city>/<name>_gtFine_labelIds.png (torchvision's Cityscapes layout)")
 
 
-def is_cityscapes(root: Path | str) -> bool:
-    """Whether ``root`` looks like a Cityscapes folder (has ``leftImg8bit`` and ``gtFine``)."""
-    root = Path(root).expanduser()
-    return (root / "leftImg8bit").is_dir() and (root / "gtFine").is_dir()
-
-
 def _pairs(root: Path, split: str) -> list[tuple[str, str]]:
     if split not in SPLITS:
         raise DataError(f"unknown Cityscapes split {split!r}; expected one of {SPLITS}.")

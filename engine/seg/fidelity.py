@@ -24,6 +24,7 @@ from engine.seg.features import LatentCache
 from engine.seg.lab import channel_order, moved
 from engine.seg.models import SegModel
 from engine.seg.scenes import SceneSet
+from engine.stats import mean_interval
 
 FRACTIONS = (0.05, 0.10, 0.25)
 
@@ -110,10 +111,12 @@ class Fidelity:
         """Each of the paper's patterns in one line: what it says, what was measured here, and whether it holds."""
         out = []
         for t in self.top_n:
+            _, lo, hi = mean_interval(t.random)
             out.append({"claim": f"Fig. 4: zeroing the top {t.n} ({t.fraction:.0%}) flip-ranked channels hurts more than "
                                  f"every one of {len(t.random)} random draws",
                         "here": f"{100 * t.ranked:.1f} vs random {100 * min(t.random):.1f}-{100 * max(t.random):.1f} "
-                                f"(mean {100 * t.random_mean:.1f}); largest {t.n}: {100 * t.magnitude:.1f}",
+                                f"(mean {100 * t.random_mean:.1f}, 95% CI {100 * lo:.1f}-{100 * hi:.1f} over {len(t.random)} "
+                                f"draws); largest {t.n}: {100 * t.magnitude:.1f}",
                         "holds": t.below_every_draw})
         out.append({"claim": "Fig. 4 bottom: the first quarter of the ranking hurts more than the last quarter",
                     "here": f"{100 * self.first_quarter:.1f} vs {100 * self.last_quarter:.1f}",
