@@ -57,9 +57,33 @@ def test_shift_lab_runs_a_consistency_evaluation(url, page):
 
 
 def test_shift_lab_link_opens_its_tab_and_slide(url, page):
-    open_page(page, f"{url}/shift-lab?shift_tab=Slide+an+image&shift_slide=3", "Shift lab")
+    open_page(page, f"{url}/shift-lab?shift_tab=Slide+an+image&shift_slide=-5", "Shift lab")
     expect(page.get_by_role("tab", name="Slide an image")).to_have_attribute("aria-selected", "true",
                                                                             timeout=LOAD_TIMEOUT)
-    expect(slider(page, "Slide the image")).to_have_value("3", timeout=LOAD_TIMEOUT)
+    expect(slider(page, "Slide the image")).to_have_value("-5", timeout=LOAD_TIMEOUT)  # the slider reads the offset
     expect(page.get_by_text("offset -5 px")).to_be_visible()
+    no_exception(page)
+
+
+# Every plotly title and annotation on the page, placed relative to its chart's svg (negative = cut off).
+TITLE_MARGINS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).flatMap(plot => {
+    const svg = plot.querySelector('svg.main-svg').getBoundingClientRect();
+    return Array.from(plot.querySelectorAll('.gtitle, .annotation-text')).map(t => {
+        const r = t.getBoundingClientRect();
+        return {text: t.textContent, left: r.left - svg.left, right: svg.right - r.right, top: r.top - svg.top,
+                bottom: svg.bottom - r.bottom};
+    });
+})"""
+
+
+def test_channel_code_chart_titles_are_fully_visible(url, page):
+    open_page(page, f"{url}/channel-code", "Channel code")
+    charts = page.locator(".js-plotly-plot")
+    expect(charts.nth(6)).to_be_attached(timeout=LOAD_TIMEOUT)  # code, grid of grids, counts, one channel, 3 demo nets
+    expect(page.locator(".js-plotly-plot .gtitle").filter(has_text="PermuteNet")).to_be_attached(timeout=LOAD_TIMEOUT)
+    titles = page.evaluate(TITLE_MARGINS)
+    assert any("Object PermuteNet" in t["text"] for t in titles)
+    cut = [t for t in titles if min(t["left"], t["right"], t["top"], t["bottom"]) < -0.5]
+    assert not cut, f"chart titles cut off: {cut}"
+    page.screenshot(path=str(ARTIFACTS / "channel-code.png"), full_page=True)
     no_exception(page)

@@ -10,7 +10,8 @@ from ui.export import export_frame
 def test_percent_columns_are_scaled_and_named():
     frame = export_frame([{"n": 10, "all": 0.7312, "left": 0.5}], {"all": "all_miou_pct", "left": "left_miou_pct"})
     assert list(frame.columns) == ["n", "all_miou_pct", "left_miou_pct"]
-    assert frame.loc[0, "all_miou_pct"] == pytest.approx(73.12) and frame.loc[0, "left_miou_pct"] == 50.0 and frame.loc[0, "n"] == 10
+    assert frame.loc[0, "all_miou_pct"] == pytest.approx(73.12) and frame.loc[0, "left_miou_pct"] == 50.0
+    assert frame.loc[0, "n"] == 10
     assert list(export_frame([{"a": 1}]).columns) == ["a"]
 
 

@@ -129,8 +129,8 @@ def measured_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([{"model": r["model"], "images": r["images"], "passes": r["passes"],
                           "Top-1 %": format_pct(r["top1_pct"], r["images"]),
                           f"Cons.{r['max_shift_px']} %": format_pct(r["cons_pct"], r["images"]),
-                          f"Cons.{r['max_shift_px']} % on images it gets right": _per_image(r["cons_right_pct"], r["images_right"]),
-                          f"Cons.{r['max_shift_px']} % on images it gets wrong": _per_image(r["cons_wrong_pct"], r["images_wrong"]),
+                          **{f"Cons.{r['max_shift_px']} % on images it gets {side}":
+                             _per_image(r[f"cons_{side}_pct"], r[f"images_{side}"]) for side in ("right", "wrong")},
                           "seconds": f"{r['seconds']:.1f}"} for r in rows])
 
 
@@ -176,7 +176,8 @@ def curve_figure(entries: list[Entry], key: str, title: str) -> go.Figure:
     for e in entries:
         curve = e.evaluation[key]
         fig.add_trace(go.Scatter(x=list(range(len(curve))), y=curve, mode="lines+markers", name=e.name,
-                                 line=dict(color=_color(e.model.config.method), dash="solid" if e.origin == "shipped" else "dot")))
+                                 line=dict(color=_color(e.model.config.method),
+                                           dash="solid" if e.origin == "shipped" else "dot")))
     # a vertical toolbar leaves the half-width title readable; the legend goes below, out of the toolbar's way
     fig.update_layout(title=title, xaxis_title="diagonal shift (px)", yaxis_title="%", height=420, margin=dict(t=50, b=40, r=40),
                       modebar=dict(orientation="v"), legend=dict(orientation="h", yanchor="top", y=-0.22))
