@@ -182,8 +182,9 @@ def live_panel() -> None:
                    help="mIoU (%) with the channels zeroed; delta vs. no ablation")
     st.caption(f"mIoU (%) over the {len(lat.labels)} {subset} images ({len(zeroed)} of {width} channels zeroed). One "
                "random draw is one sample: the sweeps below and the shipped panel above show the spread over draws.")
-    rows = [{"region": r, "mIoU": 100 * now[r], "mIoU, no ablation": 100 * base[r]} for r in REGIONS]
-    view = {"model": seg.label, "data": data.key, "subset": subset, "ranking": ranking,
+    rows = [{"region": r, "miou_pct": 100 * now[r], "miou_pct_no_ablation": 100 * base[r], "images": len(lat.labels)}
+            for r in REGIONS]
+    view = {"model": seg.label, "data": data.key, "subset": subset, "ranking": ranking, "rank_on": rank_on,
             "draw": int(draw) if ranking == "random" else None, "zeroed_channels": [int(c) for c in zeroed], "mIoU": rows}
     download_buttons(rows, "seg_view", as_json=view)
     idx = st.slider("image", 0, len(lat.labels) - 1, 0, key="seg_image", bind="query-params")
@@ -261,7 +262,7 @@ if swept[0] == context:  # results of the model, data, subset and rank-on choice
         st.plotly_chart(ui.region_attack_figure(swept[1], images), key="seg_attack_plot",
                         config=chart_config("seg_region_attack"))
         st.caption(ui.attack_verdict(swept[1]))
-    download_buttons(ui.percent_rows(swept[1]), "seg_topn_sweep")
+    download_buttons(swept[1], "seg_topn_sweep", percent=ui.MIOU_PCT)
     st.caption("The paper's all-image mIoU beside this sweep's, at the same share of the latent:")
     st.dataframe(pd.DataFrame(ui.paper_comparison(swept[1], width)).style.format(precision=1, na_rep="–"),
                  hide_index=True)
@@ -269,4 +270,4 @@ ranged = st.session_state.get("seg_ranges", (None, None))
 if ranged[0] == context:
     st.plotly_chart(ui.range_figure(ranged[1], ui.baseline_scores(seg, data, subset), images), key="seg_range_plot",
                     config=chart_config("seg_range_sweep"))
-    download_buttons(ui.percent_rows(ranged[1]), "seg_range_sweep")
+    download_buttons(ranged[1], "seg_range_sweep", percent=ui.MIOU_PCT)

@@ -129,7 +129,7 @@ def test_cli_takes_a_user_checkpoint_and_refuses_mious_for_other_label_sets(tmp_
     from engine.cli import main
 
     path = tmp_path / "voc.pt"
-    torch.save({"state_dict": build_model(num_classes=21).state_dict()}, path)
+    torch.save({"state_dict": build_model("deeplabv3_mobilenet_v3_small", num_classes=21).state_dict()}, path)
     assert main(["ablate", "--checkpoint", str(path), "--val-images", "2", "--height", "32"]) == 2
     assert "predicts 21 classes" in capsys.readouterr().err
     assert main(["rank", "--checkpoint", str(path), "--val-images", "2", "--height", "32", "--top", "2"]) == 0

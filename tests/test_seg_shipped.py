@@ -14,6 +14,9 @@ from engine.seg.scenes import generate
 
 FRESH = replace(DEFAULT_VAL, seed=7)
 POINT = 0.01  # one mIoU point (mIoU is 0-1 here)
+UNMET = pytest.mark.xfail(strict=True, raises=AssertionError,
+                          reason="not shown by the shipped default: flip-ranked channels hurt less than random ones "
+                                 "(assets/seg/MODEL_CARD.md, factor table); issue 14 stays open")
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +38,14 @@ def test_default_baseline(default):
     assert default.baseline["all"] >= 0.70, default.baseline
 
 
+@UNMET
 @pytest.mark.parametrize("fraction", [0.05, 0.10, 0.25])
 def test_fig4_top_n_below_every_random_draw(default, fraction):
     top = next(t for t in default.top_n if t.fraction == fraction)
     assert top.ranked < min(top.random), (top.n, top.ranked, top.random)
 
 
+@UNMET
 def test_fig4_gap_to_random_mean_at_a_quarter(default):
     top = next(t for t in default.top_n if t.fraction == 0.25)
     assert top.random_mean - top.ranked >= 2 * POINT, (top.ranked, top.random_mean)
@@ -50,6 +55,7 @@ def test_fig4_first_quarter_costs_a_point_more_than_the_last(default):
     assert default.last_quarter - default.first_quarter >= POINT, (default.first_quarter, default.last_quarter)
 
 
+@UNMET
 @pytest.mark.parametrize("fraction", [0.10, 0.25])
 def test_fig6_each_sides_ranking_hurts_its_own_half(default, fraction):
     r = next(r for r in default.regional if r.fraction == fraction)
