@@ -6,7 +6,7 @@ from engine.data.grid import denormalize, place_on_grid
 from engine.data.images import ImageError, decode_image, image_to_patch
 from engine.data.shapes import CLASSES, shape_example
 from engine.models.probe import HEAD_LABELS, ProbeConfig
-from engine.probe import evaluate_probe, sweep_accuracy, train_probe
+from engine.probe import evaluate_probe, train_probe
 from engine.stats import format_rate
 from engine.training import TrainConfig
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
@@ -24,6 +24,7 @@ from ui.probe import (
     shipped_probe,
     shipped_table1,
     sweep,
+    sweep_rate,
     table1_view,
     to_image,
     user_probes,
@@ -101,9 +102,8 @@ with place_tab:
         name = st.selectbox("Uploaded image", list(uploads), key="gp_upload_pick")
         patch = uploads[name]
         if task == "location" and len(uploads) > 1:
-            st.dataframe([{"image": n, **{f"{net}: cells right": format_rate(round(sweep_accuracy(
-                sweep(models[net], model_key(net, models[net]), p.numpy()), task) * grid * grid / 100), grid * grid, 0)
-                for net in chosen}} for n, p in uploads.items()], hide_index=True)
+            st.dataframe([{"image": n, **{f"{net}: cells right": sweep_rate(sweep(models[net], model_key(net, models[net]), p.numpy()), task)
+                                          for net in chosen}} for n, p in uploads.items()], hide_index=True)
     sweeps = {name: sweep(models[name], model_key(name, models[name]), patch.numpy()) for name in chosen}
     if "gp_cell" in st.session_state and st.session_state.get("gp_cell_grid", grid) != grid:  # the grid changed: same spot
         st.session_state.gp_cell = rescale_cell(st.session_state.gp_cell, st.session_state.gp_cell_grid, grid)
@@ -117,8 +117,7 @@ with place_tab:
         scored = [net for net in chosen if task == "location" or (label is not None and len(classes) == models[net].config.num_outputs)]
         if scored:
             st.caption(f"{'Cells' if task == 'location' else 'Class'} right when this image visits each of the {grid * grid} "
-                       "cells: " + "; ".join(f"{net} {format_rate(round(sweep_accuracy(sweeps[net], task, label) * grid * grid / 100), grid * grid, 0)}"
-                                            for net in scored))
+                       "cells: " + "; ".join(f"{net} {sweep_rate(sweeps[net], task, label)}" for net in scored))
     with right:
         cols = st.columns(max(1, len(chosen)))
         for col, name in zip(cols, chosen):

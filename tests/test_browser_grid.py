@@ -17,7 +17,8 @@ def gapnet_says(page):
 
 def click_cell(page, cell: int) -> None:
     """Click the canvas marker of ``cell`` (plotly scatter points, in cell order) and wait for the rerun."""
-    page.locator("[data-testid='stPlotlyChart'] .scatterlayer .point").nth(cell).click(force=True)
+    page.wait_for_selector(APP_IDLE, timeout=LOAD_TIMEOUT)
+    page.locator("[data-testid='stPlotlyChart'] .scatterlayer .point").nth(cell).click(force=True, timeout=LOAD_TIMEOUT)
     expect(page.get_by_label(CELL)).to_have_value(str(cell), timeout=LOAD_TIMEOUT)
     page.wait_for_selector(APP_IDLE, timeout=LOAD_TIMEOUT)
 

@@ -10,7 +10,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from engine.models.probe import ProbeNet
-from engine.probe import ProbeEvaluation, cell_sweep
+from engine.probe import ProbeEvaluation, cell_sweep, sweep_accuracy
 from engine.probe_assets import PROBE_ASSETS, load_shipped_probe, paper_accuracy, shipped_probe_path
 from engine.stats import format_rate, wilson
 
@@ -25,6 +25,12 @@ def shipped_probe(head: str, task: str, grid: int, padding: str) -> ProbeNet:
 def sweep(_model: ProbeNet, model_key: str, patch: np.ndarray) -> torch.Tensor:
     """``cell_sweep`` of one patch, computed once per (model, image): moving the cell reuses it."""
     return cell_sweep(_model, torch.from_numpy(patch))
+
+
+def sweep_rate(probs: torch.Tensor, task: str, label: int | None = None) -> str:
+    """How often a :func:`sweep` is right (the cell, or ``label``), with n (the cells) and its 95% Wilson interval."""
+    cells = len(probs)
+    return format_rate(round(sweep_accuracy(probs, task, label) * cells / 100), cells, 0)
 
 
 def model_key(name: str, model: ProbeNet) -> str:
