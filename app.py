@@ -8,13 +8,13 @@ under plain ``streamlit run``, a fresh server's first visitor of a deep link suc
 """
 # Heavy modules are imported here, once, before any page: a widget rerun that interrupts a
 # first lazy import can otherwise leave a half-initialised module behind.
-import engine.tvfix  # noqa: F401  (before anything imports torchvision)
 import numpy  # noqa: F401
 import pandas  # noqa: F401
 import plotly.graph_objects  # noqa: F401
 import streamlit as st
 import torch  # noqa: F401
 
+import engine.tvfix  # noqa: F401  (before anything imports torchvision)
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="PosLab", page_icon=":material/explore:", layout="wide")

@@ -5,8 +5,10 @@ Numbers quoted here are read from the shipped Table 1 (``assets/probe/table1.jso
 import streamlit as st
 
 from ui.probe import home_claims, shipped_table1
+from ui.seg import tour_text
 
 claims = home_claims(shipped_table1())
+seg_tour = tour_text()
 st.title("PosLab")
 st.markdown(
     "**A CNN still knows *where* things are after global average pooling.** Pooling collapses the spatial "
@@ -30,14 +32,14 @@ TOUR = [
     ("4 · The channel code", "Which channel fires for which cell? Place the same image in every cell and read "
      "the pooled vector: each channel has a preferred cell. Decode the cell from the vector; shuffle it and the "
      "decoder fails.", "pages/channel_code.py", "Open the channel code", {"cc_net": "probe/location-gapnet", "cc_grid": "3"}),
-    ("5 · Rank and zero position channels", "In a segmentation network, channels whose pooled value changes most "
-     "when the image is flipped carry position. Zero the top N and compare with as many random ones: in the paper "
-     "the ranked ones hurt far more; on the shipped street-scene model the gap is small (the lab explains why).",
-     "pages/segmentation_lab.py", "Zero the top 144 overall channels", {"seg_ranking": "overall", "seg_n": "144"}),
+    ("5 · Rank and zero position channels", "In a segmentation network, rank the channels by how much their pooled "
+     "value changes when the image is mirrored, zero the top N and compare with as many random ones: in the paper "
+     f"the ranked ones hurt far more. {seg_tour['fig4']}",
+     "pages/segmentation_lab.py", "Zero the top 128 overall channels", {"seg_ranking": "overall", "seg_n": "128"}),
     ("6 · A region-specific attack", "Rank channels by the *signed* flip difference on images whose pedestrians are "
-     "on the left: in the paper, zeroing them hurts the left half of the image more than the right. Try it.",
-     "pages/segmentation_lab.py", "Zero the top 144 left-specific channels",
-     {"seg_ranking": "left", "seg_n": "144"}),
+     f"on the left: in the paper, zeroing them hurts the left half of the image most. {seg_tour['fig6']}",
+     "pages/segmentation_lab.py", "Zero the top 128 left-specific channels",
+     {"seg_ranking": "left", "seg_n": "128"}),
     ("7 · AugShift", "If position hides in the pooled vector, pull the vectors of two shifted crops together "
      "(an MSE term on the GAP latents): predictions become more shift-consistent.",
      "pages/shift_lab.py", "Slide an image across the canvas", {"shift_tab": "Slide an image"}),

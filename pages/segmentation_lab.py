@@ -18,6 +18,7 @@ from engine.storage import CheckpointError, fingerprint
 from ui import seg as ui
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.jobs import get_job, render_job, start_job
+from ui.paths import path_boxes_on
 
 LINK = url_snapshot("seg_")  # before any widget reads the URL
 MODES = {"top": "top N", "range": "rank range"}
@@ -85,7 +86,7 @@ except CheckpointError as err:
 data_args: dict = {}
 if source == "Cityscapes folder":
     d1, d2, d3, d4 = st.columns([3, 1, 1, 1])
-    path = d1.text_input("Cityscapes folder", key="seg_data_path", bind="query-params",
+    path = d1.text_input("Cityscapes folder", key="seg_data_path", bind="query-params", disabled=not path_boxes_on(),
                          placeholder="e.g. ~/data/cityscapes",
                          help="torchvision's layout: leftImg8bit/<split>/<city>/*_leftImg8bit.png and "
                               "gtFine/<split>/<city>/*_gtFine_labelIds.png; label ids are mapped to the 19 train ids")
@@ -111,6 +112,11 @@ rank_on = r2.radio("Rank on", RANK_ON, horizontal=True, key="seg_rank_on", bind=
                    help="held-out: a separate set of scenes (the rank split; for a Cityscapes folder its train split), "
                         "so rankings are not tuned to the images they are tested on. val: the evaluated images "
                         "themselves (in-sample), as the paper's authors ranked")
+try:  # a Cityscapes folder without a train split has no held-out images to rank on
+    ui.shared_order(seg, data, "overall", 0, rank_on)
+except DataError as err:
+    st.warning(f"{err} Ranking on the evaluated images instead (Rank on: val).")
+    rank_on = "val"
 width, names = seg.channels, seg.class_names
 try:
     check_metric_model(seg)

@@ -7,9 +7,25 @@ from engine.shift.models import DEFAULT_LAMBDA, METHOD_LABELS, METHODS, ShiftCon
 from engine.training import TrainConfig
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.jobs import get_job, render_job, start_job
-from ui.shift import (Entry, curve_figure, curve_rows, curves_note, measure, measured_frame, probability_figure, scatter_figure,
-                      shipped_entries, slide_probabilities, slide_rows, table_frame, table_note, table_rows,
-                      teaching_image, train_and_evaluate, view_image)
+from ui.shift import (
+    Entry,
+    curve_figure,
+    curve_rows,
+    curves_note,
+    measure,
+    measured_frame,
+    probability_figure,
+    scatter_figure,
+    shipped_entries,
+    slide_probabilities,
+    slide_rows,
+    table_frame,
+    table_note,
+    table_rows,
+    teaching_image,
+    train_and_evaluate,
+    view_image,
+)
 
 LINK = url_snapshot("shift_")  # before any widget reads the URL
 
@@ -117,7 +133,7 @@ with train:
         clutter = c.number_input("Clutter", 0.0, 1.0, 0.0, step=0.1, key="shift_clutter", bind="query-params",
                                  help="Harder shapes: lower contrast, a distractor shape and pixel noise "
                                       "(training and evaluation). 0 = the set the shipped models learned.")
-        submitted = st.form_submit_button("Train", type="primary", disabled=job is not None and job.state == "running")
+        submitted = st.form_submit_button("Train", type="primary", disabled=job is not None and job.active)
     if submitted:
         config = ShiftConfig(method=method, lam=lam, blur_filter=blur, train_images=int(pool), clutter=float(clutter))
         train_config = TrainConfig(steps=int(steps), batch=int(batch), seed=int(seed))

@@ -25,9 +25,9 @@ def test_segmentation_lab_slider_changes_the_metrics(url, page):
     thumb = slider(page, "N channels zeroed")
     thumb.focus()
     thumb.press("End")  # zero every channel
-    expect(thumb).to_have_value("576", timeout=30_000)
+    expect(thumb).to_have_value("512", timeout=30_000)
     expect(all_miou(page)).not_to_have_text(before, timeout=LOAD_TIMEOUT)
-    expect(page).to_have_url(re.compile(r"seg_n=576"))  # the view is now a shareable link
+    expect(page).to_have_url(re.compile(r"seg_n=512"))  # the view is now a shareable link
     page.screenshot(path=str(ARTIFACTS / "segmentation-lab.png"), full_page=True)
     no_exception(page)
 

@@ -7,8 +7,9 @@ from urllib.parse import quote
 
 from playwright.sync_api import expect
 
-from browser import ARTIFACTS, LOAD_TIMEOUT, no_exception, open_page
 from ui.seg import SHIPPED
+
+from browser import ARTIFACTS, LOAD_TIMEOUT, no_exception, open_page
 
 CONTROL = f"shipped {SHIPPED['control']}"
 

@@ -7,10 +7,9 @@ import pytest
 import torch
 
 from engine.checkpoints import read_state_dict
-from engine.seg.models import (build_model, cached_pretrained, detect_arch, load_model, load_pretrained, preset,
-                               pretrained_file)
-from engine.storage import CheckpointError, load_torch
 from engine.probe_assets import shipped_probe_path
+from engine.seg.models import build_model, cached_pretrained, detect_arch, load_model, load_pretrained, preset, pretrained_file
+from engine.storage import CheckpointError, load_torch
 from engine.user_models import load_user_checkpoint
 
 

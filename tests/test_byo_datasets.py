@@ -6,16 +6,17 @@ import json
 import numpy as np
 import pytest
 
-from byo_fixtures import make_cifar, make_cityscapes, make_image_folder
 from engine.cli import main
 from engine.data.patches import DataError, open_patch_source
+from engine.models.probe import ProbeConfig
+from engine.probe import evaluate_probe, train_probe
 from engine.seg.cityscapes import load_cityscapes
 from engine.seg.classes import IGNORE, TRAIN_ID
 from engine.seg.lab import load_data, subset_index
-from engine.models.probe import ProbeConfig
-from engine.probe import evaluate_probe, train_probe
 from engine.seg.models import load_model
 from engine.training import TrainConfig
+
+from byo_fixtures import make_cifar, make_cityscapes, make_image_folder
 
 
 @pytest.mark.parametrize("variant,folder,classes", [("cifar10", "cifar-10-batches-py", 10), ("cifar100", "cifar-100-python", 100)])

@@ -7,12 +7,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
+from torchvision.models import mobilenet_v3_small
 
-from byo_fixtures import bad_uploads, make_cityscapes
 from engine.probe_assets import shipped_probe_path
 from engine.seg.models import build_model
 from engine.seg.scenes import SceneConfig, generate
-from torchvision.models import mobilenet_v3_small
+
+from byo_fixtures import bad_uploads, make_cityscapes
 
 ROOT = Path(__file__).resolve().parent.parent
 

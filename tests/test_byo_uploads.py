@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from byo_fixtures import bad_uploads, image_bytes
 from engine.data.images import ImageError, decode_image, image_to_patch
+
+from byo_fixtures import bad_uploads, image_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = {"street.png": image_bytes((80, 60), "PNG"), "photo.jpg": image_bytes((64, 48), "JPEG", 1),

@@ -24,6 +24,7 @@ from engine.seg.models import SegModel, cached_pretrained, load_model, load_pret
 from engine.seg.ranking import Ranking, rank
 from engine.seg.scenes import SceneSet
 from engine.storage import ASSETS, fingerprint
+from ui.paths import server_path
 from ui.uploads import user_seg_models
 
 COLORS = {"overall": "#d62728", "left": "#1f77b4", "right": "#2ca02c", "kflip1": "#9467bd", "kflip2": "#8c564b",
@@ -65,8 +66,8 @@ def model_choices() -> dict[str, Callable[[], SegModel]]:
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the images…")
 def shared_data(path: str = "", split: str = "val", count: int = DEFAULT_VAL.count, height: int = DEFAULT_VAL.height) -> SceneSet:
-    """Generated val scenes (no path) or a Cityscapes folder, loaded once per server."""
-    return load_data(path or None, split, count, height)
+    """Generated val scenes (no path) or a Cityscapes folder inside the data root, loaded once per server."""
+    return load_data(server_path(path) if path else None, split, count, height)
 
 
 @st.cache_resource

@@ -7,17 +7,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 import streamlit as st
 import torch
 from PIL import Image
+from plotly.colors import qualitative
 
 from engine.data.grid import denormalize
 from engine.data.patches import GeneratedShapes
+from engine.progress import ProgressFn
 from engine.shift.consistency import ShiftEvaluation, evaluate_shift, held_out_images, slide, slide_views
 from engine.shift.models import METHOD_LABELS, METHODS, ShiftConfig, ShiftNet
 from engine.shift.shipped import PAPER_TABLE2, load_shipped
-from engine.progress import ProgressFn
 from engine.shift.train import train_shift
 from engine.stats import format_pct, pct_interval
 from engine.training import TrainConfig

@@ -11,11 +11,21 @@ from engine.cli import add_command, print_table, write_json
 from engine.device import pick_device
 from engine.progress import print_progress
 from engine.seg.ablation import channel_mask, evaluate_latents, range_sweep, scores, select, sweep
+from engine.seg.cityscapes import SPLITS
 from engine.seg.features import LatentCache
 from engine.seg.fidelity import measure
-from engine.seg.cityscapes import SPLITS
-from engine.seg.lab import (DEFAULT_VAL, RANK_ON, RANKINGS, SUBSETS, channel_order, check_metric_model, load_data, moved,
-                            ranking_data, subset_latents)
+from engine.seg.lab import (
+    DEFAULT_VAL,
+    RANK_ON,
+    RANKINGS,
+    SUBSETS,
+    channel_order,
+    check_metric_model,
+    load_data,
+    moved,
+    ranking_data,
+    subset_latents,
+)
 from engine.seg.metrics import REGIONS
 from engine.seg.models import ARCHS, CONFIGS, DEFAULT_WEIGHTS, open_model, save_model
 from engine.seg.ranking import METHODS, add_to_shipped, rank

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models.resnet import PaperResNet18, canonical_padding
 from engine.checkpoints import load_state_into
+from engine.models.resnet import PaperResNet18, canonical_padding
 from engine.storage import CheckpointError, half_state_dict, load_torch, save_torch
 
 HEADS = ("gapnet", "permutenet", "classifier")

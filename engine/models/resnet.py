@@ -10,7 +10,6 @@ import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, conv1x1
 
-
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _MODE_ALIASES = {"zero": "zeros"}
 

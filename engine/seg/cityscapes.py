@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from torchvision.datasets import Cityscapes
 
 from engine.data.patches import DataError
 from engine.progress import Progress, ProgressFn, report
 from engine.seg.classes import ID_TO_TRAINID, PERSON
 from engine.seg.scenes import SceneSet
 from engine.storage import fingerprint
-from torchvision.datasets import Cityscapes
 
 SPLITS = ("train", "val", "test")
 
@@ -42,7 +42,7 @@ def _pairs(root: Path, split: str) -> list[tuple[str, str]]:
     try:
         ds = Cityscapes(str(root), split=split, mode="fine", target_type="semantic")
     except (RuntimeError, ValueError, OSError) as err:
-        raise DataError(f"{root} is not a usable Cityscapes folder ({err}): expected {layout(root, split)}.") from err
+        raise DataError(f"{root} is not a usable Cityscapes folder: expected {layout(root, split)}.") from err
     pairs = sorted(zip(ds.images, (t[0] for t in ds.targets)))
     if not pairs:
         raise DataError(f"No *_leftImg8bit.png images under {root}/leftImg8bit/{split}/<city>/: expected {layout(root, split)}.")
@@ -60,7 +60,7 @@ def _read(pair: tuple[str, str], height: int) -> tuple[np.ndarray, np.ndarray]:
             rgb = img.convert("RGB").resize((2 * height, height), Image.Resampling.BILINEAR)
             ids = np.asarray(lab.resize((2 * height, height), Image.Resampling.NEAREST)).astype(np.int64)
     except OSError as err:
-        raise DataError(f"Cannot read {image_path} or {label_path}: {err}") from err
+        raise DataError(f"Cannot read {image_path} or {label_path}: not a readable image.") from err
     return np.asarray(rgb, dtype=np.uint8), ID_TO_TRAINID[ids.clip(0, 255)]
 
 

@@ -6,7 +6,6 @@ Cityscapes label maps once they are mapped with :data:`ID_TO_TRAINID`.
 from __future__ import annotations
 
 import numpy as np
-
 from torchvision.datasets import Cityscapes
 
 IGNORE = 255

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from engine.device import autocast
-from engine.progress import ProgressFn, Progress, StopToken, report
+from engine.progress import Progress, ProgressFn, StopToken, report
 from engine.seg.classes import IGNORE
 from engine.seg.models import SegModel, backbone_latent, to_input
 from engine.seg.scenes import SceneSet

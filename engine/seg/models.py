@@ -25,10 +25,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from engine.checkpoints import load_state_into, unwrap_state_dict
-from engine.seg.classes import NAMES, NUM_CLASSES
-from engine.storage import ASSETS, CheckpointError, fingerprint, half_state_dict, load_torch, save_torch
 from torchvision.models import mobilenet_v3_large, mobilenet_v3_small, resnet50, resnet101
 from torchvision.models import segmentation as tvseg
 from torchvision.models._utils import IntermediateLayerGetter
@@ -36,6 +32,10 @@ from torchvision.models.resnet import Bottleneck, ResNet
 from torchvision.models.segmentation import FCN, DeepLabV3
 from torchvision.models.segmentation.deeplabv3 import ASPP, DeepLabHead
 from torchvision.models.segmentation.fcn import FCNHead
+
+from engine.checkpoints import load_state_into, unwrap_state_dict
+from engine.seg.classes import NAMES, NUM_CLASSES
+from engine.storage import ASSETS, CheckpointError, fingerprint, half_state_dict, load_torch, save_torch
 
 ARCHS = ("deeplabv3_resnet_slim", "deeplabv3_mobilenet_v3_small", "deeplabv3_mobilenet_v3_large", "deeplabv3_resnet50", "deeplabv3_resnet101",
          "fcn_resnet50", "fcn_resnet101")

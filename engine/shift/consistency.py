@@ -18,8 +18,8 @@ from engine.data.grid import normalize
 from engine.data.patches import GeneratedShapes, PatchSource
 from engine.device import pick_device, prepare_input, prepare_model
 from engine.progress import Progress, ProgressFn, report
-from engine.shift.models import ShiftConfig
 from engine.shift.crops import crop_at, pad_canvas
+from engine.shift.models import ShiftConfig
 
 EVAL_SEED = 20_011  # test images and offsets never reuse training seeds (training uses seed * 1_000_003 + step)
 
