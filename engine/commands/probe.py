@@ -84,9 +84,10 @@ def cmd_table1(args: argparse.Namespace) -> int:
                         continue
                     model, _ = load_probe(path)
                     source = open_patch_source(args.data, model.config.patch)
-                    acc = evaluate_probe(model, source, args.eval_samples, EVAL_SEED + 1, device=device).accuracy
+                    result = evaluate_probe(model, source, args.eval_samples, EVAL_SEED + 1, device=device)
                     rows.append({"task": task, "padding": padding, "grid": grid, "net": HEAD_LABELS[head],
-                                 "accuracy": round(acc, 2), "paper": paper_accuracy(task, padding, head, grid)})
+                                 "accuracy": round(result.accuracy, 2), "samples": result.samples,
+                                 "paper": paper_accuracy(task, padding, head, grid)})
     print_table(rows, ["task", "padding", "grid", "net", "accuracy", "paper"])
     write_json(rows, args.json)
     return 0
