@@ -15,11 +15,20 @@ def gapnet_says(page):
     return page.locator("[data-testid='stMetric']").filter(has_text="GAPNet says").first
 
 
-def click_cell(page, cell: int) -> None:
-    """Click the canvas marker of ``cell`` (plotly scatter points, in cell order) and wait for the rerun."""
-    page.wait_for_selector(APP_IDLE, timeout=LOAD_TIMEOUT)
-    page.locator("[data-testid='stPlotlyChart'] .scatterlayer .point").nth(cell).click(force=True, timeout=LOAD_TIMEOUT)
-    expect(page.get_by_label(CELL)).to_have_value(str(cell), timeout=LOAD_TIMEOUT)
+def click_cell(page, cell: int, tries: int = 3) -> None:
+    """Click the canvas marker of ``cell`` (plotly scatter points, in cell order) and wait for the rerun.
+
+    A click that lands while plotly redraws the canvas (a rerun just after navigation) is lost, so the
+    click is repeated, at most ``tries`` times; the cell must follow in the end."""
+    for attempt in range(tries):
+        page.wait_for_selector(APP_IDLE, timeout=LOAD_TIMEOUT)
+        page.locator("[data-testid='stPlotlyChart'] .scatterlayer .point").nth(cell).click(force=True, timeout=LOAD_TIMEOUT)
+        try:
+            expect(page.get_by_label(CELL)).to_have_value(str(cell), timeout=20_000 if attempt < tries - 1 else LOAD_TIMEOUT)
+            break
+        except AssertionError:
+            if attempt == tries - 1:
+                raise
     page.wait_for_selector(APP_IDLE, timeout=LOAD_TIMEOUT)
 
 
