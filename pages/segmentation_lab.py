@@ -115,7 +115,7 @@ rank_on = r2.radio("Rank on", RANK_ON, horizontal=True, key="seg_rank_on", bind=
 try:  # a Cityscapes folder without a train split has no held-out images to rank on
     ui.shared_order(seg, data, "overall", 0, rank_on)
 except DataError as err:
-    st.warning(f"{err} Ranking on the evaluated images instead (Rank on: val).")
+    st.warning(f"{err} Using Rank on: val.")
     rank_on = "val"
 width, names = seg.channels, seg.class_names
 try:

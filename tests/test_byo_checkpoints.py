@@ -107,7 +107,7 @@ def test_torchvision_pretrained_weights_only_from_the_local_cache(tmp_path, monk
 def test_user_checkpoint_dispatch_probe_or_segmentation():
     probe = load_user_checkpoint(shipped_probe_path("gapnet", "location", 3, "zero").read_bytes(), "probe.pt")
     assert probe.kind == "probe" and probe.model.config.grid == 3
-    seg = load_user_checkpoint(to_bytes({"state_dict": build_model().state_dict()}), "mine.pth")
+    seg = load_user_checkpoint(to_bytes({"state_dict": build_model("deeplabv3_mobilenet_v3_small").state_dict()}), "mine.pth")
     assert seg.kind == "segmentation" and seg.model.arch == "deeplabv3_mobilenet_v3_small"
     with pytest.raises(CheckpointError, match="cannot tell the architecture"):
         load_user_checkpoint(to_bytes(tiny_state()), "other.pt")

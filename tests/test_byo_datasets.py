@@ -103,8 +103,14 @@ def test_cli_rank_and_ablate_run_on_a_cityscapes_folder(tmp_path, capsys):
     assert [r["ranking"] for r in rows] == ["none", "random", "random", "random mean"]
     assert all(0 <= r["all"] <= 1 for r in rows)
     assert "cityscapes" in capsys.readouterr().out
+    assert main(["rank", "--data", str(tmp_path / "cs"), "--height", "32", "--method", "left", "--top", "3"]) == 2
+    assert "train" in capsys.readouterr().err  # held-out ranking needs the folder's train split
+    assert main(["rank", "--data", str(tmp_path / "cs"), "--height", "32", "--method", "left", "--top", "3",
+                 "--rank-on", "val"]) == 0
+    assert "left on val: 2 images" in capsys.readouterr().out
+    make_cityscapes(tmp_path / "cs", "train", sides=("left", "right", "left"))
     assert main(["rank", "--data", str(tmp_path / "cs"), "--height", "32", "--method", "left", "--top", "3"]) == 0
-    assert "left: 2 images" in capsys.readouterr().out
+    assert "left on held-out: 2 images" in capsys.readouterr().out  # ranked on the train split
     assert main(["ablate", "--data", str(tmp_path / "missing")]) == 2
     assert "leftImg8bit" in capsys.readouterr().err
 

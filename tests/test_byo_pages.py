@@ -57,7 +57,7 @@ def test_user_data_photo_and_checkpoints_through_the_app(tmp_path, monkeypatch):
     assert len([m for m in at.metric if "mIoU" in m.label]) == 4  # the page keeps working
 
     # sidebar uploads: a probe, a segmentation state dict (wrapped, prefixed) and a pickle with code
-    seg_state = {"model_state": {f"module.{k}": v for k, v in build_model().state_dict().items()}}
+    seg_state = {"model_state": {f"module.{k}": v for k, v in build_model("deeplabv3_mobilenet_v3_small").state_dict().items()}}
     evil = _pt({"weight": torch.ones(1), "hook": print})
     at.file_uploader(key="ckpt_uploads").set_value([
         ("probe.pt", shipped_probe_path("gapnet", "location", 3, "zero").read_bytes(), "application/octet-stream"),

@@ -5,6 +5,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from engine.data.patches import DataError
 from engine.progress import ProgressFn, StopToken
 from engine.seg.ablation import random_order
 from engine.seg.cityscapes import load_cityscapes
@@ -79,7 +80,11 @@ def ranking_data(data: SceneSet, rank_on: str = "held-out") -> SceneSet:
     key = data.key
     if key.get("kind") == "scenes":
         return _rank_scenes(SceneConfig("rank", RANK_SPLIT.count, key["height"], key["width"], key["seed"], key["layout"]))
-    return load_cityscapes(key["root"], "train", key["height"], RANK_SPLIT.count)
+    try:
+        return load_cityscapes(key["root"], "train", key["height"], RANK_SPLIT.count)
+    except DataError as err:
+        raise DataError(f"{err} Held-out rankings of a Cityscapes folder use its train split; rank on the evaluated "
+                        "images instead (rank-on val).") from err
 
 
 @lru_cache(maxsize=2)
