@@ -295,7 +295,7 @@ def fig6_figure(fid: Fidelity, title: str) -> go.Figure:
 
 def claims_markdown(fid: Fidelity) -> str:
     """The paper's patterns as a list: holds here or not, and the numbers measured."""
-    return "\n".join(f"- {'✅' if c['holds'] else '❌'} {c['claim']}: {c['here']}" for c in fid.claims())
+    return "\n".join(f"- **{'holds' if c['holds'] else 'does not hold'}** · {c['claim']}: {c['here']}" for c in fid.claims())
 
 
 def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.55) -> np.ndarray:
