@@ -10,7 +10,7 @@ from engine.probe import evaluate_probe, train_probe
 from engine.stats import format_rate
 from engine.training import TrainConfig
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
-from ui.jobs import get_job, render_job, start_job
+from ui.jobs import get_job, render_job, start_job, take_result
 from ui.probe import (
     canvas_figure,
     class_bars,
@@ -186,10 +186,10 @@ with train_tab:
             return
         per_point = TrainConfig.batch * TrainConfig.report_every
         render_job(job, lambda h: st.plotly_chart(curve_figure(h, per_point), key="gp_curve", config=chart_config("training-curve")))
-        if job.state == "done" and not job.consumed:
-            job.consumed = True
+        model = take_result(job)
+        if model is not None:
             name = f"{job.title} · yours #{len(user_probes()) + 1}"
-            user_probes()[name] = job.result
+            user_probes()[name] = model
             st.success(f"Trained: **{name}** is now selectable above.")
             st.rerun()
 

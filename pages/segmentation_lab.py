@@ -17,7 +17,7 @@ from engine.seg.ranking import METHODS
 from engine.storage import CheckpointError, fingerprint
 from ui import seg as ui
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
-from ui.jobs import get_job, render_job, start_job
+from ui.jobs import get_job, render_job, start_job, take_result
 from ui.paths import path_boxes_on
 
 LINK = url_snapshot("seg_")  # before any widget reads the URL
@@ -251,9 +251,9 @@ def sweep_status() -> None:
     if job is None:
         return
     render_job(job)
-    if job.state == "done" and not job.consumed:
-        job.consumed = True
-        kind, job_context, rows = job.result
+    result = take_result(job)
+    if result is not None:
+        kind, job_context, rows = result
         st.session_state[kind] = job_context, rows
         st.rerun()
 

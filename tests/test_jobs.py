@@ -98,3 +98,12 @@ def test_a_server_exits_while_a_job_still_runs():
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_finished_result_is_taken_once():
+    from ui.jobs import Job, take_result
+
+    job = Job("k", "t")
+    assert take_result(job) is None  # still queued
+    job.run(lambda j: 42)
+    assert take_result(job) == 42 and take_result(job) is None

@@ -1,5 +1,6 @@
 """AppTest of the Grid probe page."""
 import json
+import time
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -106,3 +107,18 @@ def test_training_chart_has_round_accuracy_ticks_and_no_legend_over_it():
     assert list(fig.layout.yaxis2.tickvals) == [0, 25, 50, 75, 100] and tuple(fig.layout.yaxis2.range) == (0, 100)
     assert not any(trace.showlegend for trace in fig.data)
     assert "480 training images" in fig.layout.xaxis2.title.text
+
+
+def test_a_finished_training_becomes_a_selectable_network_once():
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    next(n for n in at.number_input if n.label == "Steps (batch 48)").set_value(10)
+    next(b for b in at.button if b.label == "Train").click().run()
+    deadline = time.monotonic() + 120
+    while not any("yours #" in o for o in at.multiselect(key="gp_nets").options) and time.monotonic() < deadline:
+        time.sleep(1)
+        at.run()
+    assert not at.exception, at.exception
+    mine = [o for o in at.multiselect(key="gp_nets").options if "yours #" in o]
+    assert len(mine) == 1
+    at.run()
+    assert [o for o in at.multiselect(key="gp_nets").options if "yours #" in o] == mine  # taken once, not twice

@@ -114,3 +114,11 @@ def render_job(job: Job, chart: Callable[[list[dict[str, float]]], None] | None 
         st.error(f"{job.title} failed: {job.error}")
     elif job.state == "stopped":
         st.warning(f"{job.title} was stopped; nothing was kept.")
+
+
+def take_result(job: Job) -> Any:
+    """A finished job's result the first time it is asked for, else ``None``: each result is used once."""
+    if job.state != "done" or job.consumed:
+        return None
+    job.consumed = True
+    return job.result

@@ -97,7 +97,6 @@ def train_segmentation(cfg: TrainConfig, device: torch.device | None = None, on_
         report(on_progress, Progress(epoch + 1, cfg.epochs, "training", {"loss": loss.item()}))
         if checkpoint is not None and epoch + 1 < cfg.epochs:
             save_model(_finished(copy.deepcopy(model).cpu(), cfg, device, start_time, epoch + 1), checkpoint)
-            model.train()
     seg = _finished(model, cfg, device, start_time, cfg.epochs)
     val = load_data(cfg.data, "val", cfg.val_images, cfg.height, DEFAULT_VAL.seed, layout=cfg.layout)
     seg.meta["val_miou"] = scores(evaluate_full(seg, val, exact=False))
