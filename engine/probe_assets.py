@@ -1,12 +1,22 @@
 """The probe checkpoints that ship in ``assets/probe``, how they are named, and the paper's Table 1 beside them."""
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from engine.models.probe import ProbeNet, load_probe
+import torch
+
+from engine.data.patches import PatchSource, open_patch_source
+from engine.models.probe import HEAD_LABELS, ProbeNet, load_probe
+from engine.probe import EVAL_SEED, evaluate_probe
 from engine.storage import ASSETS
 
 PROBE_ASSETS = ASSETS / "probe"
+# Rows measured from checkpoints that do not ship (the 40 MB asset budget), each with the command that made it.
+UNSHIPPED_ROWS = PROBE_ASSETS / "table1-unshipped.json"
+TABLE1_SEED_OFFSET = 1  # Table 1 is measured at EVAL_SEED + 1: not the placements a checkpoint's own eval used
 
 # Paper Table 1 (ResNet-18): location / object accuracy per padding, net and grid.
 PAPER_TABLE1 = {
@@ -30,9 +40,9 @@ def paper_accuracy(task: str, padding: str, head: str, grid: int) -> float | Non
     return PAPER_TABLE1.get((task, padding, head), {}).get(grid)
 
 
-def shipped_probe_path(head: str, task: str, grid: int, padding: str = "zero") -> Path:
-    """Where the shipped checkpoint for this setting lives (it may not exist)."""
-    return PROBE_ASSETS / f"{task}-{head}-g{grid}-{padding}.pt"
+def shipped_probe_path(head: str, task: str, grid: int, padding: str = "zero", folder: Path = PROBE_ASSETS) -> Path:
+    """Where the checkpoint for this setting lives in ``folder`` (default: the shipped assets; it may not exist)."""
+    return Path(folder) / f"{task}-{head}-g{grid}-{padding}.pt"
 
 
 def load_shipped_probe(head: str, task: str, grid: int, padding: str = "zero") -> tuple[ProbeNet, dict]:
@@ -42,3 +52,54 @@ def load_shipped_probe(head: str, task: str, grid: int, padding: str = "zero") -
         raise FileNotFoundError(f"No shipped checkpoint {path.name} in {PROBE_ASSETS}; make it with "
                                 f"`python -m engine train-probe --head {head} --task {task} --grid {grid} --padding {padding} --out {path}`.")
     return load_probe(path)
+
+
+@dataclass(frozen=True)
+class Table1Row:
+    """One measured cell of Table 1, where it came from, and the paper's number beside it."""
+
+    task: str
+    padding: str
+    grid: int
+    net: str
+    accuracy: float
+    samples: int
+    paper: float | None
+    source: str  # "checkpoint" (evaluated now) or "measured row" (from UNSHIPPED_ROWS)
+    command: str | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def measure_table1(tasks: Iterable[str], paddings: Iterable[str], grids: Iterable[int], folder: Path = PROBE_ASSETS,
+                   data: str | None = None, samples: int = 2000, device: torch.device | None = None,
+                   unshipped: Path | None = UNSHIPPED_ROWS,
+                   on_missing: Callable[[str], None] | None = None) -> list[Table1Row]:
+    """Evaluate every (task, padding, grid, net) checkpoint found in ``folder`` on fresh placements; a cell without
+    a checkpoint is taken from the ``unshipped`` rows when they hold it, else reported to ``on_missing``."""
+    stored = {_key(r): r for r in json.loads(unshipped.read_text())} if unshipped and unshipped.is_file() else {}
+    sources: dict[int, PatchSource] = {}
+    rows = []
+    for task in tasks:
+        for padding in paddings:
+            for grid in grids:
+                for head in ("gapnet", "permutenet"):
+                    key = (task, padding, grid, HEAD_LABELS[head])
+                    path = shipped_probe_path(head, task, grid, padding, folder)
+                    if path.is_file():
+                        model, meta = load_probe(path)
+                        source = sources.setdefault(model.config.patch, open_patch_source(data, model.config.patch))
+                        result = evaluate_probe(model, source, samples, EVAL_SEED + TABLE1_SEED_OFFSET, device=device)
+                        rows.append(Table1Row(*key, round(result.accuracy, 2), result.samples,
+                                              paper_accuracy(task, padding, head, grid), "checkpoint", meta.get("command")))
+                    elif key in stored:
+                        rows.append(Table1Row(**{**stored[key], "source": "measured row"}))
+                    elif on_missing is not None:
+                        on_missing(f"{task} {padding} {grid}x{grid} {HEAD_LABELS[head]}: no checkpoint {path.name} "
+                                   f"in {folder} and no measured row")
+    return rows
+
+
+def _key(row: dict) -> tuple[str, str, int, str]:
+    return row["task"], row["padding"], row["grid"], row["net"]

@@ -17,6 +17,8 @@ from engine.progress import Progress, ProgressFn, StopToken, report
 
 BatchFn = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+MilestoneFn = Callable[[int, nn.Module], dict[str, float]]
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,11 @@ class TrainConfig:
     bf16: bool = True
     channels_last: bool = True
     report_every: int = 10
+    schedule: str = "constant"  # or "cosine": the rate decays from lr to 0 over the run (long CPU runs in legs)
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -45,15 +52,19 @@ def cross_entropy_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tu
 
 def fit(model: nn.Module, next_batch: BatchFn, config: TrainConfig, loss_fn: LossFn = cross_entropy_loss,
         device: torch.device | None = None, on_progress: ProgressFn | None = None,
-        stop: StopToken | None = None) -> list[dict[str, float]]:
+        stop: StopToken | None = None, milestone: MilestoneFn | None = None,
+        milestone_every: int = 0) -> list[dict[str, float]]:
     """Train ``model`` in place for ``config.steps`` steps; return the logged history.
 
     ``next_batch(step)`` returns CPU tensors (inputs, targets). Raises ``Stopped`` if ``stop`` is set.
+    Every ``milestone_every`` steps ``milestone(step, model)`` runs with the model in eval mode (e.g. to
+    evaluate and checkpoint a long run); what it returns joins the history as its own row.
     """
     device = device or pick_device()
     seed_everything(config.seed)
     model = prepare_model(model, device, config.channels_last).train()
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.steps) if config.schedule == "cosine" else None
     history: list[dict[str, float]] = []
     loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
     for step in range(1, config.steps + 1):
@@ -66,6 +77,8 @@ def fit(model: nn.Module, next_batch: BatchFn, config: TrainConfig, loss_fn: Los
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         loss_sum += float(loss.detach()) * len(y)
         correct += int(n_correct)
         seen += len(y)
@@ -75,4 +88,7 @@ def fit(model: nn.Module, next_batch: BatchFn, config: TrainConfig, loss_fn: Los
             history.append(row)
             report(on_progress, Progress(step, config.steps, "training", {k: row[k] for k in ("loss", "accuracy")}))
             loss_sum, correct, seen = 0.0, 0, 0
+        if milestone is not None and milestone_every and step % milestone_every == 0:
+            history.append({"step": step, "seconds": time.perf_counter() - start, **milestone(step, model.eval())})
+            model.train()
     return history

@@ -123,3 +123,49 @@ def test_train_probe_init_continues_a_checkpoint_and_refuses_another_kind(tmp_pa
     assert main(["train-probe", "--head", "gapnet", "--grid", "2", "--width", "0.125", "--steps", "1",
                  "--device", "cpu", "--init", str(first), "--out", str(tmp_path / "c.pt")]) == 2
     assert "starting checkpoint is a PermuteNet" in capsys.readouterr().err
+
+
+def test_a_long_run_continues_on_a_bigger_grid_and_counts_its_steps_and_curve(tmp_path):
+    from engine.cli import main
+    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
+    common = ["--head", "permutenet", "--task", "object", "--width", "0.125", "--patch", "8", "--batch", "8",
+              "--device", "cpu", "--eval-samples", "16", "--eval-every", "2", "--schedule", "cosine"]
+    assert main(["train-probe", *common, "--grid", "2", "--steps", "4", "--out", str(first)]) == 0
+    assert main(["train-probe", *common, "--grid", "3", "--steps", "2", "--init", str(first), "--out", str(second)]) == 0
+    model, meta = load_probe(second)
+    assert model.config.grid == 3 and meta["steps_total"] == 6 and meta["train"]["schedule"] == "cosine"
+    assert [(p["step"], p["grid"]) for p in meta["curve"]] == [(2, 2), (4, 2), (6, 3)]  # one curve over both legs
+
+
+def test_a_location_run_cannot_change_grid(tmp_path, capsys):
+    from engine.cli import main
+    common = ["--head", "gapnet", "--width", "0.125", "--patch", "8", "--batch", "8", "--device", "cpu",
+              "--eval-samples", "8", "--steps", "1"]
+    assert main(["train-probe", *common, "--grid", "2", "--out", str(tmp_path / "a.pt")]) == 0
+    assert main(["train-probe", *common, "--grid", "3", "--init", str(tmp_path / "a.pt"), "--out", str(tmp_path / "b.pt")]) == 2
+    assert "these settings ask for a GAPNet 3x3 location" in capsys.readouterr().err
+
+
+def test_steps_done_reads_checkpoints_written_before_steps_total():
+    from engine.commands.probe import steps_done
+    assert steps_done({"train": {"steps": 600}}) == 600
+    assert steps_done({"train": {"steps": 600}, "init": {"command": "python -m engine train-probe --steps 6000"}}) == 6600
+    assert steps_done({"steps_total": 7, "train": {"steps": 3}}) == 7
+
+
+def test_cosine_schedule_decays_to_zero_and_milestones_see_an_eval_model():
+    from engine.training import fit
+    model, seen = nn.Linear(4, 2), []
+    batch = lambda step: (torch.randn(8, 4), torch.randint(0, 2, (8,)))
+
+    def milestone(step, m):
+        seen.append((step, m.training))
+        return {"eval_accuracy": 50.0}
+
+    history = fit(model, batch, TrainConfig(steps=6, lr=0.1, schedule="cosine", bf16=False, channels_last=False,
+                                            report_every=3), device=torch.device("cpu"), milestone=milestone,
+                  milestone_every=2)
+    assert seen == [(2, False), (4, False), (6, False)] and model.training
+    assert [r["eval_accuracy"] for r in history if "eval_accuracy" in r] == [50.0] * 3
+    with pytest.raises(ValueError, match="unknown schedule"):
+        TrainConfig(schedule="step")
