@@ -10,7 +10,7 @@ import torch
 
 from engine.data.patches import PatchSource, open_patch_source
 from engine.models.probe import HEAD_LABELS, ProbeNet, load_probe
-from engine.probe import EVAL_SEED, evaluate_probe
+from engine.probe import EVAL_SEED, channel_sum_accuracy, evaluate_probe
 from engine.storage import ASSETS
 
 PROBE_ASSETS = ASSETS / "probe"
@@ -67,6 +67,7 @@ class Table1Row:
     paper: float | None
     source: str  # "checkpoint" (evaluated now) or "measured row" (from UNSHIPPED_ROWS)
     command: str | None
+    sum_only: float | None = None  # PermuteNet: accuracy from the channel sum alone, same placements (see below)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -76,8 +77,9 @@ def measure_table1(tasks: Iterable[str], paddings: Iterable[str], grids: Iterabl
                    data: str | None = None, samples: int = 2000, device: torch.device | None = None,
                    unshipped: Path | None = UNSHIPPED_ROWS,
                    on_missing: Callable[[str], None] | None = None) -> list[Table1Row]:
-    """Evaluate every (task, padding, grid, net) checkpoint found in ``folder`` on fresh placements; a cell without
-    a checkpoint is taken from the ``unshipped`` rows when they hold it, else reported to ``on_missing``."""
+    """Evaluate every (task, padding, grid, net) checkpoint found in ``folder`` on fresh placements (PermuteNet also
+    from its channel sum alone: :func:`engine.probe.channel_sum_accuracy`); a cell without a checkpoint is taken
+    from the ``unshipped`` rows when they hold it, else reported to ``on_missing``."""
     stored = {_key(r): r for r in json.loads(unshipped.read_text())} if unshipped and unshipped.is_file() else {}
     sources: dict[int, PatchSource] = {}
     rows = []
@@ -90,9 +92,12 @@ def measure_table1(tasks: Iterable[str], paddings: Iterable[str], grids: Iterabl
                     if path.is_file():
                         model, meta = load_probe(path)
                         source = sources.setdefault(model.config.patch, open_patch_source(data, model.config.patch))
-                        result = evaluate_probe(model, source, samples, EVAL_SEED + TABLE1_SEED_OFFSET, device=device)
+                        seed = EVAL_SEED + TABLE1_SEED_OFFSET
+                        result = evaluate_probe(model, source, samples, seed, device=device)
+                        sum_only = channel_sum_accuracy(model, source, samples, seed)[1] if head == "permutenet" else None
                         rows.append(Table1Row(*key, round(result.accuracy, 2), result.samples,
-                                              paper_accuracy(task, padding, head, grid), "checkpoint", meta.get("command")))
+                                              paper_accuracy(task, padding, head, grid), "checkpoint", meta.get("command"),
+                                              None if sum_only is None else round(sum_only, 2)))
                     elif key in stored:
                         rows.append(Table1Row(**{**stored[key], "source": "measured row"}))
                     elif on_missing is not None:

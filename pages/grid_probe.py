@@ -16,11 +16,13 @@ from ui.probe import (
     class_bars,
     curve_figure,
     grid_heatmap,
+    long_run_figure,
     model_key,
     object_row_note,
     per_cell_hover,
     rescale_cell,
     shipped_available,
+    shipped_curves,
     shipped_probe,
     shipped_table1,
     sweep,
@@ -159,6 +161,15 @@ with table_tab:
         note = object_row_note(rows)
         if note:
             st.info(note)
+        curves = shipped_curves("permutenet", "object")
+        if curves:
+            st.subheader("Object PermuteNet: accuracy vs training steps")
+            gapnet = {r["grid"]: r["accuracy"] for r in rows if (r["task"], r["net"], r["padding"]) == ("object", "GAPNet", "zero")}
+            st.plotly_chart(long_run_figure(curves, gapnet), key="gp_long_run", config=chart_config("object-permutenet-curve"))
+            st.caption("Each point: accuracy on 500 fresh placements during training (the checkpoints' recorded curve); "
+                       "the legs, rates and times are in `assets/probe/MODEL_CARD.md`. The **sum only** column above is "
+                       "the accuracy from the channel sum of the GAP vector alone, on the same placements: where it "
+                       "matches PermuteNet's, the shuffled classifier uses nothing else.")
     else:
         st.info("No Table 1 results shipped: run `python -m engine table1 --json assets/probe/table1.json`.")
 

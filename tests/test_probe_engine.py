@@ -1,4 +1,6 @@
 """Engine tests for the grid location probe: data, models, training."""
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -169,3 +171,22 @@ def test_cosine_schedule_decays_to_zero_and_milestones_see_an_eval_model():
     assert [r["eval_accuracy"] for r in history if "eval_accuracy" in r] == [50.0] * 3
     with pytest.raises(ValueError, match="unknown schedule"):
         TrainConfig(schedule="step")
+
+
+def test_table1_measures_a_checkpoint_folder_and_fills_the_rest_from_recorded_rows(tmp_path):
+    from engine.probe_assets import measure_table1, shipped_probe_path
+    for head in ("gapnet", "permutenet"):
+        save_probe(build_probe(ProbeConfig(head=head, grid=2, width=0.125, patch=8)),
+                   shipped_probe_path(head, "location", 2, "zero", tmp_path), {"command": f"train {head}"})
+    recorded = {"task": "location", "padding": "reflect", "grid": 2, "net": "GAPNet", "accuracy": 99.5,
+                "samples": 2000, "paper": None, "source": "checkpoint", "command": "python -m engine train-probe ..."}
+    (tmp_path / "rows.json").write_text(json.dumps([recorded]))
+    missing = []
+    rows = measure_table1(["location"], ["zero", "reflect"], [2], tmp_path, samples=40, device=torch.device("cpu"),
+                          unshipped=tmp_path / "rows.json", on_missing=missing.append)
+    assert [(r.padding, r.net, r.source) for r in rows] == [
+        ("zero", "GAPNet", "checkpoint"), ("zero", "PermuteNet", "checkpoint"), ("reflect", "GAPNet", "measured row")]
+    assert rows[0].command == "train gapnet" and rows[2].accuracy == 99.5 and rows[2].command == recorded["command"]
+    assert rows[0].sum_only is None and 0 <= rows[1].sum_only <= 100  # PermuteNet rows carry the channel-sum accuracy
+    assert len(missing) == 1 and "reflect 2x2 PermuteNet" in missing[0]
+

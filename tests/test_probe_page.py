@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.probe_assets import PROBE_ASSETS
 from engine.stats import format_rate
+from ui.probe import table1_view
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "grid_probe.py")
 
@@ -122,3 +123,13 @@ def test_a_finished_training_becomes_a_selectable_network_once():
     assert len(mine) == 1
     at.run()
     assert [o for o in at.multiselect(key="gp_nets").options if "yours #" in o] == mine  # taken once, not twice
+
+
+def test_table1_view_marks_cells_far_from_the_paper_with_a_reason():
+    rows = [{"task": "object", "padding": "zero", "grid": 3, "net": "PermuteNet", "accuracy": 50.0, "samples": 2000,
+             "paper": 73.6, "sum_only": 49.0, "command": "x"},
+            {"task": "location", "padding": "zero", "grid": 3, "net": "GAPNet", "accuracy": 100.0, "samples": 2000,
+             "paper": 100.0, "command": "x"}]
+    far, close = table1_view(rows)
+    assert far["differs"] and "channel sum" in far["why"] and far["vs paper"] == -23.6 and far["sum only"] == 49.0
+    assert not close["differs"] and not close["why"] and "command" not in close

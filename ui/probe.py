@@ -58,6 +58,18 @@ def shipped_table1() -> list[dict]:
     return json.loads(path.read_text()) if path.is_file() else []
 
 
+@st.cache_data(show_spinner=False)
+def shipped_curves(head: str, task: str) -> dict[int, list[dict]]:
+    """Accuracy vs training steps recorded in the shipped checkpoints' meta (long runs), by grid."""
+    curves = {}
+    for grid in (3, 5, 7):
+        if shipped_available(head, task, grid, "zero"):
+            curve = load_shipped_probe(head, task, grid)[1].get("curve")
+            if curve:
+                curves[grid] = curve
+    return curves
+
+
 def chance(task: str, grid: int) -> float:
     """Accuracy (%) of a uniform guess: one cell of grid², or one of the 10 shape classes."""
     return 100.0 / (grid * grid if task == "location" else 10)
@@ -80,7 +92,8 @@ def table1_view(rows: list[dict]) -> list[dict]:
     with the reason where it exceeds ``MARK_POINTS``."""
     view = []
     for row in rows:
-        shown = {k: v for k, v in row.items() if k != "command"} | {"chance": round(chance(row["task"], row["grid"]), 1)}
+        shown = {("sum only" if k == "sum_only" else k): v for k, v in row.items() if k != "command"}
+        shown["chance"] = round(chance(row["task"], row["grid"]), 1)
         if row.get("samples"):
             low, high = wilson(round(row["accuracy"] * row["samples"] / 100), row["samples"])
             shown |= {"n": row["samples"], "95% CI": f"{100 * low:.1f}-{100 * high:.1f}"}
@@ -232,4 +245,23 @@ def curve_figure(history: list[dict[str, float]], images_per_point: int) -> go.F
     fig.update_yaxes(title_text="loss (log)", type="log", dtick="D2", row=1, col=1)
     fig.update_yaxes(title_text="accuracy %", range=[0, 100], tickvals=[0, 25, 50, 75, 100], row=2, col=1)
     fig.update_xaxes(title_text=f"step (each point: the last {images_per_point:,} training images)", row=2, col=1)
+    return fig
+
+
+def long_run_figure(curves: dict[int, list[dict]], gapnet: dict[int, float]) -> go.Figure:
+    """Accuracy vs training steps of long runs (one line per grid; a run continued from a smaller grid carries that
+    grid's points first), with GAPNet's Table 1 accuracy per grid as dotted lines."""
+    fig = go.Figure()
+    for grid, curve in sorted(curves.items()):
+        fig.add_trace(go.Scatter(x=[p["step"] for p in curve], y=[p["accuracy"] for p in curve], mode="lines+markers",
+                                 name=f"PermuteNet, ends on {grid}×{grid}",
+                                 text=[f"{p.get('grid', 3)}×{p.get('grid', 3)} canvas" for p in curve],
+                                 hovertemplate="step %{x:,}: %{y:.1f}% (%{text})<extra></extra>"))
+    for grid, accuracy in sorted(gapnet.items()):
+        fig.add_hline(y=accuracy, line_dash="dot", annotation_text=f"GAPNet {grid}×{grid}", annotation_position="bottom right")
+    fig.add_hline(y=10, line_dash="dash", line_color="grey", annotation_text="chance")
+    fig.update_layout(height=340, margin=dict(l=60, r=20, t=10, b=50), legend=dict(orientation="h", y=1.12),
+                      modebar=dict(orientation="v"))
+    fig.update_yaxes(title_text="object accuracy % (500 fresh placements)", range=[0, 101])
+    fig.update_xaxes(title_text="training steps (48 canvases each), over every leg")
     return fig

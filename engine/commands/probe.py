@@ -106,7 +106,7 @@ def cmd_table1(args: argparse.Namespace) -> int:
     rows = measure_table1(args.tasks, args.paddings, args.grids, folder, args.data, args.eval_samples,
                           pick_device(args.device), None if args.no_unshipped else UNSHIPPED_ROWS,
                           on_missing=lambda why: print(f"skipped {why} (use --train)", file=sys.stderr))
-    print_table([r.as_dict() for r in rows], ["task", "padding", "grid", "net", "accuracy", "paper", "source"])
+    print_table([r.as_dict() for r in rows], ["task", "padding", "grid", "net", "accuracy", "sum_only", "paper", "source"])
     write_json([r.as_dict() for r in rows], args.json)
     return 0
 
