@@ -12,10 +12,10 @@ import torch
 from engine.cli import add_command, print_table, write_json
 from engine.device import pick_device
 from engine.progress import print_progress
-from engine.shift.consistency import EVAL_SEED, default_source, evaluate_shift
+from engine.shift.consistency import EVAL_SEED, consistency, default_source, evaluate_shift, held_out_images
 from engine.shift.models import DEFAULT_LAMBDA, METHODS, ShiftConfig, load_shift_model, save_shift_model
-from engine.shift.shipped import PAPER_TABLE2, load_shipped
-from engine.shift.train import open_source, train_shift
+from engine.shift.shipped import PAPER_TABLE2, SHIPPED_SETS, load_shipped, shipped_path
+from engine.shift.train import dataset_key, open_source, train_shift
 from engine.storage import cache_dir
 from engine.training import TrainConfig
 
@@ -38,7 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="fixed pool of generated training images (0: fresh images every step; default: %(default)s)")
     train.add_argument("--clutter", type=float, default=0.0,
                        help="0-1: harder embedded shapes (low contrast, a distractor, noise); evaluation uses the same")
-    train.add_argument("--data", metavar="PATH", help="CIFAR-10/100 root or image folder (default: embedded shapes)")
+    train.add_argument("--data", metavar="NAME|PATH",
+                       help="shapes (default), shapes100 (100 generated classes), digits (scikit-learn's handwritten "
+                            "digits), or a CIFAR-10/100 root or image folder")
+    train.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
+                       help="learning rate: constant, or cosine decay to 0 over the run (default: %(default)s)")
     train.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     train.add_argument("--eval-samples", type=int, default=2000,
                        help="held-out images Top-1 and Cons.8 are measured on (default: %(default)s)")
@@ -55,16 +59,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     cons.add_argument("--seed", type=int, default=EVAL_SEED, help="seed of the test images and offsets (default: %(default)s)")
     cons.add_argument("--split", choices=("test", "val"), default="test",
                       help="val: for choosing settings such as lambda (default: %(default)s)")
+    cons.add_argument("--more-shifts", type=int, nargs="+", default=[], metavar="K",
+                      help="also measure Cons.K for these K on the same images (row keys cons4, cons16, ...)")
     cons.add_argument("--models", "--checkpoint", nargs="+", metavar="PATH",
-                      help="checkpoints to evaluate (default: the four shipped ones)")
-    cons.add_argument("--data", metavar="PATH", help="CIFAR-10/100 root or image folder (default: each model's embedded shapes)")
+                      help="checkpoints to evaluate (default: the shipped ones of --sets)")
+    cons.add_argument("--sets", nargs="+", choices=tuple(SHIPPED_SETS),
+                      help="shipped sets to evaluate without --models; a set with no shipped checkpoint is skipped "
+                           "with a note unless named explicitly (default: all)")
+    cons.add_argument("--data", metavar="NAME|PATH",
+                      help="shapes, shapes100, digits, or a CIFAR-10/100 root or image folder (default: each model's own data)")
     cons.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     cons.add_argument("--json", metavar="PATH", help="write rows {method, top1, cons, ...} here")
 
 
 def _train_command(args: argparse.Namespace) -> str:
     """The full command line that reproduces this training run (every option spelled out)."""
-    options = ["method", "steps", "batch", "lr", "seed", "width", "lam", "blur_filter", "pad", "crop", "train_images", "clutter", "data", "device"]
+    options = ["method", "steps", "batch", "lr", "seed", "width", "lam", "blur_filter", "pad", "crop", "train_images", "clutter", "data",
+               "schedule", "device"]
     parts = ["python", "-m", "engine", "train-shift"]
     for name in options:
         value = getattr(args, name)
@@ -76,7 +87,7 @@ def _train_command(args: argparse.Namespace) -> str:
 def run_train(args: argparse.Namespace) -> int:
     config = ShiftConfig(method=args.method, width=args.width, crop=args.crop, pad=args.pad,
                          blur_filter=args.blur_filter, lam=args.lam, train_images=args.train_images, clutter=args.clutter)
-    train = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
+    train = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, schedule=args.schedule)
     device = pick_device(args.device)
     source = open_source(args.data, args.crop, args.train_images, args.clutter)
     start = time.perf_counter()
@@ -102,11 +113,24 @@ def _paper(method: str, dataset: str, index: int) -> float | None:
     return row[dataset][index] if row else None
 
 
+def _shipped_models(sets: list[str], explicit: bool) -> list[tuple]:
+    """(model, meta, name) of every shipped model of ``sets``; a set with no checkpoint at all is skipped with a note
+    unless it was asked for by name."""
+    models = []
+    for dataset in sets:
+        present = [m for m in METHODS if shipped_path(m, dataset).is_file()]
+        if not present and not explicit:
+            print(f"note: no shipped models for {dataset} ({shipped_path(METHODS[0], dataset).parent}); skipped", file=sys.stderr)
+            continue
+        models += [load_shipped(method, dataset) + (f"{dataset}/{method}",) for method in METHODS]
+    return models
+
+
 def run_consistency(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     source = open_source(args.data) if args.data else None
     models = [load_shift_model(path) + (path,) for path in args.models] if args.models else \
-        [load_shipped(method) + (method,) for method in METHODS]
+        _shipped_models(args.sets or list(SHIPPED_SETS), explicit=args.sets is not None)
     rows = []
     for model, _meta, name in models:
         if source is not None and len(source.classes) != len(model.config.classes):
@@ -114,19 +138,26 @@ def run_consistency(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         ev = evaluate_shift(model, source, samples=args.samples, max_shift=args.max_shift, passes=args.passes,
                             seed=args.seed, device=device, split=args.split)
+        model_source = source or default_source(model.config)
+        more = {}
+        if args.more_shifts:
+            images, _ = held_out_images(model_source, args.samples, args.seed, args.split)
+            more = {f"cons{k}": consistency(model, images, k, args.passes, seed=args.seed, device=device)
+                    for k in args.more_shifts}
         seconds = time.perf_counter() - start
         method = model.config.method
-        data = (source or default_source(model.config)).name
-        rows.append({"method": method, "top1": ev.top1, "cons": ev.cons, "cons_right": ev.cons_right,
-                     "cons_wrong": ev.cons_wrong, "model": str(name), "data": data,
-                     "max_shift": args.max_shift,
-                     "samples": args.samples, "passes": args.passes, "seconds": round(seconds, 2),
+        rows.append({"method": method, "dataset": model.config.dataset if source is None else dataset_key(source),
+                     "top1": ev.top1, "cons": ev.cons, f"cons{args.max_shift}": ev.cons, **more,
+                     "cons_right": ev.cons_right, "cons_wrong": ev.cons_wrong, "model": str(name), "data": model_source.name,
+                     "classes": len(model.config.classes), "max_shift": args.max_shift,
+                     "samples": args.samples, "passes": args.passes, "seed": args.seed, "split": args.split,
+                     "seconds": round(seconds, 2), "agree_curve": ev.agree_curve,
                      "paper_c10_top1": _paper(method, "cifar10", 0), "paper_c10_cons8": _paper(method, "cifar10", 1),
                      "paper_c100_top1": _paper(method, "cifar100", 0), "paper_c100_cons8": _paper(method, "cifar100", 1)})
     print(f"{args.split} split: Top-1 and Cons.{args.max_shift} "
           f"({args.samples} images, {args.passes} passes) beside the paper's Table 2 (CIFAR-10 / CIFAR-100, Cons.8)")
     print_table(rows,
-                ["method", "data", "top1", "cons", "cons_right", "cons_wrong", "paper_c10_top1", "paper_c10_cons8", "paper_c100_top1", "paper_c100_cons8",
-                 "seconds"])
+                ["method", "dataset", "top1", "cons", *(f"cons{k}" for k in args.more_shifts), "cons_right", "cons_wrong",
+                 "paper_c10_top1", "paper_c10_cons8", "paper_c100_top1", "paper_c100_cons8", "seconds"])
     write_json(rows, args.json)
     return 0

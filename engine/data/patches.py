@@ -48,6 +48,7 @@ class GeneratedShapes:
     name: str = "generated shapes"
     classes: tuple[str, ...] = SHAPE_CLASSES
     clutter: float = 0.0  # 0: the clean set; up to 1: low contrast, a distractor shape, pixel noise
+    key: str = "shapes"  # its name in engine.data.named
 
     def __post_init__(self) -> None:
         if self.clutter:
@@ -122,9 +123,14 @@ def load_image_folder(root: str | Path, patch: int = 32, limit: int = 20_000) ->
 
 
 def open_patch_source(path: str | Path | None, patch: int = 32) -> PatchSource:
-    """The generated shapes when ``path`` is empty; else CIFAR-10/100 or an image folder, told apart by layout."""
+    """The generated shapes when ``path`` is empty; a built-in set by name (``shapes``, ``shapes100``, ``digits``:
+    see :mod:`engine.data.named`); else CIFAR-10/100 or an image folder, told apart by layout."""
     if not path:
         return GeneratedShapes(patch)
+    from engine.data.named import is_named, named_source  # it imports this module
+
+    if is_named(path):
+        return named_source(str(path), patch)
     root = Path(path).expanduser()
     if not root.exists():
         raise DataError(f"Dataset folder {root} does not exist.")

@@ -47,7 +47,7 @@ def _shape_mask(label: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return (u / 1.0) ** 2 + (v / 0.42) ** 2 < 1.0
 
 
-def _texture(n: int, size: int, g: torch.Generator) -> torch.Tensor:
+def texture(n: int, size: int, g: torch.Generator) -> torch.Tensor:
     """Per-image texture in [-1, 1]: a random mix of stripes, a smooth blob field and noise."""
     ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij")
     freq = torch.rand(n, 1, 1, generator=g) * 0.9 + 0.2
@@ -59,6 +59,23 @@ def _texture(n: int, size: int, g: torch.Generator) -> torch.Tensor:
     w = torch.rand(n, 3, 1, 1, generator=g)
     w = w / w.sum(1, keepdim=True)
     return w[:, 0] * stripes + w[:, 1] * blobs + w[:, 2] * noise
+
+
+def shape_coordinates(n: int, size: int, g: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Each image's random placement of its shape, drawn from ``g``: pixel coordinates about the image centre
+    minus the position jitter (x, y: (n, 1, size) and (n, size, 1)), shape coordinates u, v (n, size, size; unit
+    radius, rotated by up to 25 degrees) and the radius in pixels (n,)."""
+    half = (size - 1) / 2
+    scale = (torch.rand(n, generator=g) * 0.3 + 0.5) * half  # shape radius: 50-80% of half the image
+    jitter = (torch.rand(n, 2, generator=g) * 2 - 1) * size * 0.12
+    rot = (torch.rand(n, generator=g) * 2 - 1) * math.radians(25)
+    coords = torch.arange(size, dtype=torch.float32) - half
+    y = coords.view(1, size, 1) - jitter[:, 1].view(n, 1, 1)
+    x = coords.view(1, 1, size) - jitter[:, 0].view(n, 1, 1)
+    cos, sin = torch.cos(rot).view(n, 1, 1), torch.sin(rot).view(n, 1, 1)
+    u = (x * cos + y * sin) / scale.view(n, 1, 1)
+    v = (-x * sin + y * cos) / scale.view(n, 1, 1)
+    return x, y, u, v, scale
 
 
 def generate_shapes(n: int, seed: int, size: int = 32, split: str = "train", clutter: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,23 +90,15 @@ def generate_shapes(n: int, seed: int, size: int = 32, split: str = "train", clu
     g = torch.Generator().manual_seed(seed + _SPLIT_SALT[split])
     labels = torch.randint(len(CLASSES), (n,), generator=g)
     half = (size - 1) / 2
-    scale = (torch.rand(n, generator=g) * 0.3 + 0.5) * half  # shape radius: 50-80% of half the image
-    jitter = (torch.rand(n, 2, generator=g) * 2 - 1) * size * 0.12
-    rot = (torch.rand(n, generator=g) * 2 - 1) * math.radians(25)
-    coords = torch.arange(size, dtype=torch.float32) - half
-    y = coords.view(1, size, 1) - jitter[:, 1].view(n, 1, 1)
-    x = coords.view(1, 1, size) - jitter[:, 0].view(n, 1, 1)
-    cos, sin = torch.cos(rot).view(n, 1, 1), torch.sin(rot).view(n, 1, 1)
-    u = (x * cos + y * sin) / scale.view(n, 1, 1)
-    v = (-x * sin + y * cos) / scale.view(n, 1, 1)
-    mask = _masks(labels, u, v)
+    x, y, u, v, _ = shape_coordinates(n, size, g)
+    mask = shape_masks(labels, u, v)
 
     fg = torch.rand(n, 3, 1, 1, generator=g)
     bg = torch.rand(n, 3, 1, 1, generator=g)
     too_close = (fg - bg).abs().sum(1, keepdim=True) < 0.6  # keep the shape visible
     fg = torch.where(too_close, 1 - bg, fg)
-    fg_tex = _texture(n, size, g).unsqueeze(1) * (torch.rand(n, 1, 1, 1, generator=g) * 0.25)
-    bg_tex = _texture(n, size, g).unsqueeze(1) * (torch.rand(n, 1, 1, 1, generator=g) * 0.3)
+    fg_tex = texture(n, size, g).unsqueeze(1) * (torch.rand(n, 1, 1, 1, generator=g) * 0.25)
+    bg_tex = texture(n, size, g).unsqueeze(1) * (torch.rand(n, 1, 1, 1, generator=g) * 0.3)
     light = torch.rand(n, 1, 1, 1, generator=g) * 0.5 + 0.75
     if clutter == 0:
         img = torch.where(mask.unsqueeze(1), fg + fg_tex, bg + bg_tex) * light
@@ -99,14 +108,14 @@ def generate_shapes(n: int, seed: int, size: int = 32, split: str = "train", clu
     offset = (torch.rand(n, 2, 1, 1, generator=g) * 2 - 1) * size * 0.35
     small = (torch.rand(n, 1, 1, generator=g) * 0.15 + 0.3) * half
     du, dv = torch.broadcast_tensors((x - offset[:, 0]) / small, (y - offset[:, 1]) / small)
-    distractor = _masks(other, du, dv) & ~mask
+    distractor = shape_masks(other, du, dv) & ~mask
     other_colour = bg + (torch.rand(n, 3, 1, 1, generator=g) - bg) * clutter
     img = torch.where(mask.unsqueeze(1), fg + fg_tex, torch.where(distractor.unsqueeze(1), other_colour, bg + bg_tex)) * light
     img = img + torch.randn(img.shape, generator=g) * (0.2 * clutter)
     return img.clamp_(0, 1), labels
 
 
-def _masks(labels: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def shape_masks(labels: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Boolean masks (n, h, w): each image's class shape in its own shape coordinates."""
     mask = torch.zeros(u.shape, dtype=torch.bool)
     for label in range(len(CLASSES)):

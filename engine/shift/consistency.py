@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from engine.data.grid import normalize
-from engine.data.patches import GeneratedShapes, PatchSource
+from engine.data.named import named_source
+from engine.data.patches import PatchSource
 from engine.device import pick_device, prepare_input, prepare_model
 from engine.progress import Progress, ProgressFn, report
 from engine.shift.crops import crop_at, pad_canvas
@@ -113,9 +114,11 @@ def shift_curve(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ma
     return curves(diagonal_probabilities(model, images, max_shift, batch, device), labels)
 
 
-def default_source(config: ShiftConfig) -> GeneratedShapes:
-    """The held-out images a model trained on the embedded shapes is measured on (its crop and clutter)."""
-    return GeneratedShapes(config.crop, clutter=config.clutter)
+def default_source(config: ShiftConfig) -> PatchSource:
+    """The held-out images a model is measured on: its built-in data set (``config.dataset``), its crop and clutter."""
+    if config.dataset == "external":
+        raise ValueError(f"this model was trained on {config.data}, a folder: pass that data (--data PATH) to measure it")
+    return named_source(config.dataset, config.crop, config.clutter)
 
 
 def evaluate_shift(model: nn.Module, source: PatchSource | None = None, samples: int = 2000, max_shift: int = 8,

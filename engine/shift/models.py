@@ -40,6 +40,7 @@ class ShiftConfig:
     clutter: float = 0.0  # harder generated shapes (engine.data.shapes); 0 = the clean set
     classes: tuple[str, ...] = SHAPE_CLASSES
     data: str = "generated shapes"
+    dataset: str = "shapes"  # a built-in set of engine.data.named it is measured on, or "external" (a folder)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

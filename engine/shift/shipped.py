@@ -16,17 +16,24 @@ PAPER_TABLE2: dict[str, dict[str, tuple[float, float]] | None] = {
 }
 
 
-def shipped_path(method: str) -> Path:
-    """Where the shipped checkpoint of ``method`` lives (it may not exist)."""
+SHIPPED_SETS = {"shapes": "generated shapes (10 classes)", "shapes100": "generated shapes-100 (100 classes)"}
+
+
+def shipped_path(method: str, dataset: str = "shapes") -> Path:
+    """Where the shipped checkpoint of ``method`` trained on ``dataset`` lives (it may not exist)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {'|'.join(METHODS)}, got {method!r}")
-    return SHIFT_ASSETS / f"{method.replace('+', '-')}.pt"
+    if dataset not in SHIPPED_SETS:
+        raise ValueError(f"dataset must be one of {'|'.join(SHIPPED_SETS)}, got {dataset!r}")
+    folder = SHIFT_ASSETS if dataset == "shapes" else SHIFT_ASSETS / dataset
+    return folder / f"{method.replace('+', '-')}.pt"
 
 
-def load_shipped(method: str) -> tuple[ShiftNet, dict]:
+def load_shipped(method: str, dataset: str = "shapes") -> tuple[ShiftNet, dict]:
     """Load a shipped model; ``FileNotFoundError`` names the command that makes it when missing."""
-    path = shipped_path(method)
+    path = shipped_path(method, dataset)
     if not path.is_file():
-        raise FileNotFoundError(f"No shipped checkpoint {path.name} in {SHIFT_ASSETS}; make it with "
-                                f"`python -m engine train-shift --method {method} --out {path}` (see MODEL_CARD.md).")
+        data = "" if dataset == "shapes" else f" --data {dataset}"
+        raise FileNotFoundError(f"No shipped checkpoint {path.name} in {path.parent}; make it with "
+                                f"`python -m engine train-shift --method {method}{data} --out {path}` (see MODEL_CARD.md).")
     return load_shift_model(path)
