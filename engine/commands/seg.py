@@ -1,16 +1,27 @@
-"""Segmentation-lab commands: ``rank``, ``ablate``, ``sweep`` and ``train-seg`` (paper Sec. 4.2)."""
+"""Segmentation-lab commands: ``rank``, ``ablate``, ``sweep``, ``position``, ``fidelity`` and ``train-seg`` (paper Sec. 4.2).
+
+``rank``, ``sweep``, ``ablate`` and ``position`` also run under ``torchrun --nproc_per_node K -m engine ...``
+(one node or several): each rank takes a disjoint share of the images, the partial sums are combined by
+``all_reduce`` (engine.distributed), and rank 0 prints and writes the JSON. Their latents stay in memory within
+``--cache-limit`` bytes per process and are streamed from disk beyond it.
+"""
 from __future__ import annotations
 
 import argparse
+import functools
+import sys
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
+from engine import distributed
 from engine.cli import add_command, print_table, write_json
 from engine.device import pick_device
+from engine.distributed import Shard
 from engine.progress import print_progress
-from engine.seg.ablation import channel_mask, evaluate_latents, range_sweep, scores, select, sweep
+from engine.seg.ablation import channel_mask, evaluate_masks, range_sweep, scores, select, sweep
 from engine.seg.cityscapes import SPLITS
 from engine.seg.features import LatentCache
 from engine.seg.fidelity import measure
@@ -24,7 +35,8 @@ from engine.seg.lab import (
     load_data,
     moved,
     ranking_data,
-    subset_latents,
+    scaled_latents,
+    subset_index,
 )
 from engine.seg.metrics import REGIONS
 from engine.seg.models import ARCHS, CONFIGS, DEFAULT_WEIGHTS, open_model, save_model
@@ -52,79 +64,144 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="PATH", help="also write the printed rows as JSON")
 
 
-def _load(args: argparse.Namespace, metrics: bool = True):
+def _scale_args(p: argparse.ArgumentParser, latents: bool = True) -> None:
+    if latents:
+        p.add_argument("--cache-limit", metavar="BYTES", type=distributed.parse_bytes,
+                       help="memory for latents per process, e.g. 2G or 500M; beyond it latents are streamed from fp16 "
+                            "files in the cache folder (default: half the available memory over the processes on this node)")
+    p.add_argument("--device", help="cpu or cuda (default: the CPU; under torchrun with GPUs each rank's own GPU)")
+
+
+def _load(args: argparse.Namespace, metrics: bool = True, shard: Shard = distributed.SINGLE):
     seg = open_model(args.checkpoint, args.arch, args.config)
     if metrics:
         check_metric_model(seg)
+    device = getattr(args, "device", None)
+    if device or shard.backend == "nccl":
+        seg.model.to(pick_device(device) if device else shard.device)
     data = load_data(args.data, args.split if args.data else "val", args.val_images, args.height, args.seed)
-    print(f"model: {seg.label}; data: {len(data.labels)} images ({data.key['kind']})")
+    _say(shard, f"model: {seg.label}; data: {len(data.labels)} images ({data.key['kind']})"
+                + (f"; {shard.world} processes ({shard.backend})" if shard.distributed else ""))
     return seg, data
+
+
+def _say(shard: Shard, text: str) -> None:
+    if shard.main:
+        print(text)
+
+
+def _progress(shard: Shard):
+    return print_progress if shard.main else None
+
+
+def _limit(args: argparse.Namespace) -> int:
+    return args.cache_limit if args.cache_limit is not None else distributed.memory_budget()
+
+
+class RankFailed(ValueError):
+    """A rank of a torchrun run failed; the message names the rank."""
+
+
+def sharded(func: Callable[[argparse.Namespace, Shard], int]) -> Callable[[argparse.Namespace], int]:
+    """Run a command in this process's place of a torchrun run (or alone): a failure names its rank, and the
+    process group is left however the command ends."""
+    @functools.wraps(func)
+    def run(args: argparse.Namespace) -> int:
+        owned = not distributed.active()  # a caller that started the group (several commands in one run) ends it
+        shard = distributed.init()
+        try:
+            return func(args, shard)
+        except (ValueError, FileNotFoundError) as err:
+            if not shard.distributed:
+                raise
+            raise RankFailed(f"{shard.label}: {err}") from err
+        except Exception as err:
+            if shard.distributed:
+                print(f"error: {shard.label} failed: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+            raise
+        finally:
+            if owned:
+                distributed.finish()
+    return run
 
 
 def _pct(rows: list[dict]) -> list[dict]:
     return [{**r, **{k: 100 * r[k] for k in REGIONS}} for r in rows]
 
 
-def cmd_rank(args: argparse.Namespace) -> int:
-    seg, data = _load(args, metrics=False)
+@sharded
+def cmd_rank(args: argparse.Namespace, shard: Shard) -> int:
+    seg, data = _load(args, metrics=False, shard=shard)
     ranked_on = ranking_data(data, args.rank_on)
     results = []
     for method in args.method:
-        r = rank(seg, ranked_on, method, on_progress=print_progress)
-        if args.add_to:
+        r = rank(seg, ranked_on, method, on_progress=_progress(shard), shard=shard)
+        if args.add_to and shard.main:
             add_to_shipped(seg, ranked_on, r, Path(args.add_to))
         rows = [{"rank": i, "channel": int(c), "score": float(r.scores[c])} for i, c in enumerate(r.order)]
-        print(f"{method} on {args.rank_on}: {r.count} images, {seg.channels} channels; top {args.top}:")
-        print_table([{**row, "score": f"{row['score']:.4g}"} for row in rows[: args.top]], ["rank", "channel", "score"])
+        _say(shard, f"{method} on {args.rank_on}: {r.count} images, {seg.channels} channels; top {args.top}:")
+        if shard.main:
+            print_table([{**row, "score": f"{row['score']:.4g}"} for row in rows[: args.top]], ["rank", "channel", "score"])
         results.append({"method": method, "images": r.count, "channels": rows})
-    write_json(results[0] if len(results) == 1 else results, args.json)
+    if shard.main:
+        write_json(results[0] if len(results) == 1 else results, args.json)
     return 0
 
 
-def cmd_ablate(args: argparse.Namespace) -> int:
-    seg, data = _load(args)
-    lat = subset_latents(LatentCache().get(seg, data, on_progress=print_progress), data, args.subset)
-    base = scores(evaluate_latents(seg, lat))
+@sharded
+def cmd_ablate(args: argparse.Namespace, shard: Shard) -> int:
+    seg, data = _load(args, shard=shard)
+    lat = scaled_latents(seg, data, args.subset, shard, _limit(args), on_progress=_progress(shard))
     draws = range(args.draws) if args.ranking == "random" else [0]
-    rows = [{"ranking": "none", "draw": None, "n": 0, **base}]
-    for d in draws:
-        zeroed = select(channel_order(seg, data, args.ranking, d, args.rank_on), args.n, tuple(args.range) if args.range else None)
-        res = scores(evaluate_latents(seg, lat, channel_mask(seg.channels, zeroed)))
-        rows.append({"ranking": args.ranking, "draw": d if args.ranking == "random" else None, "n": len(zeroed), **res})
+    zeroed = [select(channel_order(seg, data, args.ranking, d, args.rank_on, shard=shard), args.n,
+                     tuple(args.range) if args.range else None) for d in draws]
+    base, *results = evaluate_masks(seg, lat, [None, *(channel_mask(seg.channels, z) for z in zeroed)], shard)
+    rows = [{"ranking": "none", "draw": None, "n": 0, **scores(base)}]
+    for d, z, conf in zip(draws, zeroed, results):
+        rows.append({"ranking": args.ranking, "draw": d if args.ranking == "random" else None, "n": len(z), **scores(conf)})
     if args.ranking == "random":
         rows.append({"ranking": "random mean", "draw": None, "n": rows[-1]["n"],
                      **{k: float(np.mean([r[k] for r in rows[1:]])) for k in REGIONS}})
-    print(f"{args.subset}: {len(lat.labels)} images, mIoU (%)")
-    print_table(_pct(rows), ["ranking", "draw", "n", *REGIONS])
-    write_json(rows, args.json)
+    if shard.main:
+        print(f"{args.subset}: {len(subset_index(data, args.subset))} images, mIoU (%)")
+        print_table(_pct(rows), ["ranking", "draw", "n", *REGIONS])
+        write_json(rows, args.json)
     return 0
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
-    seg, data = _load(args)
-    lat = subset_latents(LatentCache().get(seg, data, on_progress=print_progress), data, args.subset)
-    orders = {m: channel_order(seg, data, m, rank_on=args.rank_on) for m in args.rankings.split(",") if m != "random"}
+@sharded
+def cmd_sweep(args: argparse.Namespace, shard: Shard) -> int:
+    seg, data = _load(args, shard=shard)
+    orders = {m: channel_order(seg, data, m, rank_on=args.rank_on, shard=shard)
+              for m in args.rankings.split(",") if m != "random"}
+    lat = scaled_latents(seg, data, args.subset, shard, _limit(args), on_progress=_progress(shard))
     if args.range_step:
-        rows = range_sweep(seg, lat, orders, args.range_step, args.range_stop, on_progress=print_progress)
+        rows = range_sweep(seg, lat, orders, args.range_step, args.range_stop, on_progress=_progress(shard), shard=shard)
         columns = ["ranking", "a", "b", *REGIONS]
     else:
         ns = [int(n) for n in args.ns.split(",")] if args.ns else [round(f * seg.channels) for f in (0, 0.05, 0.1, 0.25)]
-        rows = sweep(seg, lat, orders, ns, args.draws, on_progress=print_progress)
+        rows = sweep(seg, lat, orders, ns, args.draws, on_progress=_progress(shard), shard=shard)
         columns = ["ranking", "draw", "n", *REGIONS]
-    print(f"{args.subset}: {len(lat.labels)} images, mIoU (%)")
-    print_table(_pct(rows), columns)
-    write_json(rows, args.json)
+    if shard.main:
+        streamed = f"; latents streamed from disk in chunks of {lat.rows} images" if hasattr(lat, "path") else ""
+        print(f"{args.subset}: {len(subset_index(data, args.subset))} images, mIoU (%){streamed}")
+        print_table(_pct(rows), columns)
+        write_json(rows, args.json)
     return 0
 
 
-def cmd_position(args: argparse.Namespace) -> int:
-    seg, data = _load(args)
-    cache = LatentCache(use_disk=False)
-    rows = [{"scenes": how, **scores(evaluate_latents(seg, cache.get(seg, data if how == "as given" else moved(data, how))))}
-            for how in ["as given", *args.moves]]
-    print("mIoU (%) on the same scenes moved (a model that ignores absolute position scores the same on all):")
-    print_table(_pct(rows), ["scenes", *REGIONS])
-    write_json(_pct(rows), args.json)
+@sharded
+def cmd_position(args: argparse.Namespace, shard: Shard) -> int:
+    seg, data = _load(args, shard=shard)
+    rows = []
+    for how in ["as given", *args.moves]:
+        scenes = data if how == "as given" else moved(data, how)
+        lat = scaled_latents(seg, scenes, "val", shard, _limit(args), cache=LatentCache(use_disk=False))
+        rows.append({"scenes": how, **scores(evaluate_masks(seg, lat, [None], shard)[0])})
+    if shard.main:
+        print("mIoU (%) on the same scenes moved (a model that ignores absolute position scores the same on all):")
+        print_table(_pct(rows), ["scenes", *REGIONS])
+        write_json(_pct(rows), args.json)
     return 0
 
 
@@ -161,6 +238,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--add-to", metavar="PATH", help="also store the ranking under its cache key in this rankings file "
                                                     "(how assets/seg/rankings.json is made)")
     _data_args(p)
+    _scale_args(p, latents=False)
 
     p = add_command(sub, "ablate", "zero ranked latent channels, print mIoU all/left/center/right",
                     ["--ranking overall --n 128", "--ranking random --n 128 --draws 5", "--ranking left --range 0 64 --subset val-left"],
@@ -171,6 +249,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--draws", type=int, default=5, help="random draws (ranking random)")
     p.add_argument("--subset", choices=SUBSETS, default="val", help="images scored: all val, or val-left / val-right")
     _data_args(p)
+    _scale_args(p)
 
     p = add_command(sub, "sweep", "mIoU per region vs N (top-N or rank ranges) for several rankings",
                     ["--rankings overall,left,right,magnitude --draws 5 --json sweep.json",
@@ -182,11 +261,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--range-stop", type=int, help="last rank covered by the range sweep")
     p.add_argument("--subset", choices=SUBSETS, default="val", help="images scored: all val, or val-left / val-right")
     _data_args(p)
+    _scale_args(p)
 
     p = add_command(sub, "position", "mIoU on the scenes mirrored and shifted: how much the model relies on absolute position",
                     ["", "--checkpoint assets/seg/control.pt --moves mirror"], cmd_position)
     p.add_argument("--moves", nargs="+", default=["mirror", "roll:32", "roll:64"], help="mirror and/or roll:<pixels>")
     _data_args(p)
+    _scale_args(p)
 
     p = add_command(sub, "fidelity", "the paper's Fig. 4/6 claims on one model: top N vs random and magnitude, first vs "
                                      "last quarter, left- vs right-ranked per half, mirrored-scene cost",

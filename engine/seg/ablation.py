@@ -4,6 +4,10 @@ The shared model is never modified: the channels to zero travel as a mask tensor
 a copy of the latent (no hooks). The cached path runs only the head on :class:`Latents`; the
 naive path (:func:`evaluate_full`) runs the whole network for every channel set, as the paper's
 scripts do, and gives the same confusion matrices in fp32.
+
+Sweeps go through :func:`evaluate_masks`: every channel set's confusion matrices accumulate chunk by
+chunk, so latents streamed from disk (:class:`StreamedLatents`) are read once per sweep, and a
+``shard`` (engine.distributed) sums the integer matrices of all ranks: the same numbers as one process.
 """
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ import numpy as np
 import torch
 
 from engine.device import autocast
+from engine.distributed import SINGLE, Shard
 from engine.progress import Progress, ProgressFn, StopToken, report
-from engine.seg.features import BATCH, Latents
+from engine.seg.classes import NUM_CLASSES
+from engine.seg.features import BATCH, Latents, StreamedLatents
 from engine.seg.metrics import REGIONS, miou, region_confusions
 from engine.seg.models import SegModel, backbone_latent, head_logits, to_input
 from engine.seg.scenes import SceneSet
@@ -47,16 +53,44 @@ def _accumulate(total: dict[str, torch.Tensor] | None, part: dict[str, torch.Ten
     return part if total is None else {r: total[r] + part[r] for r in REGIONS}
 
 
-def predict_latents(seg: SegModel, lat: Latents, mask: torch.Tensor | None = None, index: slice | None = None) -> torch.Tensor:
-    """Predicted train ids (N,H,W uint8) from cached latents, head only (fp32 when the latents are fp32)."""
-    z = lat.z if index is None else lat.z[index]
-    device, exact = _device(seg), lat.z.dtype == torch.float32
+def _predict(seg: SegModel, z: torch.Tensor, size: tuple[int, int], mask: torch.Tensor | None) -> torch.Tensor:
+    device, exact = _device(seg), z.dtype == torch.float32
     preds = []
     with torch.inference_mode(), autocast(device, enabled=not exact):
         for start in range(0, len(z), BATCH):
-            logits = head_logits(seg.model, z[start:start + BATCH].to(device), lat.size, mask)
+            logits = head_logits(seg.model, z[start:start + BATCH].to(device), size, mask)
             preds.append(logits.argmax(1).to("cpu", torch.uint8))
     return torch.cat(preds)
+
+
+def predict_latents(seg: SegModel, lat: Latents, mask: torch.Tensor | None = None, index: slice | None = None) -> torch.Tensor:
+    """Predicted train ids (N,H,W uint8) from cached latents, head only (fp32 when the latents are fp32)."""
+    return _predict(seg, lat.z if index is None else lat.z[index], lat.size, mask)
+
+
+def evaluate_masks(seg: SegModel, lat: Latents | StreamedLatents, masks: Sequence[torch.Tensor | None],
+                   shard: Shard = SINGLE, names: Sequence[str] | None = None, on_progress: ProgressFn | None = None,
+                   stop: StopToken | None = None) -> list[dict[str, torch.Tensor]]:
+    """Region confusion matrices for each mask, summed over every rank of ``shard``.
+
+    Latents are read chunk by chunk (one chunk in memory, each read once); within a chunk every mask runs the
+    head. Chunks are whole batches, so each image meets the head in the batch it would in one process, and the
+    integer sums equal the one-process matrices exactly."""
+    total = torch.zeros(len(masks), len(REGIONS), NUM_CLASSES, NUM_CLASSES, dtype=torch.int64)
+    rows = getattr(lat, "rows", None) or max(len(lat), 1)
+    chunks, steps = -(-len(lat) // rows), 0
+    for c, (_, z, labels) in enumerate(lat.chunks(rows)):
+        for j, mask in enumerate(masks):
+            if stop:
+                stop.check()
+            conf = region_confusions(_predict(seg, z, lat.size, mask), labels)
+            total[j] += torch.stack([conf[r] for r in REGIONS])
+            steps += 1
+            last = c == chunks - 1
+            report(on_progress, Progress(steps, chunks * len(masks), names[j] if names else "head",
+                                         {"all": miou(total[j][0])} if last else {}))
+    total = shard.all_reduce(total)
+    return [dict(zip(REGIONS, t)) for t in total]
 
 
 def evaluate_latents(seg: SegModel, lat: Latents, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -83,39 +117,30 @@ def scores(confusions: dict[str, torch.Tensor]) -> dict[str, float]:
     return {r: miou(confusions[r]) for r in REGIONS}
 
 
-def sweep(seg: SegModel, lat: Latents, orders: dict[str, np.ndarray], ns: Sequence[int], random_draws: int = 5,
-          seed: int = 0, on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> list[dict]:
-    """mIoU per region when zeroing the top N of each order and of ``random_draws`` random orders."""
+def sweep(seg: SegModel, lat: Latents | StreamedLatents, orders: dict[str, np.ndarray], ns: Sequence[int],
+          random_draws: int = 5, seed: int = 0, on_progress: ProgressFn | None = None, stop: StopToken | None = None,
+          shard: Shard = SINGLE) -> list[dict]:
+    """mIoU per region when zeroing the top N of each order and of ``random_draws`` random orders (every latent
+    read once for all of them; ``shard``: this rank's images, results over all ranks)."""
     jobs = [(name, None, order) for name, order in orders.items()]
     jobs += [("random", d, random_order(seg.channels, seed + d)) for d in range(random_draws)]
-    rows, total, done = [], len(jobs) * len(ns), 0
-    for name, draw, order in jobs:
-        for n in ns:
-            if stop:
-                stop.check()
-            res = scores(evaluate_latents(seg, lat, channel_mask(seg.channels, select(order, n))))
-            rows.append({"ranking": name, "draw": draw, "n": int(n), **res})
-            done += 1
-            report(on_progress, Progress(done, total, f"{name} N={n}", {"all": res["all"]}))
-    return rows
+    cells = [(name, draw, int(n), order) for name, draw, order in jobs for n in ns]
+    confs = evaluate_masks(seg, lat, [channel_mask(seg.channels, select(order, n)) for _, _, n, order in cells], shard,
+                           [f"{name} N={n}" for name, _, n, _ in cells], on_progress, stop)
+    return [{"ranking": name, "draw": draw, "n": n, **scores(c)} for (name, draw, n, _), c in zip(cells, confs)]
 
 
-def range_sweep(seg: SegModel, lat: Latents, orders: dict[str, np.ndarray], step: int, stop_at: int | None = None,
-                on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> list[dict]:
-    """mIoU per region when zeroing only the ranks [a, a+step) of each order (paper Fig. 4, bottom row)."""
+def range_sweep(seg: SegModel, lat: Latents | StreamedLatents, orders: dict[str, np.ndarray], step: int,
+                stop_at: int | None = None, on_progress: ProgressFn | None = None, stop: StopToken | None = None,
+                shard: Shard = SINGLE, baseline: bool = False) -> list[dict]:
+    """mIoU per region when zeroing only the ranks [a, a+step) of each order (paper Fig. 4, bottom row); with
+    ``baseline`` a first row ``ranking="none", a=b=0`` holds the mIoU without ablation (from the same pass)."""
     end = min(stop_at or seg.channels, seg.channels)
-    starts = list(range(0, end, step))
-    rows, total, done = [], len(orders) * len(starts), 0
-    for name, order in orders.items():
-        for a in starts:
-            if stop:
-                stop.check()
-            b = min(a + step, end)
-            res = scores(evaluate_latents(seg, lat, channel_mask(seg.channels, select(order, rank_range=(a, b)))))
-            rows.append({"ranking": name, "a": a, "b": b, **res})
-            done += 1
-            report(on_progress, Progress(done, total, f"{name} [{a},{b})", {"all": res["all"]}))
-    return rows
+    cells = [("none", 0, 0, np.empty(0, np.int64))] if baseline else []
+    cells += [(name, a, min(a + step, end), order) for name, order in orders.items() for a in range(0, end, step)]
+    confs = evaluate_masks(seg, lat, [channel_mask(seg.channels, select(order, rank_range=(a, b))) for _, a, b, order in cells],
+                           shard, [f"{name} [{a},{b})" for name, a, b, _ in cells], on_progress, stop)
+    return [{"ranking": name, "a": a, "b": b, **scores(c)} for (name, a, b, _), c in zip(cells, confs)]
 
 
 def qualitative(seg: SegModel, lat: Latents, index: int, mask: torch.Tensor) -> dict[str, np.ndarray]:

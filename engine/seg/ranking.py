@@ -7,7 +7,9 @@
 - ``magnitude``: mean GAP(z(x)), descending: a baseline that ranks merely *large* channels, to tell
   flip-sensitive channels from big ones.
 
-A :class:`Ranking` keeps the sum and the image count, so partial rankings of shards add up.
+A :class:`Ranking` keeps the sum and the image count, so partial rankings of shards add up. Under torchrun
+(``shard``, engine.distributed) each rank sums whole batches of the images and every batch's sum is gathered
+in order, so the total is folded exactly as one process folds it: the same bits, hence the same order.
 Results are cached on disk, keyed by model weights + data + method + precision; the default
 model's rankings ship in assets/seg/rankings.json under the same keys.
 """
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 
 from engine.device import autocast
+from engine.distributed import SINGLE, Shard
 from engine.progress import Progress, ProgressFn, StopToken, report
 from engine.seg.features import BATCH
 from engine.seg.models import SegModel, backbone_latent, kernel_flipped, to_input
@@ -74,24 +77,30 @@ def _gap(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def partial_ranking(seg: SegModel, images: np.ndarray, method: str, precision: str = "fp32",
-                    on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> Ranking:
-    """The summed differences of ``method`` over ``images`` (one shard; shards reduce with ``+``)."""
+                    on_progress: ProgressFn | None = None, stop: StopToken | None = None, shard: Shard = SINGLE) -> Ranking:
+    """The summed differences of ``method`` over ``images`` (shards reduce with ``+``; with ``shard``, this rank
+    computes its batches and the result is the whole set's, summed in one process's order)."""
     device = next(seg.model.parameters()).device
     flipped = kernel_flipped(seg.model) if method.startswith("kflip") else None
     first = flipped if method == "kflip1" else seg.model
-    total = torch.zeros(seg.channels, dtype=torch.float64)
+    lo, hi = shard.range(len(images), BATCH)
+    sums = []
     with torch.inference_mode(), autocast(device, enabled=precision != "fp32"):
-        for start in range(0, len(images), BATCH):
+        for start in range(lo, hi, BATCH):
             if stop:
                 stop.check()
             x = to_input(images[start:start + BATCH]).to(device)
             a = _gap(first, x)
             if method == "magnitude":
-                total += a.sum(0).cpu()
+                sums.append(a.sum(0).cpu())
             else:
                 diff = a - (_gap(flipped, x) if method == "kflip2" else _gap(first, x.flip(-1)))
-                total += (diff if method in ("left", "right") else diff.abs()).sum(0).cpu()
-            report(on_progress, Progress(min(start + BATCH, len(images)), len(images), f"ranking {method}"))
+                sums.append((diff if method in ("left", "right") else diff.abs()).sum(0).cpu())
+            report(on_progress, Progress(min(start + BATCH, hi) - lo, hi - lo, f"ranking {method}"))
+    local = torch.stack(sums) if sums else torch.zeros(0, seg.channels, dtype=torch.float64)
+    total = torch.zeros(seg.channels, dtype=torch.float64)
+    for row in shard.gather_rows(local, lo // BATCH, -(-len(images) // BATCH)):  # one process's order of additions
+        total += row
     return Ranking(method, total.numpy(), len(images))
 
 
@@ -107,24 +116,35 @@ def add_to_shipped(seg: SegModel, data: SceneSet, ranking: Ranking, path: Path =
     save_json(stored, path)
 
 
-def rank(seg: SegModel, data: SceneSet, method: str, precision: str = "fp32",
-         on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> Ranking:
-    """A method's ranking of ``seg`` on ``data``: shipped, else cached on disk, else computed and cached.
-
-    Rankings of an uploaded model are never written to disk: nothing derived from an upload outlives it.
-    """
-    idx = ranking_images(method, data)
-    key = ranking_key(seg, data, method, precision)
+def _stored(seg: SegModel, key: str) -> Ranking | None:
     shipped = json.loads(SHIPPED.read_text()) if SHIPPED.is_file() else {}
     if key in shipped:
         return Ranking.from_json(shipped[key])
-    persist = not seg.meta.get("uploaded")
     path = cache_dir() / "seg" / "rankings" / f"{key}.json"
-    if persist and path.is_file():
+    if not seg.meta.get("uploaded") and path.is_file():
         return Ranking.from_json(json.loads(path.read_text()))
+    return None
+
+
+def rank(seg: SegModel, data: SceneSet, method: str, precision: str = "fp32",
+         on_progress: ProgressFn | None = None, stop: StopToken | None = None, shard: Shard = SINGLE) -> Ranking:
+    """A method's ranking of ``seg`` on ``data``: shipped, else cached on disk, else computed and cached.
+
+    Rankings of an uploaded model are never written to disk: nothing derived from an upload outlives it.
+    Under torchrun (``shard``) rank 0's lookup decides for every rank, the ranks compute their batches, and
+    rank 0 writes the cache file.
+    """
+    idx = ranking_images(method, data)
+    key = ranking_key(seg, data, method, precision)
+    hit = _stored(seg, key) if shard.main else None
+    if shard.distributed:
+        found = shard.broadcast(hit.to_json() if hit else None)
+        hit = Ranking.from_json(found) if found is not None else None
+    if hit is not None:
+        return hit
     if len(idx) == 0:
         raise ValueError(f"no images for the {method!r} ranking (no image has pedestrians only on that side)")
-    result = partial_ranking(seg, data.images[idx], method, precision, on_progress, stop)
-    if persist:
-        save_json(result.to_json(), path)
+    result = partial_ranking(seg, data.images[idx], method, precision, on_progress, stop, shard)
+    if shard.main and not seg.meta.get("uploaded"):
+        save_json(result.to_json(), cache_dir() / "seg" / "rankings" / f"{key}.json")
     return result
