@@ -46,3 +46,56 @@ def test_shift_lab_page_renders_slides_and_trains():
         at.run()
     assert list(at.dataframe[0].value["from"]) == ["shipped"] * 4 + ["yours"]
     assert not at.exception
+
+
+def _tiny_set(folder: Path, dataset: str) -> None:
+    """Four 2-step models of ``dataset`` where the page looks for shipped ones (fast stand-ins for the real assets)."""
+    import torch
+
+    from engine.shift.consistency import evaluate_shift
+    from engine.shift.models import METHODS, ShiftConfig, save_shift_model
+    from engine.shift.train import train_shift
+    from engine.training import TrainConfig
+
+    for method in METHODS:
+        config = ShiftConfig(method=method, width=0.125, train_images=200, dataset=dataset)
+        model, _ = train_shift(config, TrainConfig(steps=2, batch=8), device=torch.device("cpu"))
+        ev = evaluate_shift(model, samples=40, passes=1, device=torch.device("cpu"))
+        save_shift_model(model, folder / f"{method.replace('+', '-')}.pt",
+                         {"command": f"python -m engine train-shift --method {method} --data {dataset}", "eval": ev.as_dict()})
+
+
+def test_shift_lab_shows_both_sets_beside_the_papers_table2(tmp_path, monkeypatch):
+    """Results: the 10-class and the 100-class table, each beside the paper's CIFAR-10 and CIFAR-100 columns, each with
+    the target in words; the data set selector moves the slide to the 100-class set (the bars show 10 of 100 classes)."""
+    import streamlit as st
+
+    from engine.shift import shipped
+
+    assets = tmp_path / "shift"
+    assets.mkdir()
+    for path in shipped.SHIFT_ASSETS.glob("*.pt"):
+        (assets / path.name).symlink_to(path)
+    (assets / "shapes100").mkdir()
+    _tiny_set(assets / "shapes100", "shapes100")
+    monkeypatch.setattr(shipped, "SHIFT_ASSETS", assets)
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(PAGE, default_timeout=120)
+        at.run()
+        assert not at.exception and not at.warning
+        ten, hundred = at.dataframe[0].value, at.dataframe[1].value
+        for table in (ten, hundred):
+            assert list(table["from"]) == ["shipped"] * 4
+            assert {"paper CIFAR-10 Cons.8", "paper CIFAR-100 Top-1", "paper CIFAR-100 Cons.8"} <= set(table.columns)
+            assert list(table["paper CIFAR-100 Cons.8"]) == ["70.1", "85.6", "78.2", "not reported"]
+        status = [m.value for m in at.markdown if "target" in m.value and "AugShift's Cons.8" in m.value]
+        assert len(status) == 2 and "100 classes" in status[1] and "CIFAR-100: +15.5" in status[1]
+        assert "+1.7 points" in status[0] and "**target not met**" in status[0]  # the shipped 10-class row, in words
+
+        at.selectbox(key="shift_set").set_value("shapes100").run()
+        assert not at.exception
+        bars = at.get("plotly_chart")[3].proto.spec
+        assert "10 most probable of 100 classes" in bars
+    finally:
+        st.cache_resource.clear()
