@@ -7,14 +7,15 @@ import streamlit as st
 
 from engine.data.images import ImageError, decode_image, fit_image
 from engine.data.patches import DataError
+from engine.distributed import memory_budget
 from engine.seg.ablation import channel_mask, evaluate_latents, qualitative, range_sweep, scores, select, sweep
 from engine.seg.cityscapes import SPLITS
 from engine.seg.features import unlabelled_latents
-from engine.seg.lab import RANK_ON, RANKINGS, SUBSETS, check_metric_model, subset_index
+from engine.seg.lab import RANK_ON, RANKINGS, SUBSETS, check_metric_model, full_sweep, live_limit, subset_index
 from engine.seg.metrics import REGIONS, region_fractions
 from engine.seg.models import cached_pretrained, pretrained_file
 from engine.seg.ranking import METHODS
-from engine.storage import CheckpointError, fingerprint
+from engine.storage import CheckpointError, cache_dir, fingerprint
 from ui import seg as ui
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.jobs import get_job, render_job, start_job, take_result
@@ -124,8 +125,14 @@ try:
 except ValueError as err:
     st.warning(str(err))
     metrics_ok = False
-st.caption(f"`{seg.label}` · latent width **{width}** channels · {len(subset_index(data, subset))} images in {subset} "
+total_images = len(subset_index(data, subset))
+live_images = min(total_images, live_limit())
+st.caption(f"`{seg.label}` · latent width **{width}** channels · {total_images} images in {subset} "
            f"({data.key['kind']}, {data.images.shape[1]}×{data.images.shape[2]})")
+if live_images < total_images:
+    st.info(f"Live slider on the first {live_images} of the {total_images} {subset} images, so each move stays fast. "
+            f"The sweeps below run on all {total_images} as background jobs (latents streamed from disk when they do "
+            "not fit in memory) and write their rows to a JSON file.", icon="ℹ️")
 
 with st.expander("Your street photo", expanded=False):
     photo_file = st.file_uploader("A street photo (PNG, JPEG, WebP, BMP, TIFF, GIF)", key="seg_photo_upload",
@@ -180,8 +187,8 @@ def live_panel() -> None:
         st.markdown(ui.legend_markdown(np.concatenate([q["before"], q["after"]]), names), unsafe_allow_html=True)
     if not metrics_ok:
         return
-    lat = ui.shared_latents(seg, data, subset)
-    base = ui.baseline_scores(seg, data, subset)
+    lat = ui.shared_latents(seg, data, subset, live_images)
+    base = ui.baseline_scores(seg, data, subset, live_images)
     now = scores(evaluate_latents(seg, lat, mask))
     for col, region in zip(st.columns(4), REGIONS):
         col.metric(f"{region} mIoU", f"{100 * now[region]:.1f}", f"{100 * (now[region] - base[region]):+.1f}",
@@ -232,8 +239,19 @@ with link_note:
     note_refused_params(LINK, {"seg_mode": MODES.get})
 b1, b2 = st.columns(2)
 run_top, run_range = b1.button("Run top-N sweep"), b2.button("Run rank-range sweep")
-if run_top or run_range:
-    lat = ui.shared_latents(seg, data, subset)
+if (run_top or run_range) and live_images < total_images:  # the full data set: the engine streams and writes JSON
+    orders = {m: ui.shared_order(seg, data, m, rank_on=rank_on) for m in sweep_rankings}
+    kind = "seg_sweep" if run_top else "seg_ranges"
+    ns = [0] + [round(f / 100 * width) for f in sorted(fractions)]
+    params = (kind, sweep_rankings, ns, int(draws), None if run_top else int(step))
+    out = None if seg.meta.get("uploaded") else cache_dir() / "seg" / "sweeps" / f"{fingerprint(context, params)}.json"
+    st.session_state.seg_sweep_file = out
+    start_job("seg_sweep", f"{'top-N' if run_top else 'rank-range'} sweep of all {total_images} images",
+              lambda job: (kind, context, full_sweep(seg, data, subset, orders, ns, int(draws), None if run_top else int(step),
+                                                     memory_budget(0.25), out, job.on_progress, job.stop)))
+elif run_top or run_range:
+    st.session_state.seg_sweep_file = None
+    lat = ui.shared_latents(seg, data, subset, live_images)
     orders = {m: ui.shared_order(seg, data, m, rank_on=rank_on) for m in sweep_rankings}
     if run_top:
         ns = [0] + [round(f / 100 * width) for f in sorted(fractions)]
@@ -260,7 +278,8 @@ def sweep_status() -> None:
 
 sweep_status()
 swept = st.session_state.get("seg_sweep", (None, None))
-images = len(ui.shared_latents(seg, data, subset).labels)
+images = total_images  # sweeps run on every image of the subset
+written = st.session_state.get("seg_sweep_file")
 if swept[0] == context:  # results of the model, data, subset and rank-on choice shown now only
     st.plotly_chart(ui.sweep_figure(swept[1], images), key="seg_sweep_plot", config=chart_config("seg_topn_sweep"))
     st.caption(ui.sweep_verdict(swept[1]))
@@ -269,11 +288,15 @@ if swept[0] == context:  # results of the model, data, subset and rank-on choice
                         config=chart_config("seg_region_attack"))
         st.caption(ui.attack_verdict(swept[1]))
     download_buttons(swept[1], "seg_topn_sweep", percent=ui.MIOU_PCT)
+    ui.note_written(written)
     st.caption("The paper's all-image mIoU beside this sweep's, at the same share of the latent:")
     st.dataframe(pd.DataFrame(ui.paper_comparison(swept[1], width)).style.format(precision=1, na_rep="–"),
                  hide_index=True)
 ranged = st.session_state.get("seg_ranges", (None, None))
 if ranged[0] == context:
-    st.plotly_chart(ui.range_figure(ranged[1], ui.baseline_scores(seg, data, subset), images), key="seg_range_plot",
-                    config=chart_config("seg_range_sweep"))
+    none = [r for r in ranged[1] if r["ranking"] == "none"]  # a full-data-set range sweep carries its own baseline
+    base = none[0] if none else ui.baseline_scores(seg, data, subset, live_images)
+    st.plotly_chart(ui.range_figure([r for r in ranged[1] if r["ranking"] != "none"], base, images),
+                    key="seg_range_plot", config=chart_config("seg_range_sweep"))
     download_buttons(ranged[1], "seg_range_sweep", percent=ui.MIOU_PCT)
+    ui.note_written(written)

@@ -23,6 +23,10 @@ SLOW = {
     "test_channel_code.py::test_shipped_object_classifier_gap_decodes_the_cell_unless_permuted",
     "test_seg_shipped.py",  # Fig. 4/6 of the shipped default and control on 200 fresh scenes
     "test_seg_page.py",  # the lab's first run ranks and measures two models; one sweep job
+    "test_seg_scale_page.py",  # the lab on a data set larger than the live slider: a full-data-set sweep job
+    "test_distributed.py::test_two_gloo_processes_equal_one_process_exactly",  # three worker processes
+    "test_distributed.py::test_a_failing_rank_fails_the_run_with_its_message_and_no_json",
+    "test_distributed.py::test_streamed_sweep_equals_the_in_memory_sweep",
 }
 
 

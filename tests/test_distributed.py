@@ -77,7 +77,7 @@ def test_sizes_parse():
 def test_streamed_sweep_equals_the_in_memory_sweep(tmp_path, monkeypatch):
     monkeypatch.setenv("POSLAB_CACHE", str(tmp_path))
     from engine.progress import Stopped, StopToken
-    from engine.seg.ablation import channel_mask, evaluate_masks, random_order, sweep
+    from engine.seg.ablation import channel_mask, evaluate_latents, evaluate_masks, random_order, sweep
     from engine.seg.features import LatentCache, StreamedLatents, latents_for
     from engine.seg.lab import subset_index
     from engine.seg.models import load_model
@@ -94,8 +94,8 @@ def test_streamed_sweep_equals_the_in_memory_sweep(tmp_path, monkeypatch):
     left = subset_index(data, "val-left")  # a subset: computed in the whole set's batches, so the same values
     sub = latents_for(seg, data, left, limit=1, use_disk=False)
     mask = [channel_mask(seg.channels, np.arange(100))]
-    got, want = evaluate_masks(seg, sub, mask)[0], evaluate_masks(seg, memory.take(left), mask)[0]
-    assert all((got[r] == want[r]).all() for r in got)
+    got, want = evaluate_masks(seg, sub, mask)[0], evaluate_latents(seg, memory.take(left), mask[0])
+    assert all((got[r] == want[r]).all() for r in got)  # and the same as the live path's matrices
     stop = StopToken()
     with pytest.raises(Stopped):  # stopped while writing: no file, no temporary file left
         latents_for(seg, data, np.arange(40), limit=1, on_progress=lambda p: stop.stop(), stop=stop)

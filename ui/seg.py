@@ -16,14 +16,14 @@ from plotly.subplots import make_subplots
 
 from engine.seg.ablation import evaluate_latents, scores
 from engine.seg.classes import colorize
-from engine.seg.features import LatentCache, Latents
+from engine.seg.features import LatentCache, Latents, latents_for
 from engine.seg.fidelity import Fidelity
-from engine.seg.lab import DEFAULT_VAL, channel_order, load_data, ranking_data, subset_latents
+from engine.seg.lab import DEFAULT_VAL, channel_order, live_limit, load_data, ranking_data, subset_index, subset_latents
 from engine.seg.metrics import REGIONS
 from engine.seg.models import SegModel, cached_pretrained, load_model, load_pretrained
 from engine.seg.ranking import Ranking, rank
 from engine.seg.scenes import SceneSet
-from engine.storage import ASSETS, fingerprint
+from engine.storage import ASSETS, cache_dir, fingerprint
 from ui.paths import server_path
 from ui.uploads import user_seg_models
 
@@ -77,8 +77,13 @@ def shared_cache(use_disk: bool = True) -> LatentCache:
 
 
 @st.cache_resource(max_entries=8, hash_funcs=HASH, show_spinner="Computing backbone latents (once per model and data)…")
-def shared_latents(seg: SegModel, data: SceneSet, subset: str) -> Latents:
-    return subset_latents(shared_cache(not seg.meta.get("uploaded")).get(seg, data), data, subset)
+def shared_latents(seg: SegModel, data: SceneSet, subset: str, live: int | None = None) -> Latents:
+    """The live slider's latents: the whole subset, or its first ``live`` (default :func:`live_limit`) images on a
+    larger data set (the same values as in the whole set's latents; full-data-set sweeps run as jobs)."""
+    index, live = subset_index(data, subset), live or live_limit()
+    if len(index) <= live:
+        return subset_latents(shared_cache(not seg.meta.get("uploaded")).get(seg, data), data, subset)
+    return latents_for(seg, data, index[:live], use_disk=False)
 
 
 @st.cache_resource(max_entries=64, hash_funcs=HASH, show_spinner="Ranking channels…")
@@ -87,13 +92,20 @@ def shared_order(seg: SegModel, data: SceneSet, ranking: str, draw: int = 0, ran
 
 
 @st.cache_data(max_entries=32, hash_funcs=HASH, show_spinner=False)
-def baseline_scores(seg: SegModel, data: SceneSet, subset: str) -> dict[str, float]:
-    return scores(evaluate_latents(seg, shared_latents(seg, data, subset)))
+def baseline_scores(seg: SegModel, data: SceneSet, subset: str, live: int | None = None) -> dict[str, float]:
+    return scores(evaluate_latents(seg, shared_latents(seg, data, subset, live or live_limit())))
 
 
 @st.cache_data(max_entries=64, hash_funcs=HASH, show_spinner=False)
 def shared_ranking(seg: SegModel, data: SceneSet, method: str, rank_on: str = "held-out") -> Ranking:
     return rank(seg, ranking_data(data, rank_on), method)
+
+
+def note_written(path: Path | None) -> None:
+    """Say where a full-data-set sweep wrote its rows (relative to the server's cache folder)."""
+    if path is not None and path.is_file():
+        st.caption(f"The full-data-set sweep wrote these rows to `{path.relative_to(cache_dir())}` in the server's "
+                   "cache folder.")
 
 
 @st.cache_data(show_spinner=False)

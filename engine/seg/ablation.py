@@ -68,6 +68,20 @@ def predict_latents(seg: SegModel, lat: Latents, mask: torch.Tensor | None = Non
     return _predict(seg, lat.z if index is None else lat.z[index], lat.size, mask)
 
 
+def _confusions(seg: SegModel, z: torch.Tensor, labels: torch.Tensor, size: tuple[int, int],
+                mask: torch.Tensor | None) -> torch.Tensor:
+    """(regions, K, K) counts of the head's predictions on ``z``, batch by batch on the model's device (on a GPU the
+    argmax and the counting stay there; only the counts come back)."""
+    device, exact = _device(seg), z.dtype == torch.float32
+    total = torch.zeros(len(REGIONS), NUM_CLASSES, NUM_CLASSES, dtype=torch.int64, device=device)
+    with torch.inference_mode(), autocast(device, enabled=not exact):
+        for start in range(0, len(z), BATCH):
+            pred = head_logits(seg.model, z[start:start + BATCH].to(device), size, mask).argmax(1)
+            conf = region_confusions(pred, labels[start:start + BATCH].to(device))
+            total += torch.stack([conf[r] for r in REGIONS])
+    return total.cpu()
+
+
 def evaluate_masks(seg: SegModel, lat: Latents | StreamedLatents, masks: Sequence[torch.Tensor | None],
                    shard: Shard = SINGLE, names: Sequence[str] | None = None, on_progress: ProgressFn | None = None,
                    stop: StopToken | None = None) -> list[dict[str, torch.Tensor]]:
@@ -75,7 +89,7 @@ def evaluate_masks(seg: SegModel, lat: Latents | StreamedLatents, masks: Sequenc
 
     Latents are read chunk by chunk (one chunk in memory, each read once); within a chunk every mask runs the
     head. Chunks are whole batches, so each image meets the head in the batch it would in one process, and the
-    integer sums equal the one-process matrices exactly."""
+    integer sums equal the one-process matrices (and :func:`evaluate_latents`') exactly."""
     total = torch.zeros(len(masks), len(REGIONS), NUM_CLASSES, NUM_CLASSES, dtype=torch.int64)
     rows = getattr(lat, "rows", None) or max(len(lat), 1)
     chunks, steps = -(-len(lat) // rows), 0
@@ -83,8 +97,7 @@ def evaluate_masks(seg: SegModel, lat: Latents | StreamedLatents, masks: Sequenc
         for j, mask in enumerate(masks):
             if stop:
                 stop.check()
-            conf = region_confusions(_predict(seg, z, lat.size, mask), labels)
-            total[j] += torch.stack([conf[r] for r in REGIONS])
+            total[j] += _confusions(seg, z, labels, lat.size, mask)
             steps += 1
             last = c == chunks - 1
             report(on_progress, Progress(steps, chunks * len(masks), names[j] if names else "head",

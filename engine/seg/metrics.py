@@ -30,7 +30,7 @@ def region_confusions(pred: torch.Tensor, target: torch.Tensor, num_classes: int
         raise ValueError("image width must be divisible by 4 to split it into regions")
     k2 = num_classes**2
     # int32 index arithmetic on the (N,H,W) layout: one fused pass, ~3x faster than int64 on flattened copies
-    quarter = (torch.arange(width, dtype=torch.int32) // (width // 4)) * k2
+    quarter = (torch.arange(width, dtype=torch.int32, device=target.device) // (width // 4)) * k2
     index = (target.to(torch.int32) * num_classes + pred.to(torch.int32) + quarter).reshape(-1)
     counts = torch.bincount(index[(target != IGNORE).reshape(-1)], minlength=4 * k2).view(4, num_classes, num_classes)
     return {r: counts[list(qs)].sum(0) for r, qs in _QUARTERS.items()}
