@@ -138,3 +138,30 @@ def test_cli_train_and_consistency(tmp_path):
     row = json.loads(rows.read_text())[0]
     assert {"method", "top1", "cons"} <= set(row) and 0 <= row["cons"] <= 100
     assert row["data"] == "generated shapes (clutter 0.5)"  # measured on the data it learned
+
+
+def test_cli_trains_and_measures_the_named_sets(tmp_path):
+    """--data shapes100 (a class-balanced pool) and --data digits: the checkpoint remembers its set, consistency
+    measures it there by default and writes method, dataset, top1, cons and the extra Cons.k per row."""
+    sets = ["shapes100"]
+    try:
+        import sklearn  # noqa: F401 - optional dependency
+
+        sets.append("digits")
+    except ImportError:
+        pass
+    for name in sets:
+        out, rows = tmp_path / f"{name}.pt", tmp_path / f"{name}.json"
+        assert main(["train-shift", "--method", "baseline", "--data", name, "--train-images", "300", "--steps", "2",
+                     "--batch", "8", "--width", "0.125", "--schedule", "cosine", "--eval-samples", "40", "--device", "cpu",
+                     "--out", str(out)]) == 0
+        model, meta = load_shift_model(out)
+        assert model.config.dataset == name and f"--data {name}" in meta["command"] and "--schedule cosine" in meta["command"]
+        assert len(model.config.classes) == (100 if name == "shapes100" else 10)
+        assert main(["consistency", "--models", str(out), "--samples", "40", "--passes", "1", "--more-shifts", "4",
+                     "--device", "cpu", "--json", str(rows)]) == 0
+        row = json.loads(rows.read_text())[0]
+        assert row["dataset"] == name and row["classes"] == len(model.config.classes)
+        assert {"method", "top1", "cons", "cons8", "cons4"} <= set(row)
+    digits = load_shift_model(tmp_path / "digits.pt")[0].config if "digits" in sets else None
+    assert digits is None or digits.train_images == 1297  # a real set's pool is its training split

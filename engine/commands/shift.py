@@ -23,7 +23,9 @@ from engine.training import TrainConfig
 def register(sub: argparse._SubParsersAction) -> None:
     train = add_command(sub, "train-shift", "train one shift-lab model (baseline|augshift|blurpool|augshift+blurpool)",
                         ["--method augshift --steps 2000 --json augshift.json",
-                         "--method blurpool --blur-filter 5 --clutter 0.5 --out blurpool.pt"], run_train)
+                         "--method blurpool --blur-filter 5 --clutter 0.5 --out blurpool.pt",
+                         "--method augshift --data shapes100 --train-images 30000 --schedule cosine --out a100.pt",
+                         "--method baseline --data digits --steps 1000 --eval-samples 500"], run_train)
     train.add_argument("--method", choices=METHODS, required=True, help="what the model is trained with")
     train.add_argument("--steps", type=int, default=3000, help="training steps (default: %(default)s)")
     train.add_argument("--batch", type=int, default=128, help="images per step (AugShift: two crops of each; default: %(default)s)")
@@ -50,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--json", metavar="PATH", help="write the training summary here")
 
     cons = add_command(sub, "consistency", "Top-1 and Cons.k of the shipped (or given) models beside paper Table 2",
-                       ["--samples 2000 --passes 5 --json table2.json",
+                       ["--samples 2000 --passes 5 --more-shifts 4 16 --json table2.json",
+                        "--sets shapes100",
                         "--models augshift.pt blurpool.pt --max-shift 4 --split val"], run_consistency)
     cons.add_argument("--max-shift", type=int, default=8,
                       help="k: each of the two crops sits at a random offset of 0..k-1 px in x and y (default: %(default)s)")
