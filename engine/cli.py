@@ -16,6 +16,7 @@ from typing import Any
 from engine.storage import CheckpointError, save_json
 
 COMMAND_MODULES = [
+    "engine.commands.assets",
     "engine.commands.channel",
     "engine.commands.probe",
     "engine.commands.seg",

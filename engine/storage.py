@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import lzma
 import os
 import tempfile
 from collections.abc import Mapping
@@ -18,6 +19,9 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS = REPO_ROOT / "assets"
+
+
+XZ_MAGIC = b"\xfd7zXZ\x00"  # shipped checkpoints are xz-compressed (``pack_checkpoint``); loading detects it
 
 
 class CheckpointError(ValueError):
@@ -80,6 +84,11 @@ def load_torch(source: Path | str | bytes, name: str | None = None) -> Any:
         target, empty = path, path.stat().st_size == 0
     if empty:
         raise CheckpointError(f"{name} is empty, not a PyTorch checkpoint.")
+    if _is_xz(target):
+        try:
+            target = io.BytesIO(lzma.decompress(target.getvalue() if isinstance(target, io.BytesIO) else target.read_bytes()))
+        except lzma.LZMAError as err:
+            raise CheckpointError(f"{name} is a damaged compressed checkpoint (xz): download or pack it again.") from err
     try:
         return torch.load(target, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - unpickling errors come in many types
@@ -89,6 +98,26 @@ def load_torch(source: Path | str | bytes, name: str | None = None) -> Any:
                 "safety. Save the model's state_dict() instead."
             ) from err
         raise CheckpointError(f"{name} is not a PyTorch checkpoint: expected a file written by torch.save.") from err
+
+
+def _is_xz(target: Path | io.BytesIO) -> bool:
+    if isinstance(target, io.BytesIO):
+        return target.getvalue().startswith(XZ_MAGIC)
+    with open(target, "rb") as fh:
+        return fh.read(len(XZ_MAGIC)) == XZ_MAGIC
+
+
+def pack_checkpoint(path: Path) -> tuple[int, int]:
+    """Compress a checkpoint in place with xz (about 11% smaller for fp16 weights: what keeps ``assets/`` within its
+    budget); (bytes before, bytes after). Already packed files are left alone; the content must load first."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw.startswith(XZ_MAGIC):
+        return len(raw), len(raw)
+    load_torch(path)  # never pack something that does not load safely
+    packed = lzma.compress(raw, preset=9)
+    _atomic(path, lambda fh: fh.write(packed))
+    return len(raw), len(packed)
 
 
 def fingerprint(*parts: Any) -> str:
