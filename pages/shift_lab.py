@@ -88,7 +88,8 @@ entries = shipped + [e for e in user if entry_dataset(e) == dataset]
 results, teach, train = st.tabs(["Results", "Slide an image", "Train your own"], key="shift_tab", bind="query-params")
 
 with results:
-    for name, (set_shipped, _) in shipped_by_set.items():
+    for name in [*SHIPPED_SETS, *([dataset] if dataset not in SHIPPED_SETS else [])]:
+        set_shipped = shipped_by_set.get(name, ([], []))[0]
         set_entries = set_shipped + [e for e in user if entry_dataset(e) == name]
         st.markdown(f"**{SET_LABELS[name]}**")
         if not set_entries:

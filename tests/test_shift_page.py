@@ -97,5 +97,9 @@ def test_shift_lab_shows_both_sets_beside_the_papers_table2(tmp_path, monkeypatc
         assert not at.exception
         bars = at.get("plotly_chart")[3].proto.spec
         assert "10 most probable of 100 classes" in bars
+        if "digits" in at.selectbox(key="shift_set").options:  # scikit-learn installed: real handwriting, no shipped models
+            at.selectbox(key="shift_set").set_value("digits").run()
+            assert not at.exception and any("scikit-learn digits" in m.value for m in at.markdown)
+            assert len(at.dataframe) == 2  # the two shipped sets' tables; digits has none until you train one
     finally:
         st.cache_resource.clear()
