@@ -23,6 +23,7 @@ COMMANDS = {  # name -> arguments; each writes <out>/<name>.json
     "streamed": ["sweep", "--rankings", "overall", "--ns", "0,64", "--draws", "1", "--cache-limit", "1K", *DATA],
     "ablate": ["ablate", "--ranking", "left", "--n", "64", "--subset", "val-left", *DATA],
     "position": ["position", "--moves", "mirror", "--cache-limit", "1K", *DATA],
+    "one-batch": ["sweep", "--rankings", "overall", "--ns", "0,64", "--draws", "1", *DATA, "--val-images", "16"],  # rank 0: none
 }
 TIMEOUT = 300  # seconds for a whole torchrun run on a loaded 2-core machine
 
