@@ -84,7 +84,10 @@ class ProbeEvaluation:
 @torch.inference_mode()
 def evaluate_probe(model: ProbeNet, source: PatchSource | None = None, samples: int = 2000, seed: int = EVAL_SEED,
                    batch: int = 250, device: torch.device | None = None, bf16: bool = False) -> ProbeEvaluation:
-    """Accuracy on fresh random placements of held-out patches (split "test")."""
+    """Accuracy on fresh random placements of held-out patches (split "test").
+
+    PermuteNet's shuffles are drawn from ``seed`` too (the caller's random state is left alone), one per
+    :data:`PERMUTATION_BATCH` images: the same number every time, and not the luck of a few permutations."""
     config = model.config
     source = source or GeneratedShapes(config.patch)
     device = device or pick_device()
@@ -92,16 +95,28 @@ def evaluate_probe(model: ProbeNet, source: PatchSource | None = None, samples: 
     k, cells_n = config.num_outputs, config.grid**2
     confusion = torch.zeros(k, k, dtype=torch.long)
     hits, counts = torch.zeros(cells_n), torch.zeros(cells_n)
-    for i in range(math.ceil(samples / batch)):
-        n = min(batch, samples - i * batch)
-        x, y, cells = make_batch(config, source, n, seed + i, "test", flip=False)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            pred = model(prepare_input(x, device)).argmax(1).cpu()
-        confusion += torch.bincount(y * k + pred, minlength=k * k).view(k, k)
-        hits += torch.bincount(cells, weights=(pred == y).float(), minlength=cells_n)
-        counts += torch.bincount(cells, minlength=cells_n).float()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for i in range(math.ceil(samples / batch)):
+            n = min(batch, samples - i * batch)
+            x, y, cells = make_batch(config, source, n, seed + i, "test", flip=False)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                pred = predict(model, prepare_input(x, device)).cpu()
+            confusion += torch.bincount(y * k + pred, minlength=k * k).view(k, k)
+            hits += torch.bincount(cells, weights=(pred == y).float(), minlength=cells_n)
+            counts += torch.bincount(cells, minlength=cells_n).float()
     per_cell = (100 * hits / counts.clamp(min=1)).view(config.grid, config.grid)
     return ProbeEvaluation(100.0 * confusion.diag().sum().item() / samples, per_cell, confusion, samples)
+
+
+PERMUTATION_BATCH = 25  # images per channel shuffle when PermuteNet is evaluated (the paper: one per mini-batch)
+
+
+def predict(model: ProbeNet, x: torch.Tensor) -> torch.Tensor:
+    """Predicted classes; a PermuteNet sees a fresh shuffle every :data:`PERMUTATION_BATCH` images."""
+    if model.config.head != "permutenet":
+        return model(x).argmax(1)
+    return torch.cat([model(chunk).argmax(1) for chunk in x.split(PERMUTATION_BATCH)])
 
 
 @torch.inference_mode()
@@ -133,10 +148,12 @@ def channel_sum_accuracy(model: ProbeNet, source: PatchSource | None = None, sam
     model = model.eval()
     weight, bias = model.head.weight.float(), model.head.bias.float()
     real = from_sum = 0
-    for i in range(math.ceil(samples / batch)):
-        x, y, _ = make_batch(config, source, min(batch, samples - i * batch), seed + i, "test", flip=False)
-        z = model.gap_vector(x).float()
-        from_sum += int(((weight.mean(1) * z.sum(1, keepdim=True) + bias).argmax(1) == y).sum())
-        preds = torch.cat([model(chunk).argmax(1) for chunk in x.split(25)])  # many permutations, not one lucky draw
-        real += int((preds == y).sum())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for i in range(math.ceil(samples / batch)):
+            x, y, _ = make_batch(config, source, min(batch, samples - i * batch), seed + i, "test", flip=False)
+            x, y = x.to(weight.device), y.to(weight.device)
+            z = model.gap_vector(x).float()
+            from_sum += int(((weight.mean(1) * z.sum(1, keepdim=True) + bias).argmax(1) == y).sum())
+            real += int((predict(model, x) == y).sum())  # many permutations, not one lucky draw
     return 100.0 * real / samples, 100.0 * from_sum / samples

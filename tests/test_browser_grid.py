@@ -66,7 +66,7 @@ def test_a_click_works_after_the_tours_deep_link(url, page):
 def test_switching_task_keeps_the_grid_and_the_url_in_step(url, page):
     open_page(page, f"{url}/grid-probe?gp_grid=5", "Grid probe")
     page.get_by_text("object", exact=True).first.click()
-    expect(page.get_by_text("No object model for a 5×5 grid")).to_be_visible(timeout=LOAD_TIMEOUT)
+    expect(page.get_by_text("Class right when this image visits each of the 25 cells")).to_be_visible(timeout=LOAD_TIMEOUT)
     page.wait_for_selector(APP_IDLE, timeout=LOAD_TIMEOUT)
     assert re.search(r"gp_grid=5\b", page.url) and "gp_task=object" in page.url
     page.get_by_text("location", exact=True).first.click()

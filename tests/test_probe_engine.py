@@ -190,3 +190,14 @@ def test_table1_measures_a_checkpoint_folder_and_fills_the_rest_from_recorded_ro
     assert rows[0].sum_only is None and 0 <= rows[1].sum_only <= 100  # PermuteNet rows carry the channel-sum accuracy
     assert len(missing) == 1 and "reflect 2x2 PermuteNet" in missing[0]
 
+
+
+def test_permutenet_evaluation_is_repeatable_and_leaves_the_callers_random_state_alone():
+    from engine.probe import evaluate_probe
+    model = build_probe(ProbeConfig(head="permutenet", grid=2, width=0.125, patch=8))
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    first = evaluate_probe(model, samples=100, seed=5, device=torch.device("cpu"))
+    assert torch.equal(torch.get_rng_state(), state)
+    again = evaluate_probe(model, samples=100, seed=5, device=torch.device("cpu"))
+    assert torch.equal(first.confusion, again.confusion)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from engine.models.probe import ProbeConfig, build_probe
 from engine.probe_assets import PROBE_ASSETS
 from engine.stats import format_rate
 from ui.probe import table1_view
@@ -52,16 +53,25 @@ def test_switching_task_keeps_the_grid():
     at.select_slider(key="gp_grid").set_value(5).run()
     at.number_input(key="gp_cell").set_value(12).run()
     at.radio(key="gp_task").set_value("object").run()
-    assert not at.exception
-    assert at.select_slider(key="gp_grid").value == 5
-    assert any("No object model for a 5×5 grid" in w.value for w in at.warning)
+    assert not at.exception and not at.warning
+    assert at.select_slider(key="gp_grid").value == 5  # object networks ship for every grid of Table 1
+    assert any("Class right when this image visits each of the 25 cells" in c.value for c in at.caption)
     at.radio(key="gp_task").set_value("location").run()
     assert at.select_slider(key="gp_grid").value == 5
     assert at.metric[0].value == "cell 12" and not link_note(at)
+
+
+def test_a_grid_without_object_networks_offers_the_shipped_ones():
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["user_probes"] = {"mine 4x4": build_probe(ProbeConfig(grid=4, width=0.125, patch=8))}
+    at.run()
+    at.select_slider(key="gp_grid").set_value(4).run()
+    at.number_input(key="gp_cell").set_value(5).run()
     at.radio(key="gp_task").set_value("object").run()
+    assert any("No object model for a 4×4 grid" in w.value for w in at.warning)
     at.button(key="gp_to_shipped").click().run()  # one click to the grid the shipped object networks have
     assert at.select_slider(key="gp_grid").value == 3
-    assert at.number_input(key="gp_cell").value == 4  # the cell keeps its spot: the centre stays the centre
+    assert at.number_input(key="gp_cell").value == 4  # the cell keeps its spot: (1, 1) of 4x4 is the centre of 3x3
     assert {m.label for m in at.metric} == set() and not link_note(at)
     assert any("Class right when this image visits each of the 9 cells" in c.value for c in at.caption)
 
@@ -82,7 +92,7 @@ def test_accuracies_carry_their_sample_size():
     table = next(df.value for df in at.dataframe if "paper" in df.value.columns)
     assert {"chance"} <= set(table.columns)
     note = " ".join(i.value for i in at.info)
-    assert "Object row (3×3)" in note and "points apart" in note
+    assert "Object rows: 3×3: PermuteNet" in note and "points apart" in note
 
 
 def test_home_words_the_shuffle_from_the_shipped_numbers():
