@@ -35,6 +35,7 @@ class TrainConfig:
     channels_last: bool = True
     report_every: int = 10
     schedule: str = "constant"  # or "cosine": the rate decays from lr to 0 over the run (long CPU runs in legs)
+    freeze_bn: bool = False  # BatchNorm normalises with its running statistics (as in evaluation) while weights train
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -62,7 +63,7 @@ def fit(model: nn.Module, next_batch: BatchFn, config: TrainConfig, loss_fn: Los
     """
     device = device or pick_device()
     seed_everything(config.seed)
-    model = prepare_model(model, device, config.channels_last).train()
+    model = _train_mode(prepare_model(model, device, config.channels_last), config.freeze_bn)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.steps) if config.schedule == "cosine" else None
     history: list[dict[str, float]] = []
@@ -90,5 +91,16 @@ def fit(model: nn.Module, next_batch: BatchFn, config: TrainConfig, loss_fn: Los
             loss_sum, correct, seen = 0.0, 0, 0
         if milestone is not None and milestone_every and step % milestone_every == 0:
             history.append({"step": step, "seconds": time.perf_counter() - start, **milestone(step, model.eval())})
-            model.train()
+            _train_mode(model, config.freeze_bn)
     return history
+
+
+def _train_mode(model: nn.Module, freeze_bn: bool) -> nn.Module:
+    """Training mode; with ``freeze_bn`` the BatchNorm layers stay in eval mode, so a network that came to lean on
+    batch statistics (100% in training, near chance in evaluation) is trained on the statistics it is evaluated with."""
+    model.train()
+    if freeze_bn:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+    return model

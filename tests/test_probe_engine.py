@@ -201,3 +201,15 @@ def test_permutenet_evaluation_is_repeatable_and_leaves_the_callers_random_state
     assert torch.equal(torch.get_rng_state(), state)
     again = evaluate_probe(model, samples=100, seed=5, device=torch.device("cpu"))
     assert torch.equal(first.confusion, again.confusion)
+
+
+def test_freeze_bn_trains_the_weights_on_the_running_statistics():
+    from engine.training import fit
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(2))
+    model(torch.randn(2, 3, 6, 6))  # materialise the lazy layer
+    stats = model[1].running_mean.clone(), model[1].running_var.clone()
+    weight = model[0].weight.detach().clone()
+    batch = lambda step: (torch.randn(8, 3, 6, 6), torch.randint(0, 2, (8,)))
+    fit(model, batch, TrainConfig(steps=3, freeze_bn=True, bf16=False, channels_last=False), device=torch.device("cpu"))
+    assert torch.equal(model[1].running_mean, stats[0]) and torch.equal(model[1].running_var, stats[1])
+    assert not torch.equal(model[0].weight, weight) and model.training and not model[1].training

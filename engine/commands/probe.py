@@ -32,6 +32,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--schedule", default="constant", choices=SCHEDULES,
                    help="learning rate over the run: constant, or cosine decay from --lr to 0 (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seeds the weights and the training canvases (default: %(default)s)")
+    p.add_argument("--freeze-bn", action="store_true",
+                   help="train with BatchNorm on its running statistics, as it is evaluated (e.g. a leg after a net "
+                        "that scores 100%% in training but near chance in evaluation)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--eval-samples", type=int, default=2000,
                    help="fresh canvases the accuracy is measured on (default: %(default)s)")
@@ -42,7 +45,7 @@ def train_and_save(config: ProbeConfig, args: argparse.Namespace, out: Path) -> 
     device = pick_device(args.device)
     source = open_patch_source(args.data, config.patch)
     train = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, report_every=25,
-                        schedule=args.schedule)
+                        schedule=args.schedule, freeze_bn=args.freeze_bn)
     init, init_meta = load_probe(args.init) if getattr(args, "init", None) else (None, {})
     command = "python -m engine " + shlex.join(sys.argv[1:])
     steps_before = steps_done(init_meta) if init is not None else 0
