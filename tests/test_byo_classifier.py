@@ -14,9 +14,8 @@ from engine.channel_code import decode_cells, gap_features
 from engine.channel_nets import open_user_net
 from engine.cli import main
 from engine.data.grid import normalize, place_on_grid
+from engine.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from engine.models.user_classifier import UserClassifier, detect_arch
-from engine.seg.models import MEAN as IMAGENET_MEAN
-from engine.seg.models import STD as IMAGENET_STD
 from engine.seg.models import build_model
 from engine.storage import CheckpointError
 from engine.user_models import load_user_checkpoint

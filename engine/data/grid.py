@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import torch
 
-MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
-STD = torch.tensor([0.2023, 0.1994, 0.2010]).view(1, 3, 1, 1)
+from engine.data.normalization import CIFAR_MEAN as MEAN
+from engine.data.normalization import CIFAR_STD as STD
+
 BACKGROUNDS = ("mean", "black")
 
 

@@ -21,9 +21,8 @@ from torchvision.models import ResNet
 
 from engine.checkpoints import load_state_into
 from engine.data.grid import denormalize
+from engine.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from engine.models.probe import ProbeConfig
-from engine.seg.models import MEAN as IMAGENET_MEAN
-from engine.seg.models import STD as IMAGENET_STD
 from engine.storage import CheckpointError
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "mobilenet_v2", "mobilenet_v3_small",

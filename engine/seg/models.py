@@ -34,6 +34,7 @@ from torchvision.models.segmentation.deeplabv3 import ASPP, DeepLabHead
 from torchvision.models.segmentation.fcn import FCNHead
 
 from engine.checkpoints import load_state_into, unwrap_state_dict
+from engine.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from engine.seg.classes import NAMES, NUM_CLASSES
 from engine.storage import ASSETS, CheckpointError, fingerprint, half_state_dict, load_torch, save_torch
 
@@ -46,8 +47,6 @@ PRETRAINED = {"deeplabv3_resnet50": tvseg.DeepLabV3_ResNet50_Weights, "deeplabv3
 DEFAULT_ARCH = "deeplabv3_resnet_slim"
 DEFAULT_WEIGHTS = ASSETS / "seg" / "default.pt"  # trained without flips: leans on absolute horizontal position
 CONTROL_WEIGHTS = ASSETS / "seg" / "control.pt"  # the same recipe with random flips: cannot use it
-MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 
 SLIM_WIDTHS, SLIM_DEPTHS, SLIM_ASPP = (16, 32, 64, 128), (2, 2, 2, 2), 96
@@ -275,7 +274,7 @@ def open_model(spec: str, arch: str = "auto", config: str = "torchvision") -> Se
 def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """Normalised float NCHW batch from uint8 NHWC images."""
     x = torch.as_tensor(images).permute(0, 3, 1, 2).float().div_(255)
-    return (x - MEAN.to(x.device)) / STD.to(x.device)
+    return (x - IMAGENET_MEAN.to(x.device)) / IMAGENET_STD.to(x.device)
 
 
 def backbone_latent(model: DeepLabV3, x: torch.Tensor) -> torch.Tensor:
