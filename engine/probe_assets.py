@@ -96,7 +96,7 @@ def measure_table1(tasks: Iterable[str], paddings: Iterable[str], grids: Iterabl
                         result = evaluate_probe(model, source, samples, seed, device=device)
                         sum_only = channel_sum_accuracy(model, source, samples, seed)[1] if head == "permutenet" else None
                         rows.append(Table1Row(*key, round(result.accuracy, 2), result.samples,
-                                              paper_accuracy(task, padding, head, grid), "checkpoint", meta.get("command"),
+                                              paper_accuracy(task, padding, head, grid), "checkpoint", command_chain(meta),
                                               None if sum_only is None else round(sum_only, 2)))
                     elif key in stored:
                         rows.append(Table1Row(**{**stored[key], "source": "measured row"}))
@@ -104,6 +104,16 @@ def measure_table1(tasks: Iterable[str], paddings: Iterable[str], grids: Iterabl
                         on_missing(f"{task} {padding} {grid}x{grid} {HEAD_LABELS[head]}: no checkpoint {path.name} "
                                    f"in {folder} and no measured row")
     return rows
+
+
+def command_chain(meta: dict) -> str | None:
+    """The commands that made a checkpoint, first leg first (a continued run records the one it started from)."""
+    commands, node = [], meta
+    while node:
+        if node.get("command"):
+            commands.append(node["command"])
+        node = node.get("init")
+    return " ; then ".join(reversed(commands)) or None
 
 
 def _key(row: dict) -> tuple[str, str, int, str]:

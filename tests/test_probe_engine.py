@@ -213,3 +213,10 @@ def test_freeze_bn_trains_the_weights_on_the_running_statistics():
     fit(model, batch, TrainConfig(steps=3, freeze_bn=True, bf16=False, channels_last=False), device=torch.device("cpu"))
     assert torch.equal(model[1].running_mean, stats[0]) and torch.equal(model[1].running_var, stats[1])
     assert not torch.equal(model[0].weight, weight) and model.training and not model[1].training
+
+
+def test_a_table1_row_names_every_leg_of_its_checkpoint():
+    from engine.probe_assets import command_chain
+    meta = {"command": "leg 3", "init": {"path": "b.pt", "command": "leg 2", "init": {"path": "a.pt", "command": "leg 1", "init": None}}}
+    assert command_chain(meta) == "leg 1 ; then leg 2 ; then leg 3"
+    assert command_chain({"command": "only"}) == "only" and command_chain({}) is None
