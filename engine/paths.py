@@ -11,12 +11,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from engine.errors import PathRefused
+
 ROOT_ENV = "POSLAB_DATA_ROOT"
 LOCAL_ADDRESSES = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
-class PathRefused(ValueError):
-    """A path a browser user typed lies outside the data root, or this server takes no paths at all."""
 
 
 def is_local(bind_address: str | None) -> bool:

@@ -17,15 +17,13 @@ from typing import Any
 
 import torch
 
+from engine.errors import CheckpointError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS = REPO_ROOT / "assets"
 
 
 XZ_MAGIC = b"\xfd7zXZ\x00"  # shipped checkpoints are xz-compressed (``pack_checkpoint``); loading detects it
-
-
-class CheckpointError(ValueError):
-    """A checkpoint could not be used; the message says why in user terms."""
 
 
 def cache_dir() -> Path:

@@ -20,6 +20,7 @@ from engine import distributed
 from engine.cli import add_command, print_table, write_json
 from engine.device import pick_device
 from engine.distributed import Shard
+from engine.errors import RankFailed
 from engine.progress import print_progress
 from engine.seg.ablation import channel_mask, evaluate_masks, range_sweep, scores, select, sweep
 from engine.seg.cityscapes import SPLITS
@@ -96,10 +97,6 @@ def _progress(shard: Shard):
 
 def _limit(args: argparse.Namespace) -> int:
     return args.cache_limit if args.cache_limit is not None else distributed.memory_budget()
-
-
-class RankFailed(ValueError):
-    """A rank of a torchrun run failed; the message names the rank."""
 
 
 def sharded(func: Callable[[argparse.Namespace, Shard], int]) -> Callable[[argparse.Namespace], int]:

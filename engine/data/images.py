@@ -12,13 +12,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from engine.errors import ImageError
+
 MAX_PIXELS = 40_000_000  # 40 megapixels: larger than any camera photo a user would probe with
 MAX_ASPECT = 20.0
 MIN_SIDE = 8
-
-
-class ImageError(ValueError):
-    """An upload that cannot be used as an image; the message says why, in one sentence."""
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

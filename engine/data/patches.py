@@ -16,10 +16,7 @@ import torch.nn.functional as F
 
 from engine.data.shapes import CLASSES as SHAPE_CLASSES
 from engine.data.shapes import generate_shapes
-
-
-class DataError(ValueError):
-    """A dataset is missing or malformed; the message says what was expected where."""
+from engine.errors import DataError
 
 
 class PatchSource(Protocol):
