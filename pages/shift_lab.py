@@ -8,7 +8,7 @@ from engine.shift.models import DEFAULT_LAMBDA, METHOD_LABELS, METHODS, ShiftCon
 from engine.shift.shipped import SHIPPED_SETS
 from engine.training import TrainConfig
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
-from ui.jobs import get_job, render_job, start_job
+from ui.jobs import get_job, render_job, start_job, take_result
 from ui.shift import (
     PAPER_COLUMN,
     SET_LABELS,
@@ -78,9 +78,8 @@ for name, (found, missing) in shipped_by_set.items():
         st.warning(message)
 user: list[Entry] = st.session_state.setdefault("shift_user_entries", [])
 job = get_job("shift_train")
-if job is not None and job.state == "done" and not job.consumed:
-    job.consumed = True
-    model, evaluation = job.result
+if job is not None and (finished := take_result(job)) is not None:
+    model, evaluation = finished
     user.append(Entry(f"yours #{len(user) + 1}: {job.title}", "yours", model, evaluation.as_dict()))
 shipped = shipped_by_set.get(dataset, ([], []))[0]
 entries = shipped + [e for e in user if entry_dataset(e) == dataset]
