@@ -153,7 +153,7 @@ with all_tab:
 with table_tab:
     rows = shipped_table1()
     if rows:
-        st.dataframe(table1_view(rows), hide_index=True, width="stretch")
+        st.dataframe(table1_view(rows), hide_index=True, width="stretch", height=36 * (len(rows) + 1) + 2)
         download_buttons(rows, "table1")
         counted = "n: placements per row, 95% CI: Wilson" if all(r.get("samples") for r in rows) else "the file records no n"
         st.caption("Accuracy in %. Measured by `python -m engine table1 --tasks location object --grids 3 5 7 --paddings "

@@ -89,20 +89,21 @@ DIFF_REASONS = {
 
 
 def table1_view(rows: list[dict]) -> list[dict]:
-    """Table 1 rows for display: chance, n with a 95% Wilson interval, the difference from the paper, and a marker
-    with the reason where it exceeds ``MARK_POINTS``."""
+    """Table 1 rows for display: beside the paper, the difference and, where it exceeds ``MARK_POINTS``, a marker and
+    the reason; then the channel-sum-only accuracy, n with a 95% Wilson interval, chance, and where the row came from."""
     view = []
     for row in rows:
-        shown = {("sum only" if k == "sum_only" else k): v for k, v in row.items() if k != "command"}
-        shown["chance"] = round(chance(row["task"], row["grid"]), 1)
+        shown = {k: row[k] for k in ("task", "padding", "grid", "net", "accuracy", "paper")}
+        if row.get("paper") is not None:
+            diff = row["accuracy"] - row["paper"]
+            far = abs(diff) > MARK_POINTS
+            shown |= {"vs paper": round(diff, 1), "differs": "◆" if far else "",
+                      "why": DIFF_REASONS.get((row["task"], row["net"], "above" if diff > 0 else "below"), "") if far else ""}
+        shown["sum only"] = row.get("sum_only")
         if row.get("samples"):
             low, high = wilson(round(row["accuracy"] * row["samples"] / 100), row["samples"])
             shown |= {"n": row["samples"], "95% CI": f"{100 * low:.1f}-{100 * high:.1f}"}
-        if row.get("paper") is not None:
-            diff = row["accuracy"] - row["paper"]
-            side = "above" if diff > 0 else "below"
-            shown |= {"vs paper": round(diff, 1), "differs": "◆" if abs(diff) > MARK_POINTS else "",
-                      "why": DIFF_REASONS.get((row["task"], row["net"], side), "") if abs(diff) > MARK_POINTS else ""}
+        shown |= {"chance": round(chance(row["task"], row["grid"]), 1), "source": row.get("source", "checkpoint")}
         view.append(shown)
     return view
 
