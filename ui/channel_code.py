@@ -271,8 +271,8 @@ def samples_note(rows: list[dict], table1: list[dict]) -> str | None:
             f"{r['net']} reads {r['accuracy']:.1f}% here ({r['samples']:,} placements, 95% CI "
             f"{_interval_text(r['accuracy'], r['samples'])}) and {t1['accuracy']:.2f}% in Table 1 ({n1:,} other "
             f"placements, {_interval_text(t1['accuracy'], n1)}). The intervals count images only; a PermuteNet's score "
-            "also moves with the few channel permutations drawn (one per batch of 250 images), so two runs of it can "
-            "differ by more.")
+            "also moves with the channel permutations drawn (one per 25 images, from each measurement's seed), so two "
+            "samples of it can differ by more.")
 
 
 def recorded_note(rows: list[dict]) -> str:
