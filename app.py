@@ -14,7 +14,7 @@ import plotly.graph_objects  # noqa: F401
 import streamlit as st
 import torch  # noqa: F401
 
-import engine.tvfix  # noqa: F401  (before anything imports torchvision)
+import engine.core.tvfix  # noqa: F401  (before anything imports torchvision)
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="PosLab", page_icon=":material/explore:", layout="wide")

@@ -86,7 +86,7 @@ def main() -> int:
         print(f"  JSON identical to 1 process with 1 thread: {same_1t}; to {threads} threads: {same}")
 
     if args.skip != "stream":
-        from engine.seg.models import build_model, save_model, wrap
+        from engine.models.segmentation import build_model, save_model, wrap
         torch.manual_seed(0)
         ckpt = save_model(wrap(build_model("deeplabv3_resnet_slim", output_stride=8), "deeplabv3_resnet_slim", 8),
                           tmp / "slim-os8.pt")

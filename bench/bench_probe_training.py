@@ -11,10 +11,10 @@ import time
 
 import torch
 
+from engine.core.training import TrainConfig, fit
 from engine.data.patches import GeneratedShapes
 from engine.models.probe import ProbeConfig, build_probe
-from engine.probe import make_batch
-from engine.training import TrainConfig, fit
+from engine.probe.train import make_batch
 
 
 def time_steps(config: ProbeConfig, batches: list, fast: bool) -> float:

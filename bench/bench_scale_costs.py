@@ -22,8 +22,8 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from engine.models.segmentation import build_model, head_logits
 from engine.seg.metrics import region_confusions
-from engine.seg.models import build_model, head_logits
 
 ARCH = "deeplabv3_resnet50"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from engine.seg.scenes import SceneConfig, generate
+from engine.data.scenes import SceneConfig, generate
 
 
 def main() -> int:

@@ -17,12 +17,12 @@ from dataclasses import replace
 
 import torch
 
-from engine.device import autocast
+from engine.core.device import autocast
+from engine.data.scenes import generate
+from engine.models.segmentation import ARCHS, DEFAULT_WEIGHTS, build_model, head_logits, load_model, wrap
 from engine.seg.ablation import channel_mask, evaluate_full, evaluate_latents, scores, select
 from engine.seg.features import BATCH, LatentCache
 from engine.seg.lab import DEFAULT_VAL, channel_order
-from engine.seg.models import ARCHS, DEFAULT_WEIGHTS, build_model, head_logits, load_model, wrap
-from engine.seg.scenes import generate
 
 
 def main() -> int:

@@ -2,4 +2,4 @@
 
 Importing the package first makes ``import torchvision`` work on a CPU-only torch (see ``tvfix``).
 """
-from engine import tvfix as _tvfix  # noqa: F401  (must run before any torchvision import)
+from engine.core import tvfix as _tvfix  # noqa: F401  (must run before any torchvision import)

@@ -1,4 +1,4 @@
 """``python -m engine ...``: run any experiment headless (see ``engine.cli``)."""
-from engine.cli import main
+from engine.cli.main import main
 
 raise SystemExit(main())

@@ -3,8 +3,8 @@ import random
 
 import streamlit as st
 
-from engine.channel_code import LAYERS
-from engine.channel_nets import available_nets
+from engine.channel.features import LAYERS
+from engine.channel.nets import available_nets
 from ui import channel_code as cc
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.probe import shipped_table1

@@ -2,13 +2,14 @@
 import streamlit as st
 import torch
 
+from engine.core.stats import format_rate
+from engine.core.training import TrainConfig
 from engine.data.grid import denormalize, place_on_grid
 from engine.data.images import ImageError, decode_image, image_to_patch
 from engine.data.shapes import CLASSES, shape_example
 from engine.models.probe import HEAD_LABELS, ProbeConfig
-from engine.probe import evaluate_probe, train_probe
-from engine.stats import format_rate
-from engine.training import TrainConfig
+from engine.probe.evaluate import evaluate_probe
+from engine.probe.train import train_probe
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.jobs import get_job, render_job, start_job, take_result
 from ui.probe import (

@@ -5,17 +5,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from engine.core.distributed import memory_budget
+from engine.core.storage import CheckpointError, cache_dir, fingerprint
+from engine.data.cityscapes import SPLITS
 from engine.data.images import ImageError, decode_image, fit_image
 from engine.data.patches import DataError
-from engine.distributed import memory_budget
+from engine.models.segmentation import cached_pretrained, pretrained_file
 from engine.seg.ablation import channel_mask, evaluate_latents, qualitative, range_sweep, scores, select, sweep
-from engine.seg.cityscapes import SPLITS
 from engine.seg.features import unlabelled_latents
 from engine.seg.lab import RANK_ON, RANKINGS, SUBSETS, check_metric_model, full_sweep, live_limit, subset_index
 from engine.seg.metrics import REGIONS, region_fractions
-from engine.seg.models import cached_pretrained, pretrained_file
 from engine.seg.ranking import METHODS
-from engine.storage import CheckpointError, cache_dir, fingerprint
 from ui import seg as ui
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.jobs import get_job, render_job, start_job, take_result

@@ -2,11 +2,11 @@
 import pandas as pd
 import streamlit as st
 
+from engine.core.training import TrainConfig
 from engine.data.named import named_source
 from engine.data.patches import DataError
-from engine.shift.models import DEFAULT_LAMBDA, METHOD_LABELS, METHODS, ShiftConfig
+from engine.models.shift import DEFAULT_LAMBDA, METHOD_LABELS, METHODS, ShiftConfig
 from engine.shift.shipped import SHIPPED_SETS
-from engine.training import TrainConfig
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.jobs import get_job, render_job, start_job, take_result
 from ui.shift import (

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q -r requirements.txt
-# torchvision without dependencies: its torch pin would otherwise pull a CUDA torch (engine/tvfix.py).
+# torchvision without dependencies: its torch pin would otherwise pull a CUDA torch (engine/core/tvfix.py).
 python3 -m pip install -q --no-deps -r requirements-torchvision.txt
 # engine/ and ui/ as an editable package (pyproject.toml), with the `poslab` command; its dependencies are those above.
 python3 -m pip install -q --no-deps -e .

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("POSLAB_CACHE", str(ROOT / ".cache" / "test"))
 os.environ.setdefault("POSLAB_DEVICE", "cpu")
 
-import engine.tvfix  # noqa: E402,F401  (before any torchvision import)
+import engine.core.tvfix  # noqa: E402,F401  (before any torchvision import)
 
 # Over about 10 s on a 2-core CPU (``pytest --durations=0``): a file, "file::test" (no parameters) or "file::fixture"
 # for a module fixture whose setup lands on whichever of its tests runs first.

@@ -6,11 +6,19 @@ import io
 import pytest
 import torch
 
-from engine.checkpoints import read_state_dict
-from engine.probe_assets import shipped_probe_path
-from engine.seg.models import build_model, cached_pretrained, detect_arch, load_model, load_pretrained, preset, pretrained_file
-from engine.storage import CheckpointError, load_torch
-from engine.user_models import load_user_checkpoint
+from engine.core.checkpoints import read_state_dict
+from engine.core.storage import CheckpointError, load_torch
+from engine.models.segmentation import (
+    build_model,
+    cached_pretrained,
+    detect_arch,
+    load_model,
+    load_pretrained,
+    preset,
+    pretrained_file,
+)
+from engine.models.user_models import load_user_checkpoint
+from engine.probe.shipped import shipped_probe_path
 
 
 def to_bytes(obj) -> bytes:
@@ -115,7 +123,7 @@ def test_user_checkpoint_dispatch_probe_or_segmentation():
 
 def test_user_checkpoint_reads_a_probe_file_once(monkeypatch):
     import engine.models.probe as probe_module
-    import engine.user_models as user_models
+    import engine.models.user_models as user_models
 
     reads = []
     for module in (user_models, probe_module):
@@ -125,7 +133,7 @@ def test_user_checkpoint_reads_a_probe_file_once(monkeypatch):
 
 
 def test_cli_takes_a_user_checkpoint_and_refuses_mious_for_other_label_sets(tmp_path, capsys):
-    from engine.cli import main
+    from engine.cli.main import main
 
     path = tmp_path / "voc.pt"
     torch.save({"state_dict": build_model("deeplabv3_mobilenet_v3_small", num_classes=21).state_dict()}, path)

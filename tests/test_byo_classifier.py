@@ -10,15 +10,16 @@ import pytest
 import torch
 from torchvision import models as tvm
 
-from engine.channel_code import decode_cells, gap_features
-from engine.channel_nets import open_user_net
-from engine.cli import main
+from engine.channel.decode import decode_cells
+from engine.channel.features import gap_features
+from engine.channel.nets import open_user_net
+from engine.cli.main import main
+from engine.core.storage import CheckpointError
 from engine.data.grid import normalize, place_on_grid
 from engine.data.normalization import IMAGENET_MEAN, IMAGENET_STD
+from engine.models.segmentation import build_model
 from engine.models.user_classifier import UserClassifier, detect_arch
-from engine.seg.models import build_model
-from engine.storage import CheckpointError
-from engine.user_models import load_user_checkpoint
+from engine.models.user_models import load_user_checkpoint
 
 
 def _bytes(obj) -> bytes:

@@ -6,15 +6,16 @@ import json
 import numpy as np
 import pytest
 
-from engine.cli import main
+from engine.cli.main import main
+from engine.core.training import TrainConfig
+from engine.data.cityscapes import load_cityscapes
+from engine.data.cityscapes_classes import IGNORE, TRAIN_ID
 from engine.data.patches import DataError, open_patch_source
 from engine.models.probe import ProbeConfig
-from engine.probe import evaluate_probe, train_probe
-from engine.seg.cityscapes import load_cityscapes
-from engine.seg.classes import IGNORE, TRAIN_ID
+from engine.models.segmentation import load_model
+from engine.probe.evaluate import evaluate_probe
+from engine.probe.train import train_probe
 from engine.seg.lab import load_data, subset_index
-from engine.seg.models import load_model
-from engine.training import TrainConfig
 
 from byo_fixtures import make_cifar, make_cityscapes, make_image_folder
 

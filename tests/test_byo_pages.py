@@ -9,9 +9,9 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 from torchvision.models import mobilenet_v3_small
 
-from engine.probe_assets import shipped_probe_path
-from engine.seg.models import build_model
-from engine.seg.scenes import SceneConfig, generate
+from engine.data.scenes import SceneConfig, generate
+from engine.models.segmentation import build_model
+from engine.probe.shipped import shipped_probe_path
 
 from byo_fixtures import bad_uploads, make_cityscapes
 

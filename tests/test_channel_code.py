@@ -7,9 +7,11 @@ import json
 import pytest
 import torch
 
-from engine.channel_code import ChannelMap, Shuffled, channel_map, decode_cells, permute_channels, relabeled, shuffle_2x2
-from engine.channel_nets import UNTRAINED, load_net
-from engine.commands import channel
+from engine.channel.code_map import ChannelMap, channel_map
+from engine.channel.decode import decode_cells, permute_channels
+from engine.channel.nets import UNTRAINED, load_net
+from engine.channel.shuffle import Shuffled, relabeled, shuffle_2x2
+from engine.cli import channel
 from engine.models.probe import build_probe
 
 

@@ -6,8 +6,8 @@ import json
 import torch
 from streamlit.testing.v1 import AppTest
 
-from engine.channel_code import ChannelMap
-from engine.storage import REPO_ROOT
+from engine.channel.code_map import ChannelMap
+from engine.core.storage import REPO_ROOT
 from ui import channel_code as cc
 
 

@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from engine.cli import COMMAND_MODULES, build_parser
+from engine.cli.main import COMMAND_MODULES, build_parser
 
 
 def commands() -> list[str]:

@@ -29,7 +29,7 @@ TIMEOUT = 300  # seconds for a whole torchrun run on a loaded 2-core machine
 
 
 def _run_commands(out: Path, names) -> list[int]:
-    from engine.cli import main
+    from engine.cli.main import main
     return [main([*COMMANDS[name], "--json", str(out / f"{name}.json")]) for name in names]
 
 
@@ -52,7 +52,7 @@ def _worker(tmp_path: Path, mode: str, processes: int) -> subprocess.CompletedPr
 
 
 def test_shards_cover_every_item_once_in_whole_blocks():
-    from engine.distributed import block_range
+    from engine.core.distributed import block_range
     for count in (0, 1, 5, 31, 32, 33, 72, 500):
         for world in (1, 2, 3, 7, 8, 40):
             for block in (1, 32):
@@ -68,7 +68,7 @@ def test_shards_cover_every_item_once_in_whole_blocks():
 
 
 def test_sizes_parse():
-    from engine.distributed import parse_bytes
+    from engine.core.distributed import parse_bytes
     assert parse_bytes("2G") == 2 << 30 and parse_bytes("500M") == 500 << 20 and parse_bytes("1.5k") == 1536
     assert parse_bytes("64MiB") == 64 << 20 and parse_bytes("1000") == 1000
     with pytest.raises(ValueError, match="not a size"):
@@ -77,12 +77,12 @@ def test_sizes_parse():
 
 def test_streamed_sweep_equals_the_in_memory_sweep(tmp_path, monkeypatch):
     monkeypatch.setenv("POSLAB_CACHE", str(tmp_path))
-    from engine.progress import Stopped, StopToken
+    from engine.core.progress import Stopped, StopToken
+    from engine.data.scenes import SceneConfig, generate
+    from engine.models.segmentation import load_model
     from engine.seg.ablation import channel_mask, evaluate_latents, evaluate_masks, random_order, sweep
     from engine.seg.features import LatentCache, StreamedLatents, latents_for
     from engine.seg.lab import subset_index
-    from engine.seg.models import load_model
-    from engine.seg.scenes import SceneConfig, generate
     seg, data = load_model(), generate(SceneConfig("val", 72, 32, 64, 3))
     memory = LatentCache(use_disk=False).get(seg, data)
     streamed = latents_for(seg, data, limit=1)
@@ -123,14 +123,14 @@ def test_a_failing_rank_fails_the_run_with_its_message_and_no_json(tmp_path):
 def test_a_missing_rank_times_out_instead_of_hanging():
     env = {**os.environ, "RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
            "MASTER_PORT": str(_free_port())}
-    code = "from engine import distributed; distributed.init(timeout_s=3)"
+    code = "from engine.core import distributed; distributed.init(timeout_s=3)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert run.returncode != 0 and "rank 0 of 2: could not join the gloo process group" in run.stderr
 
 
 if __name__ == "__main__":  # the worker of a torchrun run: MODE OUT
     import engine  # noqa: F401  (torchvision importable first)
-    from engine import distributed
+    from engine.core import distributed
 
     mode, out = sys.argv[1], Path(sys.argv[2])
     shard = distributed.init()

@@ -8,10 +8,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from engine.core.paths import ROOT_ENV, PathRefused, confine, data_root
+from engine.core.storage import CheckpointError, load_torch
 from engine.data.patches import DataError, open_patch_source
-from engine.paths import ROOT_ENV, PathRefused, confine, data_root
-from engine.storage import CheckpointError, load_torch
-from engine.user_models import load_user_checkpoint
+from engine.models.user_models import load_user_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from engine.probe import channel_sum_accuracy, evaluate_probe
-from engine.probe_assets import PROBE_ASSETS, load_shipped_probe
+from engine.probe.evaluate import channel_sum_accuracy, evaluate_probe
+from engine.probe.shipped import PROBE_ASSETS, load_shipped_probe
 
 SAMPLES = 400
 FRESH_SEED = 424_242

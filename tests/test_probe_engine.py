@@ -5,12 +5,12 @@ import pytest
 import torch
 from torch import nn
 
+from engine.core.training import TrainConfig
 from engine.data.grid import denormalize, place_on_grid
 from engine.data.patches import GeneratedShapes
 from engine.data.shapes import CLASSES, generate_shapes
 from engine.models.probe import ProbeConfig, build_probe, load_probe, save_probe
-from engine.probe import make_batch, train_probe
-from engine.training import TrainConfig
+from engine.probe.train import make_batch, train_probe
 
 
 def test_shapes_are_deterministic_and_balanced():
@@ -113,7 +113,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 
 def test_train_probe_init_continues_a_checkpoint_and_refuses_another_kind(tmp_path, capsys):
-    from engine.cli import main
+    from engine.cli.main import main
     first, second = tmp_path / "a.pt", tmp_path / "b.pt"
     common = ["--head", "permutenet", "--task", "object", "--grid", "2", "--width", "0.125", "--batch", "8",
               "--device", "cpu", "--eval-samples", "16"]
@@ -128,7 +128,7 @@ def test_train_probe_init_continues_a_checkpoint_and_refuses_another_kind(tmp_pa
 
 
 def test_a_long_run_continues_on_a_bigger_grid_and_counts_its_steps_and_curve(tmp_path):
-    from engine.cli import main
+    from engine.cli.main import main
     first, second = tmp_path / "a.pt", tmp_path / "b.pt"
     common = ["--head", "permutenet", "--task", "object", "--width", "0.125", "--patch", "8", "--batch", "8",
               "--device", "cpu", "--eval-samples", "16", "--eval-every", "2", "--schedule", "cosine"]
@@ -140,7 +140,7 @@ def test_a_long_run_continues_on_a_bigger_grid_and_counts_its_steps_and_curve(tm
 
 
 def test_a_location_run_cannot_change_grid(tmp_path, capsys):
-    from engine.cli import main
+    from engine.cli.main import main
     common = ["--head", "gapnet", "--width", "0.125", "--patch", "8", "--batch", "8", "--device", "cpu",
               "--eval-samples", "8", "--steps", "1"]
     assert main(["train-probe", *common, "--grid", "2", "--out", str(tmp_path / "a.pt")]) == 0
@@ -149,14 +149,14 @@ def test_a_location_run_cannot_change_grid(tmp_path, capsys):
 
 
 def test_steps_done_reads_checkpoints_written_before_steps_total():
-    from engine.commands.probe import steps_done
+    from engine.cli.probe import steps_done
     assert steps_done({"train": {"steps": 600}}) == 600
     assert steps_done({"train": {"steps": 600}, "init": {"command": "python -m engine train-probe --steps 6000"}}) == 6600
     assert steps_done({"steps_total": 7, "train": {"steps": 3}}) == 7
 
 
 def test_cosine_schedule_decays_to_zero_and_milestones_see_an_eval_model():
-    from engine.training import fit
+    from engine.core.training import fit
     model, seen = nn.Linear(4, 2), []
     batch = lambda step: (torch.randn(8, 4), torch.randint(0, 2, (8,)))
 
@@ -174,7 +174,7 @@ def test_cosine_schedule_decays_to_zero_and_milestones_see_an_eval_model():
 
 
 def test_table1_measures_a_checkpoint_folder_and_fills_the_rest_from_recorded_rows(tmp_path):
-    from engine.probe_assets import measure_table1, shipped_probe_path
+    from engine.probe.shipped import measure_table1, shipped_probe_path
     for head in ("gapnet", "permutenet"):
         save_probe(build_probe(ProbeConfig(head=head, grid=2, width=0.125, patch=8)),
                    shipped_probe_path(head, "location", 2, "zero", tmp_path), {"command": f"train {head}"})
@@ -193,7 +193,7 @@ def test_table1_measures_a_checkpoint_folder_and_fills_the_rest_from_recorded_ro
 
 
 def test_permutenet_evaluation_is_repeatable_and_leaves_the_callers_random_state_alone():
-    from engine.probe import evaluate_probe
+    from engine.probe.evaluate import evaluate_probe
     model = build_probe(ProbeConfig(head="permutenet", grid=2, width=0.125, patch=8))
     torch.manual_seed(0)
     state = torch.get_rng_state()
@@ -204,7 +204,7 @@ def test_permutenet_evaluation_is_repeatable_and_leaves_the_callers_random_state
 
 
 def test_freeze_bn_trains_the_weights_on_the_running_statistics():
-    from engine.training import fit
+    from engine.core.training import fit
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(2))
     model(torch.randn(2, 3, 6, 6))  # materialise the lazy layer
     stats = model[1].running_mean.clone(), model[1].running_var.clone()
@@ -216,7 +216,7 @@ def test_freeze_bn_trains_the_weights_on_the_running_statistics():
 
 
 def test_a_table1_row_names_every_leg_of_its_checkpoint():
-    from engine.probe_assets import command_chain
+    from engine.probe.shipped import command_chain
     meta = {"command": "leg 3", "init": {"path": "b.pt", "command": "leg 2", "init": {"path": "a.pt", "command": "leg 1", "init": None}}}
     assert command_chain(meta) == "leg 1 ; then leg 2 ; then leg 3"
     assert command_chain({"command": "only"}) == "only" and command_chain({}) is None

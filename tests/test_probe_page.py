@@ -5,9 +5,9 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from engine.core.stats import format_rate
 from engine.models.probe import ProbeConfig, build_probe
-from engine.probe_assets import PROBE_ASSETS
-from engine.stats import format_rate
+from engine.probe.shipped import PROBE_ASSETS
 from ui.probe import table1_view
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "grid_probe.py")

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
+from engine.data.cityscapes_classes import IGNORE, NUM_CLASSES, PERSON
+from engine.data.scenes import SceneConfig, generate, person_subsets
+from engine.models.segmentation import build_model, kernel_flipped, load_model, wrap
 from engine.seg.ablation import channel_mask, evaluate_full, evaluate_latents, random_order, select
-from engine.seg.classes import IGNORE, NUM_CLASSES, PERSON
 from engine.seg.features import LatentCache
 from engine.seg.metrics import confusion, iou_per_class, miou, region_confusions
-from engine.seg.models import build_model, kernel_flipped, load_model, wrap
 from engine.seg.ranking import Ranking, partial_ranking
-from engine.seg.scenes import SceneConfig, generate, person_subsets
 
 SMALL = SceneConfig("val", 12, 64, 128, 3)
 
@@ -168,7 +168,7 @@ def test_moved_scenes_mirror_and_roll_images_and_labels_together():
 
 
 def test_fine_tuning_starts_from_the_given_weights(tmp_path):
-    from engine.seg.models import DEFAULT_WEIGHTS
+    from engine.models.segmentation import DEFAULT_WEIGHTS
     from engine.seg.train import TrainConfig, train_segmentation
     cfg = TrainConfig(train_images=2, val_images=1, height=32, epochs=1, batch_size=2, lr=1e-9, scene_seed=1,
                       init=str(DEFAULT_WEIGHTS))

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine.seg.classes import TRAIN_ID
+from engine.data.cityscapes_classes import TRAIN_ID
+from engine.data.scenes import SceneConfig, generate
+from engine.models.segmentation import build_model, detect_arch, load_model, wrap
 from engine.seg.fidelity import Fidelity, measure
 from engine.seg.lab import channel_order, ranking_data
-from engine.seg.models import build_model, detect_arch, load_model, wrap
 from engine.seg.ranking import partial_ranking
-from engine.seg.scenes import SceneConfig, generate
 
 WALL, SIDEWALK = TRAIN_ID["wall"], TRAIN_ID["sidewalk"]
 TINY = SceneConfig("val", 8, 32, 64, 5)
@@ -57,7 +57,7 @@ def test_magnitude_ranks_by_mean_activation(slim):
     data = generate(TINY)
     r = partial_ranking(slim, data.images, "magnitude")
     with torch.inference_mode():
-        from engine.seg.models import backbone_latent, to_input
+        from engine.models.segmentation import backbone_latent, to_input
         gap = backbone_latent(slim.model, to_input(data.images)).mean((2, 3)).mean(0).double().numpy()
     assert np.allclose(r.scores, gap, rtol=1e-4, atol=1e-6)
     assert r.order[0] == int(np.argmax(gap)) and (r.scores >= 0).all()  # a post-ReLU latent
@@ -75,7 +75,7 @@ def test_slim_model_is_a_sparse_resnet_latent_and_round_trips(slim, tmp_path):
     with torch.inference_mode():
         z = slim.model.backbone(torch.randn(2, 3, 64, 128))["out"]
     assert z.shape == (2, 512, 4, 8) and (z >= 0).all() and (z == 0).float().mean() > 0.1
-    from engine.seg.models import save_model
+    from engine.models.segmentation import save_model
     again = load_model(save_model(slim, tmp_path / "m.pt"))
     assert again.arch == "deeplabv3_resnet_slim" and again.channels == 512
 

@@ -7,7 +7,7 @@ import time
 
 from streamlit.testing.v1 import AppTest
 
-from engine.storage import REPO_ROOT as ROOT
+from engine.core.storage import REPO_ROOT as ROOT
 from ui.seg import SHIPPED
 
 

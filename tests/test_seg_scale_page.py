@@ -7,7 +7,7 @@ import time
 
 from streamlit.testing.v1 import AppTest
 
-from engine.storage import REPO_ROOT as ROOT
+from engine.core.storage import REPO_ROOT as ROOT
 
 
 def test_live_slider_on_a_stated_subset_and_full_sweep_writes_json(monkeypatch, tmp_path):

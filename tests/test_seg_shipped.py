@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
+from engine.data.scenes import generate
+from engine.models.segmentation import CONTROL_WEIGHTS, DEFAULT_WEIGHTS, load_model
 from engine.seg.fidelity import measure
 from engine.seg.lab import DEFAULT_VAL
-from engine.seg.models import CONTROL_WEIGHTS, DEFAULT_WEIGHTS, load_model
-from engine.seg.scenes import generate
 
 FRESH = replace(DEFAULT_VAL, seed=7)
 POINT = 0.01  # one mIoU point (mIoU is 0-1 here)

@@ -1,9 +1,9 @@
 """Nothing derived from an uploaded model is kept on disk."""
 from dataclasses import replace
 
-from engine.seg.models import load_model
+from engine.data.scenes import SceneConfig, generate
+from engine.models.segmentation import load_model
 from engine.seg.ranking import rank
-from engine.seg.scenes import SceneConfig, generate
 
 
 def test_rankings_of_an_uploaded_model_stay_in_memory(tmp_path, monkeypatch):

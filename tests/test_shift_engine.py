@@ -5,14 +5,14 @@ import pytest
 import torch
 from torch import nn
 
-from engine.cli import main
+from engine.cli.main import main
 from engine.data.patches import GeneratedShapes
+from engine.models.blurpool import BlurPool, antialias, binomial_filter, count_blurpools
 from engine.models.resnet import PaperResNet18, set_padding_mode
+from engine.models.shift import ShiftConfig, ShiftNet, load_shift_model
 from engine.shift.augshift import augshift_loss, latent_mse, two_crops
-from engine.shift.blurpool import BlurPool, antialias, binomial_filter, count_blurpools
 from engine.shift.consistency import consistency, evaluate_shift, held_out_images, shift_curve, slide
 from engine.shift.crops import crop_at, pad_canvas
-from engine.shift.models import ShiftConfig, ShiftNet, load_shift_model
 
 
 def test_mse_term_zero_for_identical_crops_positive_otherwise():

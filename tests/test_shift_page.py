@@ -52,10 +52,10 @@ def _tiny_set(folder: Path, dataset: str) -> None:
     """Four 2-step models of ``dataset`` where the page looks for shipped ones (fast stand-ins for the real assets)."""
     import torch
 
+    from engine.core.training import TrainConfig
+    from engine.models.shift import METHODS, ShiftConfig, save_shift_model
     from engine.shift.consistency import evaluate_shift
-    from engine.shift.models import METHODS, ShiftConfig, save_shift_model
     from engine.shift.train import train_shift
-    from engine.training import TrainConfig
 
     for method in METHODS:
         config = ShiftConfig(method=method, width=0.125, train_images=200, dataset=dataset)

@@ -4,9 +4,9 @@ import torch
 
 from engine.data.named import named_source
 from engine.data.patches import GeneratedShapes
-from engine.shift.blurpool import count_blurpools
+from engine.models.blurpool import count_blurpools
+from engine.models.shift import METHODS
 from engine.shift.consistency import EVAL_SEED, consistency, held_out_images
-from engine.shift.models import METHODS
 from engine.shift.shipped import SHIFT_ASSETS, load_shipped, shipped_path
 
 FRESH_SEED = EVAL_SEED + 424_242  # not the sample the model card reports

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.stats import format_pct, format_rate, mean_interval, pct_interval, t_critical, wilson
+from engine.core.stats import format_pct, format_rate, mean_interval, pct_interval, t_critical, wilson
 
 
 def test_wilson_matches_published_values():

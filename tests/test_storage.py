@@ -4,8 +4,8 @@ import lzma
 import pytest
 import torch
 
-from engine.cli import main
-from engine.storage import XZ_MAGIC, CheckpointError, load_torch, pack_checkpoint, save_torch
+from engine.cli.main import main
+from engine.core.storage import XZ_MAGIC, CheckpointError, load_torch, pack_checkpoint, save_torch
 
 
 def test_a_packed_checkpoint_is_smaller_and_loads_the_same_tensors(tmp_path):

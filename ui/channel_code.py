@@ -9,13 +9,16 @@ import streamlit as st
 import torch
 from plotly.subplots import make_subplots
 
-from engine.channel_code import LAYERS, READOUTS, ChannelMap, Probed, Shuffled, channel_map, decode_cells, shuffle_2x2
-from engine.channel_nets import CHANNEL_ASSETS, at_grid, net_for_grid, net_path
+from engine.channel.code_map import ChannelMap, channel_map
+from engine.channel.decode import READOUTS, decode_cells
+from engine.channel.features import LAYERS, Probed
+from engine.channel.nets import CHANNEL_ASSETS, at_grid, net_for_grid, net_path
+from engine.channel.shuffle import Shuffled, shuffle_2x2
+from engine.core.stats import format_pct, pct_interval
 from engine.data.grid import denormalize, place_on_grid
 from engine.data.patches import GeneratedShapes
 from engine.models.probe import HEAD_LABELS, ProbeNet, predict_proba
-from engine.probe_assets import paper_accuracy
-from engine.stats import format_pct, pct_interval
+from engine.probe.shipped import paper_accuracy
 from ui.probe import table1_entry, user_probes
 from ui.uploads import user_classifiers
 

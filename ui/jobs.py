@@ -19,7 +19,7 @@ from typing import Any
 
 import streamlit as st
 
-from engine.progress import Progress, Stopped, StopToken
+from engine.core.progress import Progress, Stopped, StopToken
 
 MAX_RUNNING = 4  # jobs computing at once over all sessions; later ones wait, shown as "queued"
 EXECUTOR = ThreadPoolExecutor(max_workers=MAX_RUNNING, thread_name_prefix="poslab-job")

@@ -1,6 +1,6 @@
 """Path boxes in the browser: every box that takes a server path goes through :func:`server_path`.
 
-It accepts only paths inside the data root (``engine.paths``: ``$POSLAB_DATA_ROOT``, else home on a
+It accepts only paths inside the data root (``engine.core.paths``: ``$POSLAB_DATA_ROOT``, else home on a
 localhost-bound server); :func:`path_boxes_on` tells a page whether to offer such a box at all.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine import paths
+from engine.core import paths
 
 
 def bind_address() -> str | None:

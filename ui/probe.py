@@ -9,10 +9,10 @@ import streamlit as st
 import torch
 from plotly.subplots import make_subplots
 
+from engine.core.stats import format_rate, wilson
 from engine.models.probe import ProbeNet
-from engine.probe import ProbeEvaluation, cell_sweep, sweep_accuracy
-from engine.probe_assets import PROBE_ASSETS, load_shipped_probe, paper_accuracy, shipped_probe_path
-from engine.stats import format_rate, wilson
+from engine.probe.evaluate import ProbeEvaluation, cell_sweep, sweep_accuracy
+from engine.probe.shipped import PROBE_ASSETS, load_shipped_probe, paper_accuracy, shipped_probe_path
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading checkpoint…")

@@ -14,16 +14,16 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from engine.core.storage import ASSETS, cache_dir, fingerprint
+from engine.data.cityscapes_classes import colorize
+from engine.data.scenes import SceneSet
+from engine.models.segmentation import SegModel, cached_pretrained, load_model, load_pretrained
 from engine.seg.ablation import evaluate_latents, scores
-from engine.seg.classes import colorize
 from engine.seg.features import LatentCache, Latents, latents_for
 from engine.seg.fidelity import Fidelity
 from engine.seg.lab import DEFAULT_VAL, channel_order, live_limit, load_data, ranking_data, subset_index, subset_latents
 from engine.seg.metrics import REGIONS
-from engine.seg.models import SegModel, cached_pretrained, load_model, load_pretrained
 from engine.seg.ranking import Ranking, rank
-from engine.seg.scenes import SceneSet
-from engine.storage import ASSETS, cache_dir, fingerprint
 from ui.paths import server_path
 from ui.uploads import user_seg_models
 

@@ -12,15 +12,15 @@ import torch
 from PIL import Image
 from plotly.colors import qualitative
 
+from engine.core.progress import ProgressFn
+from engine.core.stats import format_pct, pct_interval
+from engine.core.training import TrainConfig
 from engine.data.grid import denormalize
 from engine.data.named import named_source
-from engine.progress import ProgressFn
+from engine.models.shift import METHOD_LABELS, METHODS, ShiftConfig, ShiftNet
 from engine.shift.consistency import ShiftEvaluation, evaluate_shift, held_out_images, slide, slide_views
-from engine.shift.models import METHOD_LABELS, METHODS, ShiftConfig, ShiftNet
 from engine.shift.shipped import PAPER_TABLE2, SHIPPED_SETS, load_shipped
 from engine.shift.train import train_shift
-from engine.stats import format_pct, pct_interval
-from engine.training import TrainConfig
 from ui.jobs import Job
 
 TEACHING_SEED = 31_337

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine import paths
+from engine.core import paths
+from engine.core.device import pick_device
+from engine.core.storage import cache_dir
 from engine.data.patches import DataError, PatchSource, open_patch_source
-from engine.device import pick_device
-from engine.storage import cache_dir
 from ui.paths import bind_address, path_boxes_on, path_help, server_path
 from ui.uploads import render_checkpoint_uploader
 

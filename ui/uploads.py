@@ -12,12 +12,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from engine.core.paths import PathRefused
+from engine.core.storage import CheckpointError
+from engine.models.segmentation import ARCHS, CONFIGS, SegModel
 from engine.models.user_classifier import ARCHS as CLASSIFIER_ARCHS
 from engine.models.user_classifier import UserClassifier
-from engine.paths import PathRefused
-from engine.seg.models import ARCHS, CONFIGS, SegModel
-from engine.storage import CheckpointError
-from engine.user_models import load_user_checkpoint
+from engine.models.user_models import load_user_checkpoint
 from ui.paths import path_boxes_on, path_help, server_path
 from ui.probe import user_probes
 

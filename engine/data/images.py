@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from engine.errors import ImageError
+from engine.core.errors import ImageError
 
 MAX_PIXELS = 40_000_000  # 40 megapixels: larger than any camera photo a user would probe with
 MAX_ASPECT = 20.0

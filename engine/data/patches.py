@@ -14,9 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.core.errors import DataError
 from engine.data.shapes import CLASSES as SHAPE_CLASSES
 from engine.data.shapes import generate_shapes
-from engine.errors import DataError
 
 
 class PatchSource(Protocol):

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.checkpoints import load_state_into
+from engine.core.checkpoints import load_state_into
+from engine.core.storage import CheckpointError, half_state_dict, load_torch, save_torch
 from engine.models.resnet import PaperResNet18, canonical_padding
-from engine.storage import CheckpointError, half_state_dict, load_torch, save_torch
 
 HEADS = ("gapnet", "permutenet", "classifier")
 TASKS = ("location", "object")

@@ -1,6 +1,6 @@
 """A user's own torchvision image classifier, probed by the channel-code tools the way a ProbeNet is.
 
-The weights come as a state dict (plain or wrapped, ``module.`` prefixes ok: ``engine.checkpoints``);
+The weights come as a state dict (plain or wrapped, ``module.`` prefixes ok: ``engine.core.checkpoints``);
 the architecture is built with ``weights=None`` (nothing downloaded), told from the keys unless named,
 with the class count read from the final Linear layer. Its five stages by resolution stand in for the
 probe's stem and layer1-4: a ResNet's own, a MobileNet's ``features`` split before each downsampling
@@ -19,11 +19,11 @@ from torch import nn
 from torchvision import models as tvm
 from torchvision.models import ResNet
 
-from engine.checkpoints import load_state_into
+from engine.core.checkpoints import load_state_into
+from engine.core.storage import CheckpointError
 from engine.data.grid import denormalize
 from engine.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from engine.models.probe import ProbeConfig
-from engine.storage import CheckpointError
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "mobilenet_v2", "mobilenet_v3_small",
          "mobilenet_v3_large")

@@ -7,7 +7,7 @@ scripts do, and gives the same confusion matrices in fp32.
 
 Sweeps go through :func:`evaluate_masks`: every channel set's confusion matrices accumulate chunk by
 chunk, so latents streamed from disk (:class:`StreamedLatents`) are read once per sweep, and a
-``shard`` (engine.distributed) sums the integer matrices of all ranks: the same numbers as one process.
+``shard`` (engine.core.distributed) sums the integer matrices of all ranks: the same numbers as one process.
 """
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from engine.device import autocast
-from engine.distributed import SINGLE, Shard
-from engine.progress import Progress, ProgressFn, StopToken, report
-from engine.seg.classes import NUM_CLASSES
+from engine.core.device import autocast
+from engine.core.distributed import SINGLE, Shard
+from engine.core.progress import Progress, ProgressFn, StopToken, report
+from engine.data.cityscapes_classes import NUM_CLASSES
+from engine.data.scenes import SceneSet
+from engine.models.segmentation import SegModel, backbone_latent, head_logits, to_input
 from engine.seg.features import BATCH, Latents, StreamedLatents
 from engine.seg.metrics import REGIONS, miou, region_confusions
-from engine.seg.models import SegModel, backbone_latent, head_logits, to_input
-from engine.seg.scenes import SceneSet
 
 
 def channel_mask(channels: int, zeroed: Sequence[int] | np.ndarray) -> torch.Tensor:

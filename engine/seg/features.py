@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.device import autocast
-from engine.progress import Progress, ProgressFn, StopToken, report
-from engine.seg.classes import IGNORE
-from engine.seg.models import SegModel, backbone_latent, to_input
-from engine.seg.scenes import SceneSet
-from engine.storage import cache_dir, fingerprint, load_torch, save_torch
+from engine.core.device import autocast
+from engine.core.progress import Progress, ProgressFn, StopToken, report
+from engine.core.storage import cache_dir, fingerprint, load_torch, save_torch
+from engine.data.cityscapes_classes import IGNORE
+from engine.data.scenes import SceneSet
+from engine.models.segmentation import SegModel, backbone_latent, to_input
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}
 BATCH = 32  # one batch size for latents, head and full forward keeps fp32 results bit-identical

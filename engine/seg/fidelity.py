@@ -18,13 +18,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from engine.progress import Progress, ProgressFn, StopToken, report
+from engine.core.progress import Progress, ProgressFn, StopToken, report
+from engine.core.stats import mean_interval
+from engine.data.scenes import SceneSet
+from engine.models.segmentation import SegModel
 from engine.seg.ablation import channel_mask, evaluate_latents, random_order, scores, select
 from engine.seg.features import LatentCache
 from engine.seg.lab import channel_order, moved
-from engine.seg.models import SegModel
-from engine.seg.scenes import SceneSet
-from engine.stats import mean_interval
 
 FRACTIONS = (0.05, 0.10, 0.25)
 

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.core.distributed import SINGLE, Shard
+from engine.core.progress import ProgressFn, StopToken
+from engine.core.storage import save_json
+from engine.data.cityscapes import load_cityscapes
+from engine.data.cityscapes_classes import NUM_CLASSES
 from engine.data.patches import DataError
-from engine.distributed import SINGLE, Shard
-from engine.progress import ProgressFn, StopToken
+from engine.data.scenes import SceneConfig, SceneSet, generate, person_subsets
+from engine.models.segmentation import SegModel
 from engine.seg.ablation import random_order, range_sweep, sweep
-from engine.seg.cityscapes import load_cityscapes
-from engine.seg.classes import NUM_CLASSES
 from engine.seg.features import BATCH, LatentCache, Latents, StreamedLatents, latent_bytes, latents_for
-from engine.seg.models import SegModel
 from engine.seg.ranking import METHODS, rank
-from engine.seg.scenes import SceneConfig, SceneSet, generate, person_subsets
-from engine.storage import save_json
 
 DEFAULT_VAL = SceneConfig("val", 200, 128, 256, 0)
 RANK_SPLIT = SceneConfig("rank", 300, 128, 256, 0)  # rankings are computed here by default: disjoint from val
@@ -81,7 +81,7 @@ def subset_latents(lat: Latents, data: SceneSet, subset: str) -> Latents:
 
 
 def shard_index(data: SceneSet, subset: str = "val", shard: Shard = SINGLE) -> np.ndarray:
-    """The images of ``subset`` this rank evaluates: whole head batches of the subset, contiguous (engine.distributed)."""
+    """The images of ``subset`` this rank evaluates: whole head batches of the subset, contiguous (engine.core.distributed)."""
     index = subset_index(data, subset)
     lo, hi = shard.range(len(index), BATCH)
     return index[lo:hi]

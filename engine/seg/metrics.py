@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.seg.classes import IGNORE, NUM_CLASSES
+from engine.data.cityscapes_classes import IGNORE, NUM_CLASSES
 
 REGIONS = ("all", "left", "center", "right")
 _QUARTERS = {"all": (0, 1, 2, 3), "left": (0, 1), "center": (1, 2), "right": (2, 3)}

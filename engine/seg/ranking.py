@@ -8,7 +8,7 @@
   flip-sensitive channels from big ones.
 
 A :class:`Ranking` keeps the sum and the image count, so partial rankings of shards add up. Under torchrun
-(``shard``, engine.distributed) each rank sums whole batches of the images and every batch's sum is gathered
+(``shard``, engine.core.distributed) each rank sums whole batches of the images and every batch's sum is gathered
 in order, so the total is folded exactly as one process folds it: the same bits, hence the same order.
 Results are cached on disk, keyed by model weights + data + method + precision; the default
 model's rankings ship in assets/seg/rankings.json under the same keys.
@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.device import autocast
-from engine.distributed import SINGLE, Shard
-from engine.progress import Progress, ProgressFn, StopToken, report
+from engine.core.device import autocast
+from engine.core.distributed import SINGLE, Shard
+from engine.core.progress import Progress, ProgressFn, StopToken, report
+from engine.core.storage import ASSETS, cache_dir, fingerprint, save_json
+from engine.data.scenes import SceneSet, person_subsets
+from engine.models.segmentation import SegModel, backbone_latent, kernel_flipped, to_input
 from engine.seg.features import BATCH
-from engine.seg.models import SegModel, backbone_latent, kernel_flipped, to_input
-from engine.seg.scenes import SceneSet, person_subsets
-from engine.storage import ASSETS, cache_dir, fingerprint, save_json
 
 METHODS = ("overall", "left", "right", "kflip1", "kflip2", "magnitude")
 SHIPPED = ASSETS / "seg" / "rankings.json"

@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from engine.device import autocast, pick_device, prepare_input, prepare_model, seed_everything
-from engine.progress import Progress, ProgressFn, StopToken, report
+from engine.core.device import autocast, pick_device, prepare_input, prepare_model, seed_everything
+from engine.core.progress import Progress, ProgressFn, StopToken, report
+from engine.data.cityscapes_classes import IGNORE
+from engine.models.segmentation import DEFAULT_ARCH, SegModel, build_model, load_model, save_model, to_input, wrap
 from engine.seg.ablation import evaluate_full, scores
-from engine.seg.classes import IGNORE
 from engine.seg.lab import DEFAULT_VAL, load_data
-from engine.seg.models import DEFAULT_ARCH, SegModel, build_model, load_model, save_model, to_input, wrap
 
 
 @dataclass(frozen=True)

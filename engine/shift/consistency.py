@@ -14,13 +14,13 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from engine.core.device import pick_device, prepare_input, prepare_model
+from engine.core.progress import Progress, ProgressFn, report
 from engine.data.grid import normalize
 from engine.data.named import named_source
 from engine.data.patches import PatchSource
-from engine.device import pick_device, prepare_input, prepare_model
-from engine.progress import Progress, ProgressFn, report
+from engine.models.shift import ShiftConfig
 from engine.shift.crops import crop_at, pad_canvas
-from engine.shift.models import ShiftConfig
 
 EVAL_SEED = 20_011  # test images and offsets never reuse training seeds (training uses seed * 1_000_003 + step)
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.shift.models import METHODS, ShiftNet, load_shift_model
-from engine.storage import ASSETS
+from engine.core.storage import ASSETS
+from engine.models.shift import METHODS, ShiftNet, load_shift_model
 
 SHIFT_ASSETS = ASSETS / "shift"
 # Paper Table 2 (ResNet-18): (Top-1, Cons.8) on CIFAR-10 and CIFAR-100; the combination was never measured.

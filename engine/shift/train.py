@@ -10,14 +10,14 @@ from pathlib import Path
 
 import torch
 
+from engine.core.progress import ProgressFn, StopToken
+from engine.core.training import TrainConfig, cross_entropy_loss, fit
 from engine.data.grid import hflip_random, normalize
 from engine.data.named import is_named, named_source
 from engine.data.patches import GeneratedShapes, PatchSource, TensorSource, load_cifar, open_patch_source
-from engine.progress import ProgressFn, StopToken
+from engine.models.shift import ShiftConfig, ShiftNet
 from engine.shift.augshift import augshift_loss, two_crops
 from engine.shift.crops import pad_canvas, random_crops
-from engine.shift.models import ShiftConfig, ShiftNet
-from engine.training import TrainConfig, cross_entropy_loss, fit
 
 
 class TrainingPool:

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from engine.storage import CheckpointError, load_torch
+from engine.core.storage import CheckpointError, load_torch
 
 WRAPPER_KEYS = ("model_state", "state_dict", "model", "model_state_dict", "net")
 PREFIXES = ("module.", "_orig_mod.", "model.")

@@ -24,7 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from engine.seg.classes import PERSON, TRAIN_ID
+from engine.data.cityscapes_classes import PERSON, TRAIN_ID
 
 SPLITS = {"train": 1, "val": 2, "rank": 3}  # rank: held out for channel rankings, disjoint from train and val
 LAYOUTS = ("divided", "street")

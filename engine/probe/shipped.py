@@ -8,10 +8,10 @@ from pathlib import Path
 
 import torch
 
+from engine.core.storage import ASSETS
 from engine.data.patches import PatchSource, open_patch_source
 from engine.models.probe import HEAD_LABELS, ProbeNet, load_probe
-from engine.probe import EVAL_SEED, channel_sum_accuracy, evaluate_probe
-from engine.storage import ASSETS
+from engine.probe.evaluate import EVAL_SEED, channel_sum_accuracy, evaluate_probe
 
 PROBE_ASSETS = ASSETS / "probe"
 # Rows measured from checkpoints that do not ship (the 40 MB asset budget), each with the command that made it.
@@ -78,7 +78,7 @@ def measure_table1(tasks: Iterable[str], paddings: Iterable[str], grids: Iterabl
                    unshipped: Path | None = UNSHIPPED_ROWS,
                    on_missing: Callable[[str], None] | None = None) -> list[Table1Row]:
     """Evaluate every (task, padding, grid, net) checkpoint found in ``folder`` on fresh placements (PermuteNet also
-    from its channel sum alone: :func:`engine.probe.channel_sum_accuracy`); a cell without a checkpoint is taken
+    from its channel sum alone: :func:`engine.probe.evaluate.channel_sum_accuracy`); a cell without a checkpoint is taken
     from the ``unshipped`` rows when they hold it, else reported to ``on_missing``."""
     stored = {_key(r): r for r in json.loads(unshipped.read_text())} if unshipped and unshipped.is_file() else {}
     sources: dict[int, PatchSource] = {}

@@ -9,14 +9,15 @@ import time
 from itertools import product
 from pathlib import Path
 
-from engine.cli import add_command, print_table, write_json
+from engine.cli.output import add_command, print_table, write_json
+from engine.core.device import pick_device
+from engine.core.progress import print_progress
+from engine.core.training import SCHEDULES, TrainConfig
 from engine.data.patches import open_patch_source
-from engine.device import pick_device
 from engine.models.probe import ProbeConfig, ProbeNet, load_probe, save_probe
-from engine.probe import CURVE_SEED, EVAL_SEED, evaluate_probe, train_probe
-from engine.probe_assets import PROBE_ASSETS, UNSHIPPED_ROWS, measure_table1, shipped_probe_path
-from engine.progress import print_progress
-from engine.training import SCHEDULES, TrainConfig
+from engine.probe.evaluate import CURVE_SEED, EVAL_SEED, evaluate_probe
+from engine.probe.shipped import PROBE_ASSETS, UNSHIPPED_ROWS, measure_table1, shipped_probe_path
+from engine.probe.train import train_probe
 
 PADDINGS = ["zero", "reflect", "replicate", "circular"]
 

@@ -2,7 +2,7 @@
 
 ``rank``, ``sweep``, ``ablate`` and ``position`` also run under ``torchrun --nproc_per_node K -m engine ...``
 (one node or several): each rank takes a disjoint share of the images, the partial sums are combined by
-``all_reduce`` (engine.distributed), and rank 0 prints and writes the JSON. Their latents stay in memory within
+``all_reduce`` (engine.core.distributed), and rank 0 prints and writes the JSON. Their latents stay in memory within
 ``--cache-limit`` bytes per process and are streamed from disk beyond it.
 """
 from __future__ import annotations
@@ -16,14 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import distributed
-from engine.cli import add_command, print_table, write_json
-from engine.device import pick_device
-from engine.distributed import Shard
-from engine.errors import RankFailed
-from engine.progress import print_progress
+from engine.cli.output import add_command, print_table, write_json
+from engine.core import distributed
+from engine.core.device import pick_device
+from engine.core.distributed import Shard
+from engine.core.errors import RankFailed
+from engine.core.progress import print_progress
+from engine.data.cityscapes import SPLITS
+from engine.models.segmentation import ARCHS, CONFIGS, DEFAULT_WEIGHTS, open_model, save_model
 from engine.seg.ablation import channel_mask, evaluate_masks, range_sweep, scores, select, sweep
-from engine.seg.cityscapes import SPLITS
 from engine.seg.features import LatentCache
 from engine.seg.fidelity import measure
 from engine.seg.lab import (
@@ -40,7 +41,6 @@ from engine.seg.lab import (
     subset_index,
 )
 from engine.seg.metrics import REGIONS
-from engine.seg.models import ARCHS, CONFIGS, DEFAULT_WEIGHTS, open_model, save_model
 from engine.seg.ranking import METHODS, add_to_shipped, rank
 from engine.seg.train import TrainConfig, train_segmentation
 

@@ -33,10 +33,10 @@ from torchvision.models.segmentation import FCN, DeepLabV3
 from torchvision.models.segmentation.deeplabv3 import ASPP, DeepLabHead
 from torchvision.models.segmentation.fcn import FCNHead
 
-from engine.checkpoints import load_state_into, unwrap_state_dict
+from engine.core.checkpoints import load_state_into, unwrap_state_dict
+from engine.core.storage import ASSETS, CheckpointError, fingerprint, half_state_dict, load_torch, save_torch
+from engine.data.cityscapes_classes import NAMES, NUM_CLASSES
 from engine.data.normalization import IMAGENET_MEAN, IMAGENET_STD
-from engine.seg.classes import NAMES, NUM_CLASSES
-from engine.storage import ASSETS, CheckpointError, fingerprint, half_state_dict, load_torch, save_torch
 
 ARCHS = ("deeplabv3_resnet_slim", "deeplabv3_mobilenet_v3_small", "deeplabv3_mobilenet_v3_large", "deeplabv3_resnet50", "deeplabv3_resnet101",
          "fcn_resnet50", "fcn_resnet101")

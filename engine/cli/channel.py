@@ -7,8 +7,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.channel_code import LAYERS, Probed, channel_map, decode_cells, shuffle_2x2
-from engine.channel_nets import (
+from engine.channel.code_map import channel_map
+from engine.channel.decode import decode_cells
+from engine.channel.features import LAYERS, Probed
+from engine.channel.nets import (
     NETS,
     OBJECT_CLASSIFIER,
     TRAIN_SEED,
@@ -20,11 +22,12 @@ from engine.channel_nets import (
     open_user_net,
     train_object_classifier,
 )
-from engine.cli import add_command, print_table, write_json
+from engine.channel.shuffle import shuffle_2x2
+from engine.cli.output import add_command, print_table, write_json
+from engine.core.progress import print_progress
 from engine.data.patches import PatchSource, open_patch_source
 from engine.models.probe import ProbeNet
 from engine.models.user_classifier import ARCHS as CLASSIFIER_ARCHS
-from engine.progress import print_progress
 
 DECODE_COLUMNS = ["net", "trained_grid", "grid", "layer", "permuted", "readout", "accuracy", "chance"]
 SHUFFLE_COLUMNS = ["task", "kind", "trained", "tested", "net", "accuracy", "chance", "head_mean_share"]

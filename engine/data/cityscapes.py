@@ -16,11 +16,11 @@ import numpy as np
 from PIL import Image
 from torchvision.datasets import Cityscapes
 
+from engine.core.progress import Progress, ProgressFn, report
+from engine.core.storage import fingerprint
+from engine.data.cityscapes_classes import ID_TO_TRAINID, PERSON
 from engine.data.patches import DataError
-from engine.progress import Progress, ProgressFn, report
-from engine.seg.classes import ID_TO_TRAINID, PERSON
-from engine.seg.scenes import SceneSet
-from engine.storage import fingerprint
+from engine.data.scenes import SceneSet
 
 SPLITS = ("train", "val", "test")
 

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from engine.device import autocast, pick_device, prepare_input, prepare_model, seed_everything
-from engine.progress import Progress, ProgressFn, StopToken, report
+from engine.core.device import autocast, pick_device, prepare_input, prepare_model, seed_everything
+from engine.core.progress import Progress, ProgressFn, StopToken, report
 
 BatchFn = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]

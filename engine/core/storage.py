@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
-from engine.errors import CheckpointError
+from engine.core.errors import CheckpointError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSETS = REPO_ROOT / "assets"
 
 

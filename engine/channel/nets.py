@@ -16,15 +16,16 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from engine.channel_code import Probed
-from engine.device import seed_everything
+from engine.channel.features import Probed
+from engine.core.device import seed_everything
+from engine.core.progress import ProgressFn, StopToken
+from engine.core.storage import ASSETS, CheckpointError
+from engine.core.training import TrainConfig
 from engine.models.probe import ProbeConfig, ProbeNet, build_probe, load_probe, save_probe
-from engine.probe import evaluate_probe, train_probe
-from engine.probe_assets import shipped_probe_path
-from engine.progress import ProgressFn, StopToken
-from engine.storage import ASSETS, CheckpointError
-from engine.training import TrainConfig
-from engine.user_models import load_user_checkpoint
+from engine.models.user_models import load_user_checkpoint
+from engine.probe.evaluate import evaluate_probe
+from engine.probe.shipped import shipped_probe_path
+from engine.probe.train import train_probe
 
 CHANNEL_ASSETS = ASSETS / "channel_code"
 WIDTH = 0.5

@@ -4,12 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.checkpoints import unwrap_state_dict
+from engine.core.checkpoints import unwrap_state_dict
+from engine.core.storage import load_torch
 from engine.models.probe import ProbeNet, is_probe_blob, probe_from_blob
+from engine.models.segmentation import SegModel, model_from_blob
 from engine.models.user_classifier import ARCHS as CLASSIFIER_ARCHS
 from engine.models.user_classifier import UserClassifier, classifier_from_state, is_classifier_state
-from engine.seg.models import SegModel, model_from_blob
-from engine.storage import load_torch
 
 
 @dataclass

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from engine.errors import PathRefused
+from engine.core.errors import PathRefused
 
 ROOT_ENV = "POSLAB_DATA_ROOT"
 LOCAL_ADDRESSES = frozenset({"localhost", "127.0.0.1", "::1"})

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import torch
 
-from engine.cli import add_command, print_table, write_json
-from engine.device import pick_device
-from engine.progress import print_progress
+from engine.cli.output import add_command, print_table, write_json
+from engine.core.device import pick_device
+from engine.core.progress import print_progress
+from engine.core.storage import cache_dir
+from engine.core.training import TrainConfig
+from engine.models.shift import DEFAULT_LAMBDA, METHODS, ShiftConfig, load_shift_model, save_shift_model
 from engine.shift.consistency import EVAL_SEED, consistency, default_source, evaluate_shift, held_out_images
-from engine.shift.models import DEFAULT_LAMBDA, METHODS, ShiftConfig, load_shift_model, save_shift_model
 from engine.shift.shipped import PAPER_TABLE2, SHIPPED_SETS, load_shipped, shipped_path
 from engine.shift.train import dataset_key, open_source, train_shift
-from engine.storage import cache_dir
-from engine.training import TrainConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli import add_command, print_table
-from engine.storage import ASSETS, pack_checkpoint
+from engine.cli.output import add_command, print_table
+from engine.core.storage import ASSETS, pack_checkpoint
 
 
 def cmd_pack_assets(args: argparse.Namespace) -> int:

@@ -12,11 +12,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.checkpoints import load_state_into
+from engine.core.checkpoints import load_state_into
+from engine.core.storage import CheckpointError, half_state_dict, load_torch, save_torch
 from engine.data.shapes import CLASSES as SHAPE_CLASSES
+from engine.models.blurpool import antialias
 from engine.models.resnet import PaperResNet18, canonical_padding
-from engine.shift.blurpool import antialias
-from engine.storage import CheckpointError, half_state_dict, load_torch, save_torch
 
 METHODS = ("baseline", "augshift", "blurpool", "augshift+blurpool")
 METHOD_LABELS = {"baseline": "ResNet-18", "augshift": "+AugShift", "blurpool": "BlurPool",

@@ -1,0 +1,68 @@
+"""GAP features of every backbone stage for canvases, cached in memory and on disk by weights and data."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+
+import torch
+
+from engine.core.device import pick_device, prepare_input
+from engine.core.storage import CheckpointError, cache_dir, fingerprint, load_torch, save_torch
+from engine.data.patches import PatchSource
+from engine.models.probe import ProbeNet
+from engine.models.user_classifier import UserClassifier
+
+LAYERS = ("stem", "layer1", "layer2", "layer3", "layer4")
+FEATURE_BATCH = 200
+_MEMORY: dict[str, dict[str, torch.Tensor]] = {}
+_MEMORY_LIMIT = 64
+Probed = ProbeNet | UserClassifier  # what the map and the decode probe take: ``config`` (the canvases) and ``stages``
+
+
+
+def cached_features(kind: str, key: str, compute: Callable[[], dict[str, torch.Tensor]], persist: bool = True
+            ) -> dict[str, torch.Tensor]:
+    """Memory, then disk (``cache_dir()/channel_code``), then ``compute`` (stored in memory, and on disk if ``persist``)."""
+    name = f"{kind}-{key}"
+    if name in _MEMORY:
+        return _MEMORY[name]
+    path = cache_dir() / "channel_code" / f"{name}.pt"
+    value = None
+    if persist and path.is_file():
+        try:
+            value = load_torch(path)
+        except CheckpointError:
+            value = None
+    if value is None:
+        value = compute()
+        if persist:
+            save_torch(value, path)
+    if len(_MEMORY) >= _MEMORY_LIMIT:
+        _MEMORY.pop(next(iter(_MEMORY)))
+    _MEMORY[name] = value
+    return value
+
+
+def data_key(model: Probed, source: PatchSource, *parts: object) -> str:
+    """Cache key: the weights, the config, a content sample of the source, and the call's settings."""
+    probe_patches = source.sample(4, 0, "test")[0]
+    return fingerprint(model.state_dict(), asdict(model.config), source.name, probe_patches, list(parts))
+
+
+def check_layer(layer: str) -> None:
+    if layer not in LAYERS:
+        raise ValueError(f"layer must be one of {LAYERS}, got {layer!r}")
+
+
+def gap_features(model: Probed, canvases: torch.Tensor, device: torch.device | None = None,
+                 batch: int = FEATURE_BATCH) -> dict[str, torch.Tensor]:
+    """Globally average-pooled activations (n, C) of every backbone stage, by layer name, fp32 on the CPU."""
+    device = device or pick_device()
+    model = model.to(device).eval()
+    outs: dict[str, list[torch.Tensor]] = {layer: [] for layer in LAYERS}
+    with torch.inference_mode():
+        for chunk in canvases.split(batch):
+            stages = model.stages(prepare_input(chunk, device, channels_last=False))
+            for layer, stage in zip(LAYERS, stages):
+                outs[layer].append(stage.mean((2, 3)).float().cpu())
+    return {layer: torch.cat(parts) for layer, parts in outs.items()}  # outside inference mode: normal tensors

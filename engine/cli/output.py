@@ -1,0 +1,39 @@
+"""What every subcommand shares: JSON output, aligned text tables, and a subparser with help and examples."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.core.storage import save_json
+
+
+def write_json(rows: Any, path: str | None) -> None:
+    """Write ``rows`` to ``path`` as JSON when a path was given (the ``--json`` flag)."""
+    if path:
+        save_json(rows, Path(path))
+        print(f"wrote {path}", file=sys.stderr)
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    """Print dict rows as an aligned text table."""
+    def fmt(v: Any) -> str:
+        return f"{v:.1f}" if isinstance(v, float) else ("-" if v is None else str(v))
+
+    cells = [[fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+
+
+def add_command(sub: argparse._SubParsersAction, name: str, help: str, examples: Sequence[str],
+                func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    """A subcommand with ``help`` as its description, ``examples`` (arguments after its name) ending its ``--help``."""
+    epilog = "examples:\n" + "\n".join(f"  %(prog)s {example}" for example in examples)
+    parser = sub.add_parser(name, help=help, description=help, epilog=epilog,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(func=func)
+    return parser

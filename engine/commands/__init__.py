@@ -1,1 +1,0 @@
-"""CLI subcommands, one module per experiment family (see ``engine.cli``)."""
