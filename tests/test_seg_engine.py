@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.core.cache import Cache
 from engine.data.cityscapes_classes import IGNORE, NUM_CLASSES, PERSON
 from engine.data.scenes import SceneConfig, generate, person_subsets
 from engine.models.segmentation import build_model, kernel_flipped, load_model, wrap
@@ -91,15 +92,15 @@ def test_cached_head_gives_exactly_the_full_forward_confusions(seg, data):
 
 def test_latent_cache_is_bounded_and_reused(seg, data, tmp_path, monkeypatch):
     monkeypatch.setenv("POSLAB_CACHE", str(tmp_path))
-    cache = LatentCache(max_bytes=1)
+    cache = LatentCache(Cache(max_bytes=1))
     first = cache.get(seg, data)
     assert cache.get(seg, data) is first and first.z.dtype == torch.float16
     assert list((tmp_path / "seg" / "latents").glob("*.pt"))
-    fresh = LatentCache().get(seg, data)  # read back from disk
-    assert torch.equal(fresh.z, first.z)
+    fresh = LatentCache(Cache()).get(seg, data)  # a new memory tier: read back from disk
+    assert fresh is not first and torch.equal(fresh.z, first.z)
     other = generate(SceneConfig("val", 2, 64, 128, 4))
     cache.get(seg, other)
-    assert len(cache._items) == 1 and cache.peak_bytes >= first.nbytes
+    assert len(cache.cache) == 1 and cache.cache.peak_bytes >= first.nbytes
 
 
 def test_two_threads_ablating_different_channels_get_their_own_results(seg, data):

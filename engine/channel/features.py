@@ -6,41 +6,24 @@ from dataclasses import asdict
 
 import torch
 
+from engine.core.cache import CACHE
 from engine.core.device import pick_device, prepare_input
-from engine.core.storage import CheckpointError, cache_dir, fingerprint, load_torch, save_torch
+from engine.core.storage import cache_dir, fingerprint, stored
 from engine.data.patches import PatchSource
 from engine.models.probe import ProbeNet
 from engine.models.user_classifier import UserClassifier
 
 LAYERS = ("stem", "layer1", "layer2", "layer3", "layer4")
 FEATURE_BATCH = 200
-_MEMORY: dict[str, dict[str, torch.Tensor]] = {}
-_MEMORY_LIMIT = 64
 Probed = ProbeNet | UserClassifier  # what the map and the decode probe take: ``config`` (the canvases) and ``stages``
 
 
-
 def cached_features(kind: str, key: str, compute: Callable[[], dict[str, torch.Tensor]], persist: bool = True
-            ) -> dict[str, torch.Tensor]:
-    """Memory, then disk (``cache_dir()/channel_code``), then ``compute`` (stored in memory, and on disk if ``persist``)."""
+                    ) -> dict[str, torch.Tensor]:
+    """From the shared cache, else from disk (``cache_dir()/channel_code``, when ``persist``), else ``compute``d."""
     name = f"{kind}-{key}"
-    if name in _MEMORY:
-        return _MEMORY[name]
     path = cache_dir() / "channel_code" / f"{name}.pt"
-    value = None
-    if persist and path.is_file():
-        try:
-            value = load_torch(path)
-        except CheckpointError:
-            value = None
-    if value is None:
-        value = compute()
-        if persist:
-            save_torch(value, path)
-    if len(_MEMORY) >= _MEMORY_LIMIT:
-        _MEMORY.pop(next(iter(_MEMORY)))
-    _MEMORY[name] = value
-    return value
+    return CACHE.get_or_compute(f"channel/{name}", (lambda: stored(path, compute)) if persist else compute)
 
 
 def data_key(model: Probed, source: PatchSource, *parts: object) -> str:

@@ -11,7 +11,7 @@ import json
 import lzma
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,19 @@ def _atomic(path: Path, write) -> Path:
 def save_torch(obj: Any, path: Path) -> Path:
     """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
     return _atomic(path, lambda fh: torch.save(obj, fh))
+
+
+def stored(path: Path, compute: Callable[[], Any]) -> Any:
+    """The tensors saved at ``path`` (a cache file), else ``compute()`` saved there atomically; an unreadable file
+    is recomputed and replaced."""
+    if path.is_file():
+        try:
+            return load_torch(path)
+        except CheckpointError:
+            pass
+    value = compute()
+    save_torch(value, path)
+    return value
 
 
 def half_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -15,9 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 import weakref
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.core.cache import CACHE, Cache
 from engine.core.device import autocast
 from engine.core.progress import Progress, ProgressFn, StopToken, report
-from engine.core.storage import cache_dir, fingerprint, load_torch, save_torch
+from engine.core.storage import cache_dir, fingerprint, stored
 from engine.data.cityscapes_classes import IGNORE
 from engine.data.scenes import SceneSet
 from engine.models.segmentation import SegModel, backbone_latent, to_input
@@ -256,36 +255,21 @@ def _chain(first: torch.Tensor, rest: Iterator[torch.Tensor]) -> Iterator[torch.
 
 
 class LatentCache:
-    """Thread-safe byte-bounded LRU of :class:`Latents`, backed by files in the cache folder."""
+    """Latents of whole scene sets in the shared byte-bounded :class:`~engine.core.cache.Cache` (``cache``), backed
+    by files in the cache folder unless ``use_disk`` is off (uploaded models)."""
 
-    def __init__(self, max_bytes: int = 1 << 30, use_disk: bool = True) -> None:
-        self.max_bytes, self.use_disk = max_bytes, use_disk
-        self._items: OrderedDict[str, Latents] = OrderedDict()
-        self._lock = threading.Lock()
-        self.peak_bytes = 0
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held in memory now."""
-        return sum(v.nbytes for v in self._items.values())
+    def __init__(self, cache: Cache = CACHE, use_disk: bool = True) -> None:
+        self.cache, self.use_disk = cache, use_disk
 
     def get(self, seg: SegModel, data: SceneSet, precision: str = "fp16",
             on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> Latents:
         """Latents of ``data`` under ``seg``: from memory, else disk, else computed (and stored)."""
         key = fingerprint(seg.fingerprint, data.key, precision)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            path = cache_dir() / "seg" / "latents" / f"{key}.pt"
-            z = load_torch(path)["z"] if self.use_disk and path.is_file() else None
-            if z is None:
-                z = compute_latents(seg, data.images, PRECISIONS[precision], on_progress=on_progress, stop=stop)
-                if self.use_disk:
-                    save_torch({"z": z}, path)
-            item = Latents(z, torch.from_numpy(data.labels), tuple(data.labels.shape[1:]), key)
-            self._items[key] = item
-            while len(self._items) > 1 and self.nbytes > self.max_bytes:
-                self._items.popitem(last=False)
-            self.peak_bytes = max(self.peak_bytes, self.nbytes)
-            return item
+
+        def compute() -> Latents:
+            def run() -> dict[str, torch.Tensor]:
+                return {"z": compute_latents(seg, data.images, PRECISIONS[precision], on_progress=on_progress, stop=stop)}
+            z = (stored(cache_dir() / "seg" / "latents" / f"{key}.pt", run) if self.use_disk else run())["z"]
+            return Latents(z, torch.from_numpy(data.labels), tuple(data.labels.shape[1:]), key)
+
+        return self.cache.get_or_compute(f"seg/latents/{key}", compute)
