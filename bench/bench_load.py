@@ -27,7 +27,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
 from ui.seg import SHIPPED  # noqa: E402
 
-from browser import APP_IDLE, CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+from browser_harness import APP_IDLE, CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
 
 TIMEOUT = 180_000
 SLIDER = "N channels zeroed"

@@ -1,7 +1,8 @@
 """Shared test setup: an isolated cache folder, CPU only, torchvision importable, tests marked by area.
 
 ``engine`` and ``ui`` are imported from the editable install (``pip install -e .``, done by scripts/install.sh);
-``browser`` and ``byo_fixtures`` from this folder, which pytest puts on ``sys.path`` as the conftest's rootdir.
+``browser_harness`` and ``byo_fixtures`` from this folder, which pytest puts on ``sys.path`` as the conftest's rootdir.
+Tests live by area: ``unit/`` (engine), ``app/`` (AppTest pages, UI helpers), ``browser/`` (chromium).
 """
 import os
 from pathlib import Path
@@ -31,10 +32,12 @@ SLOW = {
 
 
 def area(path: Path, test: str) -> str:
-    """A test's marker by where it runs: ``browser`` (chromium), ``app`` (AppTest pages) or ``engine``."""
-    if path.name.startswith("test_browser"):
+    """A test's marker by its folder: ``browser/`` (chromium), ``app/`` (AppTest pages and the UI helpers) or
+    ``unit/`` (the engine; a page test kept beside the engine tests it extends says so with ``_page_`` in its name)."""
+    folder = path.parent.name
+    if folder == "browser":
         return "browser"
-    if "page" in path.stem or "_page_" in test:
+    if folder == "app" or "_page_" in test:
         return "app"
     return "engine"
 
@@ -86,7 +89,7 @@ def chromium():
     """Debian's chromium, launched once for every browser test."""
     from playwright.sync_api import sync_playwright
 
-    from browser import CHROMIUM, CHROMIUM_ARGS
+    from browser_harness import CHROMIUM, CHROMIUM_ARGS
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -99,7 +102,7 @@ def chromium():
 @pytest.fixture(scope="session")
 def app():
     """A Streamlit server shared by the browser tests; its base URL."""
-    from browser import streamlit_server
+    from browser_harness import streamlit_server
 
     with streamlit_server() as running:
         yield running.url
@@ -108,7 +111,7 @@ def app():
 @pytest.fixture
 def page(chromium, request):
     """A fresh browser tab; a screenshot lands in test-artifacts/ when the test fails."""
-    from browser import ARTIFACTS
+    from browser_harness import ARTIFACTS
 
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
     tab = context.new_page()

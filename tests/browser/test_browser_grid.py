@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from browser import APP_IDLE, ARTIFACTS, LOAD_TIMEOUT, no_exception, open_page
+from browser_harness import APP_IDLE, ARTIFACTS, LOAD_TIMEOUT, no_exception, open_page
 
 CELL = "Cell (row-major; or click the canvas)"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from browser import ARTIFACTS, LOAD_TIMEOUT, no_exception, open_page
+from browser_harness import ARTIFACTS, LOAD_TIMEOUT, no_exception, open_page
 
 
 def test_grid_probe_training_stops_at_the_stop_button(url, page):

@@ -5,7 +5,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from browser import ARTIFACTS, LOAD_TIMEOUT, no_exception, open_page
+from browser_harness import ARTIFACTS, LOAD_TIMEOUT, no_exception, open_page
 
 
 def slider(page: Page, label: str):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "shift_lab.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "shift_lab.py")
 
 
 def test_shift_lab_page_renders_slides_and_trains():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from browser import no_exception, open_page, streamlit_server
+from browser_harness import no_exception, open_page, streamlit_server
 
 
 @pytest.fixture

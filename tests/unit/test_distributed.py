@@ -2,7 +2,7 @@
 from disk give the in-memory numbers; a failing or missing rank fails the run with its message, never a hang; a
 failed run leaves no JSON.
 
-Run as a script (``torchrun ... tests/test_distributed.py MODE OUT``) this file is the worker of those runs.
+Run as a script (``torchrun ... tests/unit/test_distributed.py MODE OUT``) this file is the worker of those runs.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def _worker(tmp_path: Path, mode: str, processes: int) -> subprocess.CompletedPr
     launch = ["-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_addr", "127.0.0.1",
               "--master_port", str(_free_port())] if processes > 1 else []
     return subprocess.run([sys.executable, *launch, __file__, mode, str(out)], capture_output=True, text=True,
-                          timeout=TIMEOUT, env=env, cwd=Path(__file__).parent.parent)
+                          timeout=TIMEOUT, env=env, cwd=Path(__file__).resolve().parents[2])
 
 
 def test_shards_cover_every_item_once_in_whole_blocks():

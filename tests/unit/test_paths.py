@@ -13,7 +13,7 @@ from engine.core.storage import CheckpointError, load_torch
 from engine.data.patches import DataError, open_patch_source
 from engine.models.user_models import load_user_checkpoint
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from browser import ARTIFACTS, LOAD_TIMEOUT, no_exception, open_page
+from browser_harness import ARTIFACTS, LOAD_TIMEOUT, no_exception, open_page
 
 PAGES = {"": "PosLab", "grid-probe": "Grid probe", "channel-code": "Channel code",
          "segmentation-lab": "Segmentation lab", "shift-lab": "Shift lab"}

@@ -15,7 +15,7 @@ from engine.probe.shipped import shipped_probe_path
 
 from byo_fixtures import bad_uploads, make_cityscapes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pt(obj) -> bytes:

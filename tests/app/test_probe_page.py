@@ -10,7 +10,7 @@ from engine.models.probe import ProbeConfig, build_probe
 from engine.probe.shipped import PROBE_ASSETS
 from ui.probe import table1_view
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "grid_probe.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "grid_probe.py")
 
 
 def heatmap_spec(at: AppTest, net: str) -> dict:

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from ui.seg import SHIPPED
 
-from browser import ARTIFACTS, LOAD_TIMEOUT, no_exception, open_page
+from browser_harness import ARTIFACTS, LOAD_TIMEOUT, no_exception, open_page
 
 CONTROL = f"shipped {SHIPPED['control']}"
 

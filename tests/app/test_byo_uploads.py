@@ -13,7 +13,7 @@ from engine.data.images import ImageError, decode_image, image_to_patch
 
 from byo_fixtures import bad_uploads, image_bytes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GOOD = {"street.png": image_bytes((80, 60), "PNG"), "photo.jpg": image_bytes((64, 48), "JPEG", 1),
         "pic.webp": image_bytes((50, 50), "WEBP", 2)}
 
