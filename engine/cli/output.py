@@ -7,7 +7,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.core.storage import save_json
+from engine.core.results import Result, Row
+from engine.core.storage import save_json, write_csv
 
 
 def write_json(rows: Any, path: str | None) -> None:
@@ -37,3 +38,19 @@ def add_command(sub: argparse._SubParsersAction, name: str, help: str, examples:
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(func=func)
     return parser
+
+
+def add_output_args(parser: argparse.ArgumentParser) -> None:
+    """``--json PATH`` and ``--csv PATH``: where a command writes its rows (besides printing them)."""
+    parser.add_argument("--json", metavar="PATH", help="write the rows here as JSON")
+    parser.add_argument("--csv", metavar="PATH", help="write the rows here as CSV (one column per key)")
+
+
+def write_rows(result: Result | Sequence[Row], args: argparse.Namespace) -> list[Row]:
+    """A result's rows (or rows as they are) written to ``args.json`` / ``args.csv`` when given; the rows."""
+    rows = result.rows() if isinstance(result, Result) else list(result)
+    write_json(rows, getattr(args, "json", None))
+    if getattr(args, "csv", None):
+        write_csv(rows, Path(args.csv))
+        print(f"wrote {args.csv}", file=sys.stderr)
+    return rows

@@ -5,13 +5,14 @@ unpickle is refused with a clear message, never executed.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
 import lzma
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,23 @@ def half_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 def save_json(obj: Any, path: Path) -> Path:
     """Write JSON atomically (indent 2, keys as given)."""
     return _atomic(path, lambda fh: fh.write(json.dumps(obj, indent=2).encode() + b"\n"))
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """Rows as CSV, atomically: one column per key in first-seen order; lists and dicts as JSON text."""
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+
+    def cell(v: Any) -> Any:
+        return json.dumps(v) if isinstance(v, (list, dict)) else v
+
+    def write(f) -> None:
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: cell(v) for k, v in row.items()} for row in rows)
+        f.write(text.getvalue().encode())
+
+    return _atomic(path, write)
 
 
 def load_torch(source: Path | str | bytes, name: str | None = None) -> Any:

@@ -36,3 +36,13 @@ def test_pack_assets_command_packs_the_given_files(tmp_path, capsys):
     path = save_torch({"w": torch.zeros(100, 100)}, tmp_path / "z.pt")
     assert main(["pack-assets", str(path)]) == 0
     assert path.read_bytes().startswith(XZ_MAGIC) and "total" in capsys.readouterr().out
+
+
+def test_write_csv_has_one_column_per_key_and_json_for_lists(tmp_path):
+    import csv
+
+    from engine.core.storage import write_csv
+
+    path = write_csv([{"a": 1, "b": [1, 2]}, {"a": 2, "c": None}], tmp_path / "rows.csv")
+    rows = list(csv.DictReader(path.open()))
+    assert list(rows[0]) == ["a", "b", "c"] and rows[0]["b"] == "[1, 2]" and rows[1] == {"a": "2", "b": "", "c": ""}
