@@ -116,10 +116,3 @@ class GeneratedShapes100:
     def pool(self, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A fixed training set of ``n`` images with balanced classes (like CIFAR-100's 500 per class)."""
         return generate_shapes100(n, seed, self.patch, "train", balanced_labels(n, seed))
-
-
-def class_example(label: int, variant: int = 0, size: int = 32) -> torch.Tensor:
-    """One image (3, size, size) of class ``label``."""
-    images, _ = generate_shapes100(1, seed=label * 7919 + variant, size=size, split="test", labels=torch.tensor([label]))
-    return images[0]
-
