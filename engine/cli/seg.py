@@ -14,34 +14,19 @@ from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
-import numpy as np
-
-from engine.cli.output import add_command, print_table, write_json
+from engine.cli.output import add_command, add_output_args, print_table, write_json, write_rows
 from engine.core import distributed
 from engine.core.device import pick_device
 from engine.core.distributed import Shard
 from engine.core.errors import RankFailed
 from engine.core.progress import print_progress
+from engine.core.results import Result
 from engine.data.cityscapes import SPLITS
 from engine.models.segmentation import ARCHS, CONFIGS, DEFAULT_WEIGHTS, open_model, save_model
-from engine.seg.ablation import channel_mask, evaluate_masks, range_sweep, scores, select, sweep
-from engine.seg.features import LatentCache
-from engine.seg.fidelity import measure
-from engine.seg.lab import (
-    DEFAULT_VAL,
-    RANK_ON,
-    RANKINGS,
-    SUBSETS,
-    channel_order,
-    check_metric_model,
-    load_data,
-    moved,
-    ranking_data,
-    scaled_latents,
-    subset_index,
-)
+from engine.seg import lab
+from engine.seg.lab import DEFAULT_VAL, RANK_ON, RANKINGS, SUBSETS, check_metric_model, load_data
 from engine.seg.metrics import REGIONS
-from engine.seg.ranking import METHODS, add_to_shipped, rank
+from engine.seg.ranking import METHODS
 from engine.seg.train import TrainConfig, train_segmentation
 
 
@@ -62,7 +47,7 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rank-on", choices=RANK_ON, default="held-out",
                    help="images the rankings are computed on: held-out (generated rank split, or a Cityscapes folder's "
                         "train split; disjoint from the evaluated images) or val (in-sample, as the paper's authors did)")
-    p.add_argument("--json", metavar="PATH", help="also write the printed rows as JSON")
+    add_output_args(p)
 
 
 def _scale_args(p: argparse.ArgumentParser, latents: bool = True) -> None:
@@ -126,90 +111,74 @@ def _pct(rows: list[dict]) -> list[dict]:
     return [{**r, **{k: 100 * r[k] for k in REGIONS}} for r in rows]
 
 
+def _write(result: Result | list[dict], args: argparse.Namespace, as_json: object = None) -> None:
+    """``--csv``: the result's rows; ``--json``: ``as_json`` where the command's JSON is not its rows."""
+    if as_json is None:
+        write_rows(result, args)
+        return
+    write_json(as_json, args.json)
+    write_rows(result, argparse.Namespace(csv=args.csv))
+
+
 @sharded
 def cmd_rank(args: argparse.Namespace, shard: Shard) -> int:
     seg, data = _load(args, metrics=False, shard=shard)
-    ranked_on = ranking_data(data, args.rank_on)
-    results = []
-    for method in args.method:
-        r = rank(seg, ranked_on, method, on_progress=_progress(shard), shard=shard)
-        if args.add_to and shard.main:
-            add_to_shipped(seg, ranked_on, r, Path(args.add_to))
-        rows = [{"rank": i, "channel": int(c), "score": float(r.scores[c])} for i, c in enumerate(r.order)]
-        _say(shard, f"{method} on {args.rank_on}: {r.count} images, {seg.channels} channels; top {args.top}:")
-        if shard.main:
-            print_table([{**row, "score": f"{row['score']:.4g}"} for row in rows[: args.top]], ["rank", "channel", "score"])
-        results.append({"method": method, "images": r.count, "channels": rows})
+    result = lab.rank(seg, data, args.method, args.rank_on, Path(args.add_to) if args.add_to else None, shard,
+                      on_progress=_progress(shard))
     if shard.main:
-        write_json(results[0] if len(results) == 1 else results, args.json)
+        for method, r in result.rankings.items():
+            print(f"{method} on {args.rank_on}: {r.count} images, {seg.channels} channels; top {args.top}:")
+            print_table([{"rank": i, "channel": int(c), "score": f"{r.scores[c]:.4g}"} for i, c in enumerate(r.order[: args.top])],
+                        ["rank", "channel", "score"])
+        _write(result, args, result.to_json())
     return 0
 
 
 @sharded
 def cmd_ablate(args: argparse.Namespace, shard: Shard) -> int:
     seg, data = _load(args, shard=shard)
-    lat = scaled_latents(seg, data, args.subset, shard, _limit(args), on_progress=_progress(shard))
-    draws = range(args.draws) if args.ranking == "random" else [0]
-    zeroed = [select(channel_order(seg, data, args.ranking, d, args.rank_on, shard=shard), args.n,
-                     tuple(args.range) if args.range else None) for d in draws]
-    base, *results = evaluate_masks(seg, lat, [None, *(channel_mask(seg.channels, z) for z in zeroed)], shard)
-    rows = [{"ranking": "none", "draw": None, "n": 0, **scores(base)}]
-    for d, z, conf in zip(draws, zeroed, results):
-        rows.append({"ranking": args.ranking, "draw": d if args.ranking == "random" else None, "n": len(z), **scores(conf)})
-    if args.ranking == "random":
-        rows.append({"ranking": "random mean", "draw": None, "n": rows[-1]["n"],
-                     **{k: float(np.mean([r[k] for r in rows[1:]])) for k in REGIONS}})
+    result = lab.ablate(seg, data, args.ranking, args.n, tuple(args.range) if args.range else None, args.draws,
+                        args.subset, args.rank_on, limit=_limit(args), shard=shard, on_progress=_progress(shard))
     if shard.main:
-        print(f"{args.subset}: {len(subset_index(data, args.subset))} images, mIoU (%)")
-        print_table(_pct(rows), ["ranking", "draw", "n", *REGIONS])
-        write_json(rows, args.json)
+        print(f"{args.subset}: {result.images} images, mIoU (%)")
+        print_table(_pct(result.rows()), ["ranking", "draw", "n", *REGIONS])
+        _write(result, args)
     return 0
 
 
 @sharded
 def cmd_sweep(args: argparse.Namespace, shard: Shard) -> int:
     seg, data = _load(args, shard=shard)
-    orders = {m: channel_order(seg, data, m, rank_on=args.rank_on, shard=shard)
-              for m in args.rankings.split(",") if m != "random"}
-    lat = scaled_latents(seg, data, args.subset, shard, _limit(args), on_progress=_progress(shard))
-    if args.range_step:
-        rows = range_sweep(seg, lat, orders, args.range_step, args.range_stop, on_progress=_progress(shard), shard=shard)
-        columns = ["ranking", "a", "b", *REGIONS]
-    else:
-        ns = [int(n) for n in args.ns.split(",")] if args.ns else [round(f * seg.channels) for f in (0, 0.05, 0.1, 0.25)]
-        rows = sweep(seg, lat, orders, ns, args.draws, on_progress=_progress(shard), shard=shard)
-        columns = ["ranking", "draw", "n", *REGIONS]
+    result = lab.sweep(seg, data, args.rankings.split(","), [int(n) for n in args.ns.split(",")] if args.ns else None,
+                       args.draws, args.range_step, args.range_stop, args.subset, args.rank_on, limit=_limit(args),
+                       shard=shard, on_progress=_progress(shard))
     if shard.main:
-        streamed = f"; latents streamed from disk in chunks of {lat.rows} images" if hasattr(lat, "path") else ""
-        print(f"{args.subset}: {len(subset_index(data, args.subset))} images, mIoU (%){streamed}")
-        print_table(_pct(rows), columns)
-        write_json(rows, args.json)
+        streamed = f"; latents streamed from disk in chunks of {result.streamed} images" if result.streamed else ""
+        print(f"{args.subset}: {result.images} images, mIoU (%){streamed}")
+        print_table(_pct(result.rows()), result.columns)
+        _write(result, args)
     return 0
 
 
 @sharded
 def cmd_position(args: argparse.Namespace, shard: Shard) -> int:
     seg, data = _load(args, shard=shard)
-    rows = []
-    for how in ["as given", *args.moves]:
-        scenes = data if how == "as given" else moved(data, how)
-        lat = scaled_latents(seg, scenes, "val", shard, _limit(args), cache=LatentCache(use_disk=False))
-        rows.append({"scenes": how, **scores(evaluate_masks(seg, lat, [None], shard)[0])})
+    result = lab.position(seg, data, args.moves, _limit(args), shard)
     if shard.main:
         print("mIoU (%) on the same scenes moved (a model that ignores absolute position scores the same on all):")
-        print_table(_pct(rows), ["scenes", *REGIONS])
-        write_json(_pct(rows), args.json)
+        print_table(result.rows(), ["scenes", *REGIONS])
+        _write(result, args)
     return 0
 
 
 def cmd_fidelity(args: argparse.Namespace) -> int:
     seg, data = _load(args)
-    result = measure(seg, data, args.rank_on, args.draws, on_progress=print_progress)
+    result = lab.fidelity(seg, data, args.rank_on, args.draws, on_progress=print_progress)
     print(f"\n{result.images} images, {result.channels} channels, rankings on {result.rank_on}; mIoU (%):")
     for row in result.rows():
         print("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
     print(f"mirror cost: {100 * result.mirror_cost:.2f} points")
-    write_json(result.to_json(), args.json)
+    _write(result, args, result.to_json())
     return 0
 
 
@@ -220,7 +189,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     path = save_model(seg, Path(args.out))
     print("val mIoU (%): " + "  ".join(f"{k} {100 * v:.1f}" for k, v in seg.meta["val_miou"].items()))
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {seg.meta['seconds']} s on {seg.meta['device_name']}")
-    write_json(seg.meta, args.json)
+    _write([seg.meta], args, seg.meta)
     return 0
 
 
@@ -289,4 +258,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--out", default=str(DEFAULT_WEIGHTS), help="where to write the weights (also after every epoch, so a "
                                                                "stopped run can be continued with --init)")
-    p.add_argument("--json", metavar="PATH", help="write the run's meta (config, device, val mIoU)")
+    add_output_args(p)

@@ -4,20 +4,19 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import torch
 
-from engine.cli.output import add_command, print_table, write_json
+from engine.cli.output import add_command, add_output_args, print_table, write_json, write_rows
 from engine.core.device import pick_device
 from engine.core.progress import print_progress
 from engine.core.storage import cache_dir
 from engine.core.training import TrainConfig
 from engine.models.shift import DEFAULT_LAMBDA, METHODS, ShiftConfig, load_shift_model, save_shift_model
-from engine.shift.consistency import EVAL_SEED, consistency, default_source, evaluate_shift, held_out_images
-from engine.shift.shipped import PAPER_TABLE2, SHIPPED_SETS, load_shipped, shipped_path
-from engine.shift.train import dataset_key, open_source, train_shift
+from engine.shift import lab
+from engine.shift.consistency import EVAL_SEED
+from engine.shift.shipped import SHIPPED_SETS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--eval-samples", type=int, default=2000,
                        help="held-out images Top-1 and Cons.8 are measured on (default: %(default)s)")
     train.add_argument("--out", metavar="PATH", help="checkpoint path (default: <cache>/shift/<method>.pt)")
-    train.add_argument("--json", metavar="PATH", help="write the training summary here")
+    add_output_args(train)
 
     cons = add_command(sub, "consistency", "Top-1 and Cons.k of the shipped (or given) models beside paper Table 2",
                        ["--samples 2000 --passes 5 --more-shifts 4 16 --json table2.json",
@@ -72,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cons.add_argument("--data", metavar="NAME|PATH",
                       help="shapes, shapes100, digits, or a CIFAR-10/100 root or image folder (default: each model's own data)")
     cons.add_argument("--device", help="cpu or cuda (default: cuda when present)")
-    cons.add_argument("--json", metavar="PATH", help="write rows {method, top1, cons, ...} here")
+    add_output_args(cons)
 
 
 def _train_command(args: argparse.Namespace) -> str:
@@ -92,75 +91,35 @@ def run_train(args: argparse.Namespace) -> int:
                          blur_filter=args.blur_filter, lam=args.lam, train_images=args.train_images, clutter=args.clutter)
     train = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, schedule=args.schedule)
     device = pick_device(args.device)
-    source = open_source(args.data, args.crop, args.train_images, args.clutter)
-    start = time.perf_counter()
-    model, history = train_shift(config, train, source, device, on_progress=print_progress)
-    seconds = time.perf_counter() - start
-    ev = evaluate_shift(model, source, samples=args.eval_samples, device=device)
+    result = lab.train(config, train, args.data, args.eval_samples, device, on_progress=print_progress)
+    ev = result.evaluation
     meta = {"command": _train_command(args), "train": train.as_dict(), "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "train_seconds": round(seconds, 1), "data": source.name, "history": history[-1:],
+            "train_seconds": round(result.seconds, 1), "data": result.data, "history": result.history[-1:],
             "eval": ev.as_dict()}
     out = Path(args.out) if args.out else cache_dir() / "shift" / f"{args.method.replace('+', '-')}.pt"
-    save_shift_model(model, out, meta)
-    print_table([{"method": args.method, "top1": ev.top1, "cons": ev.cons, "seconds": seconds}],
-                ["method", "top1", "cons", "seconds"])
+    save_shift_model(result.model, out, meta)
+    print_table(result.rows(), ["method", "top1", "cons", "seconds"])
     print(f"saved {out}", file=sys.stderr)
     write_json({"method": args.method, "top1": ev.top1, "cons": ev.cons, "path": str(out), **meta}, args.json)
+    write_rows(result, argparse.Namespace(csv=args.csv))
     return 0
 
 
-def _paper(method: str, dataset: str, index: int) -> float | None:
-    """One number from the paper's Table 2 (None where the paper has none)."""
-    row = PAPER_TABLE2.get(method)
-    return row[dataset][index] if row else None
-
-
-def _shipped_models(sets: list[str], explicit: bool) -> list[tuple]:
-    """(model, meta, name) of every shipped model of ``sets``; a set with no checkpoint at all is skipped with a note
-    unless it was asked for by name."""
-    models = []
-    for dataset in sets:
-        present = [m for m in METHODS if shipped_path(m, dataset).is_file()]
-        if not present and not explicit:
-            print(f"note: no shipped models for {dataset} ({shipped_path(METHODS[0], dataset).parent}); skipped", file=sys.stderr)
-            continue
-        models += [load_shipped(method, dataset) + (f"{dataset}/{method}",) for method in METHODS]
-    return models
-
-
 def run_consistency(args: argparse.Namespace) -> int:
-    device = pick_device(args.device)
-    source = open_source(args.data) if args.data else None
-    models = [load_shift_model(path) + (path,) for path in args.models] if args.models else \
-        _shipped_models(args.sets or list(SHIPPED_SETS), explicit=args.sets is not None)
-    rows = []
-    for model, _meta, name in models:
-        if source is not None and len(source.classes) != len(model.config.classes):
-            raise ValueError(f"{name} predicts {len(model.config.classes)} classes but {source.name} has {len(source.classes)}")
-        start = time.perf_counter()
-        ev = evaluate_shift(model, source, samples=args.samples, max_shift=args.max_shift, passes=args.passes,
-                            seed=args.seed, device=device, split=args.split)
-        model_source = source or default_source(model.config)
-        more = {}
-        if args.more_shifts:
-            images, _ = held_out_images(model_source, args.samples, args.seed, args.split)
-            more = {f"cons{k}": consistency(model, images, k, args.passes, seed=args.seed, device=device)
-                    for k in args.more_shifts}
-        seconds = time.perf_counter() - start
-        method = model.config.method
-        rows.append({"method": method, "dataset": model.config.dataset if source is None else dataset_key(source),
-                     "top1": ev.top1, "cons": ev.cons, f"cons{args.max_shift}": ev.cons, **more,
-                     "cons_right": ev.cons_right, "cons_wrong": ev.cons_wrong, "model": str(name), "data": model_source.name,
-                     "classes": len(model.config.classes), "max_shift": args.max_shift,
-                     "samples": args.samples, "passes": args.passes, "seed": args.seed, "split": args.split,
-                     "seconds": round(seconds, 2), "agree_curve": ev.agree_curve,
-                     "paper_c10_top1": _paper(method, "cifar10", 0), "paper_c10_cons8": _paper(method, "cifar10", 1),
-                     "paper_c100_top1": _paper(method, "cifar100", 0), "paper_c100_cons8": _paper(method, "cifar100", 1)})
+    if args.models:
+        models = [(load_shift_model(path)[0], path) for path in args.models]
+    else:
+        models, notes = lab.shipped(args.sets or list(SHIPPED_SETS), explicit=args.sets is not None)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+    result = lab.consistency(models, args.data, args.samples, args.max_shift, args.passes, args.seed, args.split,
+                             args.more_shifts, pick_device(args.device))
     print(f"{args.split} split: Top-1 and Cons.{args.max_shift} "
           f"({args.samples} images, {args.passes} passes) beside the paper's Table 2 (CIFAR-10 / CIFAR-100, Cons.8)")
+    rows = result.rows()
     print_table(rows,
                 ["method", "dataset", "top1", "cons", *(f"cons{k}" for k in args.more_shifts), "cons_right", "cons_wrong",
                  "paper_c10_top1", "paper_c10_cons8", "paper_c100_top1", "paper_c100_cons8", "seconds"])
-    write_json(rows, args.json)
+    write_rows(result, args)
     return 0

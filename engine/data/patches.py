@@ -6,6 +6,7 @@ torchvision's layout, any torchvision ImageFolder, or a list of user images.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -119,20 +120,53 @@ def load_image_folder(root: str | Path, patch: int = 32, limit: int = 20_000) ->
     return TensorSource(root.name, images, labels, tuple(folder.classes), patch)
 
 
-def open_patch_source(path: str | Path | None, patch: int = 32) -> PatchSource:
-    """The generated shapes when ``path`` is empty; a built-in set by name (``shapes``, ``shapes100``, ``digits``:
-    see :mod:`engine.data.named`); else CIFAR-10/100 or an image folder, told apart by layout."""
-    if not path:
-        return GeneratedShapes(patch)
+class TrainingPool:
+    """A generated set with a fixed, finite training set (like a real data set); val/test images stay fresh.
+
+    Sources with a ``pool`` method (the 100-class set) draw it class-balanced; others draw ``train_images`` at random.
+    """
+
+    def __init__(self, fresh: PatchSource, train_images: int, seed: int = 0) -> None:
+        self.fresh, self.classes, self.patch = fresh, fresh.classes, getattr(fresh, "patch", 32)
+        self.name, self.key = f"{fresh.name} ({train_images} training images)", getattr(fresh, "key", "external")
+        self.images, self.labels = _pool(fresh, train_images, seed)
+
+    def sample(self, n: int, seed: int, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        if split != "train":
+            return self.fresh.sample(n, seed, split)
+        idx = torch.randint(len(self.images), (n,), generator=torch.Generator().manual_seed(seed))
+        return self.images[idx], self.labels[idx]
+
+
+@functools.lru_cache(maxsize=1)
+def _pool(fresh: PatchSource, train_images: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training pool, generated once per process (tens of thousands of images take seconds)."""
+    pool = getattr(fresh, "pool", None)
+    return pool(train_images, seed) if pool else fresh.sample(train_images, seed, "train")
+
+
+CIFAR_FOLDERS = {"cifar-10-batches-py": "cifar10", "cifar-100-python": "cifar100"}
+GENERATED = ("shapes", "shapes100")
+
+
+def open_patch_source(path: str | Path | None, patch: int = 32, train_images: int = 0, clutter: float = 0.0) -> PatchSource:
+    """Every data source by name or path: the generated shapes when ``path`` is empty; a built-in set by name
+    (``shapes``, ``shapes100``, ``digits``: see :mod:`engine.data.named`; the generated ones fresh every step, or a fixed
+    pool of ``train_images``; ``clutter`` makes the 10-class shapes harder); else CIFAR-10/100 (the folder holding
+    ``cifar-10-batches-py`` / ``cifar-100-python``, or that folder itself) or an image folder, told apart by layout."""
     from engine.data.named import is_named, named_source  # it imports this module
 
+    if not path or path in GENERATED:
+        fresh = named_source(str(path or "shapes"), patch, clutter)
+        return TrainingPool(fresh, train_images) if train_images else fresh
     if is_named(path):
-        return named_source(str(path), patch)
+        return named_source(str(path), patch, clutter)
     root = Path(path).expanduser()
     if not root.exists():
         raise DataError(f"Dataset folder {root} does not exist.")
-    if (root / "cifar-10-batches-py").is_dir():
-        return load_cifar(root, "cifar10", patch)
-    if (root / "cifar-100-python").is_dir():
-        return load_cifar(root, "cifar100", patch)
+    if root.name in CIFAR_FOLDERS:
+        return load_cifar(root.parent, CIFAR_FOLDERS[root.name], patch)
+    for folder, variant in CIFAR_FOLDERS.items():
+        if (root / folder).is_dir():
+            return load_cifar(root, variant, patch)
     return load_image_folder(root, patch)

@@ -1,24 +1,36 @@
-"""What the CLI and the page share: the val data (generated or a Cityscapes folder), subsets, channel orders."""
+"""The segmentation lab's API, one call per experiment for the CLI and the page: :func:`rank`, :func:`ablate`,
+:func:`sweep`, :func:`position`, :func:`fidelity`, each returning a typed result with ``rows()``; and what they share:
+the val data (generated or a Cityscapes folder), subsets, channel orders, latents.
+
+Each call runs in one process or as one rank of a torchrun run (``shard``: a disjoint share of the images, partial
+sums combined by ``all_reduce``); latents stay in the engine's shared cache within ``limit`` bytes and are streamed
+from disk beyond it.
+"""
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from engine.core.cache import CACHE
 from engine.core.distributed import SINGLE, Shard
 from engine.core.progress import ProgressFn, StopToken
-from engine.core.storage import save_json
+from engine.core.storage import fingerprint, save_json
 from engine.data.cityscapes import load_cityscapes
 from engine.data.cityscapes_classes import NUM_CLASSES
 from engine.data.patches import DataError
 from engine.data.scenes import SceneConfig, SceneSet, generate, person_subsets
 from engine.models.segmentation import SegModel
-from engine.seg.ablation import random_order, range_sweep, sweep
+from engine.seg.ablation import channel_mask, evaluate_masks, random_order, range_sweep, scores, select
+from engine.seg.ablation import sweep as sweep_orders
 from engine.seg.features import BATCH, LatentCache, Latents, StreamedLatents, latent_bytes, latents_for
-from engine.seg.ranking import METHODS, rank
+from engine.seg.metrics import REGIONS
+from engine.seg.ranking import METHODS, Ranking, add_to_shipped
+from engine.seg.ranking import rank as rank_method
 
 DEFAULT_VAL = SceneConfig("val", 200, 128, 256, 0)
 RANK_SPLIT = SceneConfig("rank", 300, 128, 256, 0)  # rankings are computed here by default: disjoint from val
@@ -76,8 +88,10 @@ def subset_index(data: SceneSet, subset: str) -> np.ndarray:
 
 
 def subset_latents(lat: Latents, data: SceneSet, subset: str) -> Latents:
-    """The cached latents of a subset (no recomputation)."""
-    return lat if subset == "val" else lat.take(subset_index(data, subset))
+    """The cached latents of a subset (no recomputation; the subset's copy is held in the engine's cache)."""
+    if subset == "val":
+        return lat
+    return CACHE.get_or_compute(f"seg/subset/{lat.key}/{subset}", lambda: lat.take(subset_index(data, subset)))
 
 
 def shard_index(data: SceneSet, subset: str = "val", shard: Shard = SINGLE) -> np.ndarray:
@@ -94,7 +108,7 @@ def scaled_latents(seg: SegModel, data: SceneSet, subset: str = "val", shard: Sh
     cache's (as the lab always did); else this rank's share, in memory when it fits ``limit`` and streamed from
     disk when not. Every way gives bit-identical latents (same batches)."""
     if not shard.distributed and (limit is None or latent_bytes(seg, data) * len(data.labels) <= limit):
-        cache = cache or LatentCache()
+        cache = cache or LatentCache(use_disk=not seg.meta.get("uploaded"))
         return subset_latents(cache.get(seg, data, on_progress=on_progress, stop=stop), data, subset)
     return latents_for(seg, data, shard_index(data, subset, shard), limit=limit, use_disk=not seg.meta.get("uploaded"),
                        on_progress=on_progress, stop=stop)
@@ -129,20 +143,200 @@ def channel_order(seg: SegModel, data: SceneSet, ranking: str, draw: int = 0, ra
     ranks), or of random draw ``draw`` (seeded by the draw number: the same on every rank)."""
     if ranking == "random":
         return random_order(seg.channels, draw)
-    return rank(seg, ranking_data(data, rank_on), ranking, on_progress=on_progress, stop=stop, shard=shard).order
+    return rank_method(seg, ranking_data(data, rank_on), ranking, on_progress=on_progress, stop=stop, shard=shard).order
 
 
-def full_sweep(seg: SegModel, data: SceneSet, subset: str, orders: dict[str, np.ndarray], ns: Sequence[int] = (),
-               draws: int = 5, step: int | None = None, limit: int | None = None, path: Path | None = None,
-               on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> list[dict]:
-    """A top-N sweep (or, with ``step``, a rank-range sweep whose first row is the no-ablation baseline) over every
-    image of ``subset``, its latents streamed from disk beyond ``limit`` bytes; the rows are written to ``path``
-    atomically when given (never a partial file: a stopped or failed sweep writes nothing)."""
-    lat = scaled_latents(seg, data, subset, limit=limit, on_progress=on_progress, stop=stop)
+def latents(seg: SegModel, data: SceneSet, subset: str = "val", images: int | None = None, limit: int | None = None,
+            shard: Shard = SINGLE, on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> Latents | StreamedLatents:
+    """The latents an experiment on ``subset`` reads: its first ``images`` images (the page's live slider on a large
+    data set; held in the engine's cache, never on disk) or all of them (:func:`scaled_latents`)."""
+    index = subset_index(data, subset)
+    if images is None or len(index) <= images:
+        return scaled_latents(seg, data, subset, shard, limit, on_progress=on_progress, stop=stop)
+    key = fingerprint(seg.fingerprint, data.key, subset, images)
+    return CACHE.get_or_compute(f"seg/live/{key}", lambda: latents_for(seg, data, index[:images], use_disk=False,
+                                                                        on_progress=on_progress, stop=stop))
+
+
+def _percent(values: dict[str, float]) -> dict[str, float]:
+    return {k: 100 * values[k] for k in REGIONS}
+
+
+@dataclass(frozen=True)
+class RankResult:
+    """Channel rankings of one model, by method, computed on ``rank_on`` images."""
+
+    rank_on: str
+    channels: int
+    rankings: dict[str, Ranking]
+
+    def rows(self) -> list[dict]:
+        """One row per method and rank: method, rank, channel, score."""
+        return [{"method": m, "rank": i, "channel": int(c), "score": float(r.scores[c])}
+                for m, r in self.rankings.items() for i, c in enumerate(r.order)]
+
+    def to_json(self) -> dict | list[dict]:
+        """The CLI's ``rank --json``: per method its image count and every channel (one method: the object alone)."""
+        out = [{"method": m, "images": r.count,
+                "channels": [{"rank": i, "channel": int(c), "score": float(r.scores[c])} for i, c in enumerate(r.order)]}
+               for m, r in self.rankings.items()]
+        return out[0] if len(out) == 1 else out
+
+
+def rank(seg: SegModel, data: SceneSet, methods: Sequence[str] = ("overall",), rank_on: str = "held-out",
+         add_to: Path | None = None, shard: Shard = SINGLE, on_progress: ProgressFn | None = None,
+         stop: StopToken | None = None) -> RankResult:
+    """Rank ``seg``'s latent channels by each method on ``ranking_data(data, rank_on)``; with ``add_to`` also store
+    each ranking in that rankings file (how assets/seg/rankings.json is made; rank 0 only)."""
+    ranked_on = ranking_data(data, rank_on)
+    out = {}
+    for method in methods:
+        out[method] = rank_method(seg, ranked_on, method, on_progress=on_progress, stop=stop, shard=shard)
+        if add_to is not None and shard.main:
+            add_to_shipped(seg, ranked_on, out[method], Path(add_to))
+    return RankResult(rank_on, seg.channels, out)
+
+
+@dataclass(frozen=True)
+class Ablated:
+    """mIoU (0-1) per region with ``zeroed`` channels zeroed (``draw``: the random draw, else None)."""
+
+    draw: int | None
+    zeroed: np.ndarray
+    scores: dict[str, float]
+
+
+@dataclass(frozen=True)
+class AblationResult:
+    """One ablation on ``images`` images of ``subset``: the mIoU without it, and with each draw's channels zeroed."""
+
+    subset: str
+    images: int
+    ranking: str
+    baseline: dict[str, float]
+    draws: list[Ablated] = field(default_factory=list)
+
+    @property
+    def mean(self) -> dict[str, float]:
+        """mIoU per region averaged over the draws."""
+        return {k: float(np.mean([d.scores[k] for d in self.draws])) for k in REGIONS}
+
+    def rows(self) -> list[dict]:
+        """ranking, draw, n and mIoU (0-1) per region: no ablation first, then each draw, then (random) their mean."""
+        rows = [{"ranking": "none", "draw": None, "n": 0, **self.baseline}]
+        rows += [{"ranking": self.ranking, "draw": d.draw, "n": len(d.zeroed), **d.scores} for d in self.draws]
+        if self.ranking == "random":
+            rows.append({"ranking": "random mean", "draw": None, "n": rows[-1]["n"], **self.mean})
+        return rows
+
+
+def baseline(seg: SegModel, lat: Latents | StreamedLatents, shard: Shard = SINGLE) -> dict[str, float]:
+    """mIoU per region without ablation (one process: held in the engine's cache, so a slider move runs the head once)."""
+    def compute() -> dict[str, float]:
+        return scores(evaluate_masks(seg, lat, [None], shard)[0])
+
+    if shard.distributed or isinstance(lat, StreamedLatents):
+        return compute()
+    return CACHE.get_or_compute(f"seg/baseline/{fingerprint(seg.fingerprint, lat.key)}", compute)
+
+
+def ablate(seg: SegModel, data: SceneSet, ranking: str = "overall", n: int | None = 0,
+           rank_range: tuple[int, int] | None = None, draws: int | Sequence[int] = 5, subset: str = "val",
+           rank_on: str = "held-out", images: int | None = None, limit: int | None = None, shard: Shard = SINGLE,
+           on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> AblationResult:
+    """Zero the top ``n`` channels (or ranks ``rank_range``) of ``ranking`` and score ``subset`` (its first ``images``
+    when given); ``draws`` (a count, or the draw numbers) applies to the random ranking only."""
+    lat = latents(seg, data, subset, images, limit, shard, on_progress, stop)
+    picked = (range(draws) if isinstance(draws, int) else draws) if ranking == "random" else [0]
+    zeroed = [select(channel_order(seg, data, ranking, d, rank_on, stop=stop, shard=shard), n, rank_range) for d in picked]
+    confs = evaluate_masks(seg, lat, [channel_mask(seg.channels, z) for z in zeroed], shard, stop=stop)
+    return AblationResult(subset, len(lat), ranking, baseline(seg, lat, shard),
+                          [Ablated(d if ranking == "random" else None, z, scores(c)) for d, z, c in zip(picked, zeroed, confs)])
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """mIoU (0-1) per region for every cell of a sweep of ``images`` images of ``subset``: (ranking, draw, n) for a
+    top-N sweep, (ranking, a, b) for a rank-range sweep; ``streamed``: images per chunk read from disk, if streamed."""
+
+    subset: str
+    images: int
+    ranges: bool
+    cells: list[dict]
+    streamed: int | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        """The keys of a row, in order."""
+        return ["ranking", "a", "b", *REGIONS] if self.ranges else ["ranking", "draw", "n", *REGIONS]
+
+    def rows(self) -> list[dict]:
+        """Every cell as a row (its keys: :attr:`columns`)."""
+        return [dict(c) for c in self.cells]
+
+
+def default_ns(channels: int) -> list[int]:
+    """A sweep's N when none are given: 0 and 5/10/25% of the latent width."""
+    return [round(f * channels) for f in (0, 0.05, 0.1, 0.25)]
+
+
+def sweep(seg: SegModel, data: SceneSet, rankings: Sequence[str] = ("overall", "kflip1", "kflip2"),
+          ns: Sequence[int] | None = None, draws: int = 5, step: int | None = None, stop_at: int | None = None,
+          subset: str = "val", rank_on: str = "held-out", baseline_row: bool = False, limit: int | None = None,
+          path: Path | None = None, shard: Shard = SINGLE, on_progress: ProgressFn | None = None,
+          stop: StopToken | None = None) -> SweepResult:
+    """A top-N sweep of ``rankings`` (``random`` or ``draws`` adds random draws) over every image of ``subset``,
+    or with ``step`` a rank-range sweep up to ``stop_at`` (``baseline_row``: a first row ``ranking="none"``);
+    rows written to ``path`` atomically when given (never a partial file: a stopped or failed sweep writes nothing)."""
+    orders = {m: channel_order(seg, data, m, rank_on=rank_on, on_progress=on_progress, stop=stop, shard=shard)
+              for m in rankings if m != "random"}
+    lat = scaled_latents(seg, data, subset, shard, limit, on_progress=on_progress, stop=stop)
     if step:
-        rows = range_sweep(seg, lat, orders, step, on_progress=on_progress, stop=stop, baseline=True)
+        cells = range_sweep(seg, lat, orders, step, stop_at, on_progress=on_progress, stop=stop, shard=shard,
+                            baseline=baseline_row)
     else:
-        rows = sweep(seg, lat, orders, ns, draws, on_progress=on_progress, stop=stop)
-    if path is not None:
-        save_json(rows, path)
-    return rows
+        cells = sweep_orders(seg, lat, orders, default_ns(seg.channels) if ns is None else ns, draws,
+                             on_progress=on_progress, stop=stop, shard=shard)
+    result = SweepResult(subset, len(lat), bool(step), cells, getattr(lat, "rows", None) if hasattr(lat, "path") else None)
+    if path is not None and shard.main:
+        save_json(result.rows(), path)
+    return result
+
+
+@dataclass(frozen=True)
+class PositionResult:
+    """mIoU (0-1) per region on ``images`` scenes as given and moved (mirrored, rolled): how much a model relies on
+    absolute position."""
+
+    images: int
+    moves: dict[str, dict[str, float]]  # "as given" / "mirror" / "roll:<px>" -> mIoU per region
+
+    @property
+    def mirror_cost(self) -> float | None:
+        """All-image mIoU points (0-1) lost when the scenes are mirrored (None: not measured)."""
+        return self.moves["as given"]["all"] - self.moves["mirror"]["all"] if "mirror" in self.moves else None
+
+    def rows(self) -> list[dict]:
+        """scenes and mIoU per region in percent (as the CLI has always written them)."""
+        return [{"scenes": how, **_percent(values)} for how, values in self.moves.items()]
+
+
+def position(seg: SegModel, data: SceneSet, moves: Sequence[str] = ("mirror", "roll:32", "roll:64"),
+             limit: int | None = None, shard: Shard = SINGLE, on_progress: ProgressFn | None = None,
+             stop: StopToken | None = None) -> PositionResult:
+    """mIoU of ``seg`` on the scenes as given and moved by each of ``moves`` (their latents never kept on disk)."""
+    out = {}
+    for how in ["as given", *moves]:
+        scenes = data if how == "as given" else moved(data, how)
+        lat = scaled_latents(seg, scenes, "val", shard, limit, cache=LatentCache(use_disk=False), on_progress=on_progress,
+                             stop=stop)
+        out[how] = scores(evaluate_masks(seg, lat, [None], shard, stop=stop)[0])
+    return PositionResult(len(data.labels), out)
+
+
+def fidelity(seg: SegModel, data: SceneSet, rank_on: str = "held-out", draws: int = 5,
+             on_progress: ProgressFn | None = None, stop: StopToken | None = None):
+    """The paper's Fig. 4/6 claims measured on ``seg`` (:class:`engine.seg.fidelity.Fidelity`, which has ``rows()``)."""
+    from engine.seg.fidelity import measure  # it imports this module
+
+    return measure(seg, data, rank_on, draws, on_progress=on_progress, stop=stop)

@@ -1,0 +1,151 @@
+"""The shift lab's API, one call per experiment for the CLI and the page: :func:`train` a model, measure Top-1 and
+Cons.k of several (:func:`consistency`), :func:`slide` one image across the canvas; each returns a typed result
+with ``rows()``."""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.core.progress import ProgressFn, StopToken
+from engine.core.training import TrainConfig
+from engine.data.patches import open_patch_source
+from engine.models.shift import METHODS, ShiftConfig, ShiftNet
+from engine.shift.consistency import EVAL_SEED, ShiftEvaluation, default_source, evaluate_shift, held_out_images
+from engine.shift.consistency import consistency as cons_k
+from engine.shift.consistency import slide as slide_one
+from engine.shift.shipped import PAPER_TABLE2, load_shipped, shipped_path
+from engine.shift.train import config_source, dataset_key, train_shift
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A trained model, its evaluation on held-out images, the last training metrics and the seconds training took."""
+
+    model: ShiftNet
+    evaluation: ShiftEvaluation
+    history: list[dict[str, float]]
+    seconds: float
+    data: str
+
+    def rows(self) -> list[dict]:
+        """One row: method, Top-1 and Cons.k (0-100), training seconds."""
+        return [{"method": self.model.config.method, "top1": self.evaluation.top1, "cons": self.evaluation.cons,
+                 "seconds": self.seconds}]
+
+
+def train(config: ShiftConfig, schedule: TrainConfig, data: str | Path | None = None, eval_samples: int = 2000,
+          device: torch.device | None = None, on_progress: ProgressFn | None = None,
+          stop: StopToken | None = None) -> TrainResult:
+    """Train a fresh model of ``config.method`` on ``data`` (a name or path; default: ``config.dataset``, with its
+    pool and clutter), then measure Top-1 and Cons.8 on ``eval_samples`` held-out images of the same data."""
+    source = config_source(config) if data is None else open_patch_source(data, config.crop, config.train_images, config.clutter)
+    start = time.perf_counter()
+    model, history = train_shift(config, schedule, source, device, on_progress=on_progress, stop=stop)
+    seconds = time.perf_counter() - start
+    evaluation = evaluate_shift(model, source, samples=eval_samples, device=device, on_progress=on_progress)
+    return TrainResult(model, evaluation, history, seconds, source.name)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One model's Top-1 and Cons.k (and Cons.K for more K) on the held-out images of ``data``."""
+
+    name: str
+    dataset: str
+    data: str
+    classes: int
+    evaluation: ShiftEvaluation
+    more: dict[int, float]
+    seconds: float
+    method: str
+
+
+@dataclass(frozen=True)
+class ConsistencyResult:
+    """Top-1 and Cons.k of several models on the same settings, beside the paper's Table 2."""
+
+    max_shift: int
+    samples: int
+    passes: int
+    seed: int
+    split: str
+    models: list[Measured] = field(default_factory=list)
+
+    def rows(self) -> list[dict]:
+        """One row per model: method, data set, Top-1, Cons.k (also as ``cons<k>``, and ``cons<K>`` for more K), Cons.k
+        on the images classified right / wrong, the settings, the agreement curve and the paper's numbers."""
+        return [{"method": m.method, "dataset": m.dataset, "top1": m.evaluation.top1, "cons": m.evaluation.cons,
+                 f"cons{self.max_shift}": m.evaluation.cons, **{f"cons{k}": v for k, v in m.more.items()},
+                 "cons_right": m.evaluation.cons_right, "cons_wrong": m.evaluation.cons_wrong, "model": m.name,
+                 "data": m.data, "classes": m.classes, "max_shift": self.max_shift, "samples": self.samples,
+                 "passes": self.passes, "seed": self.seed, "split": self.split, "seconds": round(m.seconds, 2),
+                 "agree_curve": m.evaluation.agree_curve, **paper_columns(m.method)} for m in self.models]
+
+
+def paper_columns(method: str) -> dict[str, float | None]:
+    """The paper's Table 2 row of a method (None where the paper has none)."""
+    row = PAPER_TABLE2.get(method)
+    return {f"paper_{short}_{metric}": row[column][i] if row else None
+            for short, column in (("c10", "cifar10"), ("c100", "cifar100")) for i, metric in enumerate(("top1", "cons8"))}
+
+
+def consistency(models: Sequence[tuple[ShiftNet, str]], data: str | Path | None = None, samples: int = 2000,
+                max_shift: int = 8, passes: int = 5, seed: int = EVAL_SEED, split: str = "test",
+                more_shifts: Sequence[int] = (), device: torch.device | None = None,
+                on_progress: ProgressFn | None = None) -> ConsistencyResult:
+    """Top-1 and Cons.k of each ``(model, name)`` on ``data`` (default: each model's own data set); ``more_shifts``:
+    also Cons.K for these K on the same images."""
+    source = open_patch_source(data) if data else None
+    result = ConsistencyResult(max_shift, samples, passes, seed, split)
+    for model, name in models:
+        if source is not None and len(source.classes) != len(model.config.classes):
+            raise ValueError(f"{name} predicts {len(model.config.classes)} classes but {source.name} has {len(source.classes)}")
+        start = time.perf_counter()
+        ev = evaluate_shift(model, source, samples=samples, max_shift=max_shift, passes=passes, seed=seed, device=device,
+                            split=split, on_progress=on_progress)
+        model_source = source or default_source(model.config)
+        more = {}
+        if more_shifts:
+            images, _ = held_out_images(model_source, samples, seed, split)
+            more = {k: cons_k(model, images, k, passes, seed=seed, device=device) for k in more_shifts}
+        result.models.append(Measured(str(name), model.config.dataset if source is None else dataset_key(source),
+                                      model_source.name, len(model.config.classes), ev, more,
+                                      time.perf_counter() - start, model.config.method))
+    return result
+
+
+def shipped(sets: Sequence[str], explicit: bool = True) -> tuple[list[tuple[ShiftNet, str]], list[str]]:
+    """``(model, "set/method")`` of every shipped model of ``sets``, and a note per set skipped: a set with no
+    checkpoint at all is skipped unless ``explicit`` (asked for by name: then its missing file is an error)."""
+    models, notes = [], []
+    for dataset in sets:
+        if not explicit and not any(shipped_path(m, dataset).is_file() for m in METHODS):
+            notes.append(f"no shipped models for {dataset} ({shipped_path(METHODS[0], dataset).parent}); skipped")
+            continue
+        models += [(load_shipped(method, dataset)[0], f"{dataset}/{method}") for method in METHODS]
+    return models, notes
+
+
+@dataclass(frozen=True)
+class SlideResult:
+    """Each model's class probabilities (k + 1, classes) as one image slides right 0..k px."""
+
+    max_shift: int
+    classes: tuple[str, ...]
+    probs: dict[str, np.ndarray]
+
+    def rows(self) -> list[dict]:
+        """Every model's class probabilities (in percent) at every offset from the original position."""
+        return [{"model": name, "offset_px": s - self.max_shift // 2,
+                 **{f"{c}_pct": float(100 * q) for c, q in zip(self.classes, p[s])}}
+                for name, p in self.probs.items() for s in range(len(p))]
+
+
+def slide(models: dict[str, ShiftNet], image: torch.Tensor, max_shift: int, classes: Sequence[str]) -> SlideResult:
+    """Class probabilities of each named model as the normalised ``image`` slides across its canvas."""
+    return SlideResult(max_shift, tuple(classes), {name: slide_one(m, image, max_shift).numpy() for name, m in models.items()})
