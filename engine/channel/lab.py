@@ -1,0 +1,205 @@
+"""The channel code's one API, shared by the CLI (``channel-map``, ``decode``, ``shuffle``, ``channel-nets``) and the
+Channel code page: which networks to probe, the code map, the decode table, the 2 x 2 and the object classifier.
+Each returns a typed result with ``rows()``; derived results are kept in the shared cache by content."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.channel.code_map import ChannelMap, channel_map
+from engine.channel.decode import PROBE_SEED, DecodeResult, decode_cells
+from engine.channel.features import Probed, data_key
+from engine.channel.nets import (
+    OBJECT_CLASSIFIER,
+    TRAIN_SEED,
+    TRAIN_STEPS,
+    at_grid,
+    available_nets,
+    load_net,
+    net_for_grid,
+    open_user_net,
+    train_object_classifier,
+)
+from engine.channel.shuffle import shuffle_2x2
+from engine.core.cache import CACHE, model_key
+from engine.core.progress import ProgressFn, StopToken
+from engine.core.results import Row
+from engine.data.patches import PatchSource, open_patch_source
+from engine.models.probe import ProbeNet
+
+Note = Callable[[str], None]  # where a call reports what it skipped (the CLI: stderr)
+
+
+def _quiet(_: str) -> None:
+    """A :data:`Note` that says nothing."""
+
+
+@dataclass(frozen=True)
+class UserNet:
+    """A user's network (probe checkpoint or torchvision classifier) under its name; ``persist=False`` keeps
+    everything derived from it out of the disk cache (uploads: nothing outlives them)."""
+
+    name: str
+    model: Probed
+    persist: bool = True
+
+    @property
+    def trained_grid(self) -> int | None:
+        """The grid a probe was trained on (``None`` for a classifier)."""
+        return self.model.config.grid if isinstance(self.model, ProbeNet) else None
+
+
+def open_user(path: Path | str, arch: str = "auto") -> UserNet:
+    """A user's checkpoint file as a :class:`UserNet` named by its file name."""
+    return UserNet(Path(path).name, open_user_net(path, arch=arch))
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A network set to probe ``grid`` canvases, its name, the grid it was trained on and whether its features
+    may be cached on disk."""
+
+    name: str
+    model: Probed
+    trained_grid: int | None
+    persist: bool = True
+
+    @property
+    def grid(self) -> int:
+        return self.model.config.grid
+
+
+def subjects(grid: int, nets: Sequence[str] | None = None, user: UserNet | None = None, note: Note = _quiet
+             ) -> list[Subject]:
+    """What to probe at ``grid``: the user's network, else the shipped ``nets`` (default: every one available
+    there; a missing checkpoint is reported to ``note`` and skipped)."""
+    if user is not None:
+        return [Subject(user.name, at_grid(user.model, grid), user.trained_grid, user.persist)]
+    found = []
+    for key in nets or available_nets(grid):
+        try:
+            found.append(Subject(key, *net_for_grid(key, grid)))
+        except FileNotFoundError as err:
+            note(f"skipped: {err}")
+    return found
+
+
+def _sources(data: str | None) -> Callable[[int], PatchSource]:
+    """``data`` opened once per patch size (the generated shapes without it)."""
+    return functools.cache(lambda patch: open_patch_source(data, patch))
+
+
+@dataclass
+class CodeMap:
+    """The cells x channels code of one network's GAP vector (see :class:`engine.channel.code_map.ChannelMap`)."""
+
+    net: str
+    map: ChannelMap
+
+    def document(self) -> dict:
+        """What ``channel-map --json`` writes: the whole map (response, preferred cell, selectivity per channel)."""
+        return {"net": self.net, **self.map.as_dict()}
+
+    def rows(self) -> list[Row]:
+        """One row per channel, grouped by preferred cell: its cell, selectivity and position share."""
+        cmap = self.map
+        return [{"channel": ch, "preferred_cell": int(cmap.preferred[ch]), "selectivity": round(float(cmap.selectivity[ch]), 4),
+                 "position_share": round(float(cmap.position_share[ch]), 4)} for ch in cmap.order.tolist()]
+
+    def cell_rows(self) -> list[Row]:
+        """One row per cell: how many channels prefer it, its most selective one and that channel's numbers."""
+        cmap = self.map
+        return [{"cell": cell, "channels": int((cmap.preferred == cell).sum()), "top channel": top,
+                 "selectivity": f"{cmap.selectivity[top]:.3f}" if top >= 0 else None,
+                 "position share": f"{cmap.position_share[top]:.3f}" if top >= 0 else None}
+                for cell, top in enumerate(cmap.top_per_cell())]
+
+
+def code_map(grid: int = 3, layer: str = "layer4", images: int = 64, net: str = OBJECT_CLASSIFIER,
+             user: UserNet | None = None, data: str | None = None) -> CodeMap:
+    """The code map of the shipped ``net`` (or the ``user``'s network) on ``grid`` canvases: ``images`` test patches
+    placed in every cell, their ``layer`` GAP vectors averaged per cell (features from the shared cache)."""
+    subject = subjects(grid, user=user)[0] if user is not None else Subject(net, *net_for_grid(net, grid))
+    source = _sources(data)(subject.model.config.patch)
+    return CodeMap(subject.name, channel_map(subject.model, source, images=images, layer=layer, persist=subject.persist))
+
+
+@dataclass
+class Decoded:
+    """One network's decode probe at one grid and layer, per read-out."""
+
+    subject: Subject
+    results: list[DecodeResult]
+
+    def rows(self) -> list[Row]:
+        s = self.subject
+        return [{"net": s.name, "trained_grid": s.trained_grid, "grid": s.grid, "width": s.model.config.width,
+                 "permuted": r.readout != "ordered", **r.as_dict()} for r in self.results]
+
+
+@dataclass
+class DecodeTable:
+    """The decode probe over networks, grids and layers: one row per network, grid, layer and read-out."""
+
+    decoded: list[Decoded] = field(default_factory=list)
+
+    def rows(self) -> list[Row]:
+        return [row for d in self.decoded for row in d.rows()]
+
+
+def decode(grids: Sequence[int] = (3, 5, 7), layers: Sequence[str] = ("layer4",), nets: Sequence[str] | None = None,
+           user: UserNet | None = None, data: str | None = None, train: int = 2000, test: int = 1000,
+           seed: int = PROBE_SEED, note: Note = _quiet) -> DecodeTable:
+    """A linear probe decoding the cell from frozen GAP vectors (in order, permuted, sorted) of every network
+    :func:`subjects` finds at each grid, per layer; each result kept in the shared cache by weights, data and settings."""
+    source, table = _sources(data), DecodeTable()
+    for grid in grids:
+        for subject in subjects(grid, nets, user, note):
+            patches = source(subject.model.config.patch)
+            for layer in layers:
+                key = "channel/decode-" + data_key(subject.model, patches, layer, train, test, seed)
+                results = CACHE.get_or_compute(key, lambda: decode_cells(
+                    subject.model, patches, train=train, test=test, layer=layer, seed=seed, persist=subject.persist))
+                table.decoded.append(Decoded(subject, results))
+    return table
+
+
+@dataclass
+class ShuffleTable:
+    """The 2 x 2 (trained with / without a channel shuffle x tested with / without) per task and kind of shuffle."""
+
+    entries: list[Row]
+
+    def rows(self) -> list[Row]:
+        return list(self.entries)
+
+
+def shuffle(tasks: Sequence[str] = ("location", "object"), kinds: Sequence[str] = ("per_call", "fixed"), grid: int = 3,
+            samples: int = 1000, seed: int = PROBE_SEED) -> ShuffleTable:
+    """The 2 x 2 of the shipped GAPNet / PermuteNet pair of each task, for each kind of shuffle (kept in the shared
+    cache by the weights and settings)."""
+    entries: list[Row] = []
+    for task in tasks:
+        in_order, per_call = load_net(f"probe/{task}-gapnet", grid), load_net(f"probe/{task}-permutenet", grid)
+        for kind in kinds:
+            key = "channel/shuffle-" + model_key(in_order, model_key(per_call), kind, samples, seed)
+            entries += CACHE.get_or_compute(key, lambda: shuffle_2x2(in_order, per_call, kind, samples=samples, seed=seed))
+    return ShuffleTable(entries)
+
+
+@dataclass
+class TrainedNets:
+    """The object-only classifiers trained and saved, one record each (path, accuracy, command)."""
+
+    records: list[Row]
+
+    def rows(self) -> list[Row]:
+        return list(self.records)
+
+
+def nets(grids: Sequence[int] = (3,), steps: int = TRAIN_STEPS, seed: int = TRAIN_SEED,
+         on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> TrainedNets:
+    """Train and save the object-only classifier of ``assets/channel_code`` for each grid."""
+    return TrainedNets([train_object_classifier(grid, steps, seed, on_progress=on_progress, stop=stop) for grid in grids])
