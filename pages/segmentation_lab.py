@@ -5,15 +5,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from engine.core.distributed import memory_budget
 from engine.core.storage import CheckpointError, cache_dir, fingerprint
 from engine.data.cityscapes import SPLITS
 from engine.data.images import ImageError, decode_image, fit_image
 from engine.data.patches import DataError
 from engine.models.segmentation import cached_pretrained, pretrained_file
-from engine.seg.ablation import channel_mask, evaluate_latents, qualitative, range_sweep, scores, select, sweep
-from engine.seg.features import unlabelled_latents
-from engine.seg.lab import RANK_ON, RANKINGS, SUBSETS, check_metric_model, full_sweep, live_limit, subset_index
+from engine.seg import lab
+from engine.seg.lab import RANK_ON, RANKINGS, SUBSETS
 from engine.seg.metrics import REGIONS, region_fractions
 from engine.seg.ranking import METHODS
 from ui import seg as ui
@@ -114,19 +112,19 @@ rank_on = r2.radio("Rank on", RANK_ON, horizontal=True, key="seg_rank_on", bind=
                         "so rankings are not tuned to the images they are tested on. val: the evaluated images "
                         "themselves (in-sample), as the paper's authors ranked")
 try:  # a Cityscapes folder without a train split has no held-out images to rank on
-    ui.shared_order(seg, data, "overall", 0, rank_on)
+    lab.channel_order(seg, data, "overall", 0, rank_on)
 except DataError as err:
     st.warning(f"{err} Using Rank on: val.")
     rank_on = "val"
 width, names = seg.channels, seg.class_names
 try:
-    check_metric_model(seg)
+    lab.check_metric_model(seg)
     metrics_ok = True
 except ValueError as err:
     st.warning(str(err))
     metrics_ok = False
-total_images = len(subset_index(data, subset))
-live_images = min(total_images, live_limit())
+total_images = len(lab.subset_index(data, subset))
+live_images = min(total_images, lab.live_limit())
 st.caption(f"`{seg.label}` · latent width **{width}** channels · {total_images} images in {subset} "
            f"({data.key['kind']}, {data.images.shape[1]}×{data.images.shape[2]})")
 if live_images < total_images:
@@ -147,17 +145,6 @@ with st.expander("Your street photo", expanded=False):
             st.error(str(err))
 
 
-def photo_latents(image: np.ndarray):
-    """The photo's latents under the selected model, kept in this session only."""
-    key = fingerprint(seg.fingerprint, image)
-    held = st.session_state.get("seg_photo_latents")
-    if held is None or held[0] != key:
-        with st.spinner("Segmenting your photo…"):
-            held = (key, unlabelled_latents(seg, image))
-        st.session_state.seg_photo_latents = held
-    return held[1]
-
-
 @st.fragment
 def live_panel() -> None:
     m1, m2, m3 = st.columns([2, 2, 1])
@@ -170,11 +157,12 @@ def live_panel() -> None:
                                               bind="query-params")))
         n = None
     draw = m3.number_input("random draw", 0, 99, 0, disabled=ranking != "random", key="seg_draw", bind="query-params")
-    order = ui.shared_order(seg, data, ranking, int(draw), rank_on)
-    zeroed = select(order, n, zeroed_range)
-    mask = channel_mask(width, zeroed)
+    result = ui.live_ablation(seg, data, subset, ranking, int(draw), n, zeroed_range, rank_on, live_images) \
+        if metrics_ok else None
+    zeroed = result.draws[0].zeroed if result else lab.select(lab.channel_order(seg, data, ranking, int(draw), rank_on),
+                                                               n, zeroed_range)
     if photo is not None:
-        q = qualitative(seg, photo_latents(photo), 0, mask)
+        q = lab.view(seg, ui.photo_latents(seg, photo), 0, zeroed)
         changed = region_fractions(q["changed"])
         st.markdown("**Your photo** (no ground truth: the share of pixels whose class changed, per region)")
         for col, region in zip(st.columns(4), REGIONS):
@@ -185,24 +173,22 @@ def live_panel() -> None:
         cols[2].image(ui.overlay(photo[0], q["after"]), caption="prediction, channels zeroed")
         cols[3].image(ui.changed_map(photo[0], q["changed"]), caption=f"changed pixels: {int(q['changed'].sum())}")
         st.markdown(ui.legend_markdown(np.concatenate([q["before"], q["after"]]), names), unsafe_allow_html=True)
-    if not metrics_ok:
+    if result is None:
         return
-    lat = ui.shared_latents(seg, data, subset, live_images)
-    base = ui.baseline_scores(seg, data, subset, live_images)
-    now = scores(evaluate_latents(seg, lat, mask))
+    base, now = result.baseline, result.draws[0].scores
     for col, region in zip(st.columns(4), REGIONS):
         col.metric(f"{region} mIoU", f"{100 * now[region]:.1f}", f"{100 * (now[region] - base[region]):+.1f}",
                    help="mIoU (%) with the channels zeroed; delta vs. no ablation")
-    st.caption(f"mIoU (%) over the {len(lat.labels)} {subset} images ({len(zeroed)} of {width} channels zeroed). One "
+    st.caption(f"mIoU (%) over the {result.images} {subset} images ({len(zeroed)} of {width} channels zeroed). One "
                "random draw is one sample: the sweeps below and the shipped panel above show the spread over draws.")
-    rows = [{"region": r, "miou_pct": 100 * now[r], "miou_pct_no_ablation": 100 * base[r], "images": len(lat.labels)}
+    rows = [{"region": r, "miou_pct": 100 * now[r], "miou_pct_no_ablation": 100 * base[r], "images": result.images}
             for r in REGIONS]
     view = {"model": seg.label, "data": data.key, "subset": subset, "ranking": ranking, "rank_on": rank_on,
             "draw": int(draw) if ranking == "random" else None, "zeroed_channels": [int(c) for c in zeroed], "mIoU": rows}
     download_buttons(rows, "seg_view", as_json=view)
-    idx = st.slider("image", 0, len(lat.labels) - 1, 0, key="seg_image", bind="query-params")
-    q = qualitative(seg, lat, idx, mask)
-    image = data.images[subset_index(data, subset)[idx]]
+    idx = st.slider("image", 0, result.images - 1, 0, key="seg_image", bind="query-params")
+    q = lab.view(seg, lab.latents(seg, data, subset, live_images), idx, zeroed)
+    image = data.images[lab.subset_index(data, subset)[idx]]
     cols = st.columns(5)
     cols[0].image(image, caption="input")
     cols[1].image(ui.overlay(image, q["truth"]), caption="ground truth")
@@ -216,11 +202,10 @@ live_panel()
 
 st.subheader("Rankings")
 shown = st.multiselect("Methods", METHODS, default=["overall", "left", "right"], key="seg_methods", bind="query-params")
-rankings = {m: ui.shared_ranking(seg, data, m, rank_on) for m in shown}
-st.plotly_chart(ui.ranking_figure({m: r.scores for m, r in rankings.items()}), key="seg_ranking_plot",
+rankings = ui.shared_rankings(seg, data, tuple(shown), rank_on)
+st.plotly_chart(ui.ranking_figure({m: r.scores for m, r in rankings.rankings.items()}), key="seg_ranking_plot",
                 config=chart_config("seg_rankings"))
-ranking_rows, ranking_json = ui.ranking_export(rankings)
-download_buttons(ranking_rows, "seg_rankings", as_json=ranking_json)
+download_buttons(rankings.rows(), "seg_rankings", as_json=ui.ranking_json(rankings))
 
 if not metrics_ok:
     with link_note:
@@ -239,27 +224,17 @@ with link_note:
     note_refused_params(LINK, {"seg_mode": MODES.get})
 b1, b2 = st.columns(2)
 run_top, run_range = b1.button("Run top-N sweep"), b2.button("Run rank-range sweep")
-if (run_top or run_range) and live_images < total_images:  # the full data set: the engine streams and writes JSON
-    orders = {m: ui.shared_order(seg, data, m, rank_on=rank_on) for m in sweep_rankings}
+if run_top or run_range:  # every image of the subset; beyond the live slider's, rows are also written to a JSON file
     kind = "seg_sweep" if run_top else "seg_ranges"
     ns = [0] + [round(f / 100 * width) for f in sorted(fractions)]
     params = (kind, sweep_rankings, ns, int(draws), None if run_top else int(step))
-    out = None if seg.meta.get("uploaded") else cache_dir() / "seg" / "sweeps" / f"{fingerprint(context, params)}.json"
+    full = live_images < total_images and not seg.meta.get("uploaded")
+    out = cache_dir() / "seg" / "sweeps" / f"{fingerprint(context, params)}.json" if full else None
     st.session_state.seg_sweep_file = out
-    start_job("seg_sweep", f"{'top-N' if run_top else 'rank-range'} sweep of all {total_images} images",
-              lambda job: (kind, context, full_sweep(seg, data, subset, orders, ns, int(draws), None if run_top else int(step),
-                                                     memory_budget(0.25), out, job.on_progress, job.stop)))
-elif run_top or run_range:
-    st.session_state.seg_sweep_file = None
-    lat = ui.shared_latents(seg, data, subset, live_images)
-    orders = {m: ui.shared_order(seg, data, m, rank_on=rank_on) for m in sweep_rankings}
-    if run_top:
-        ns = [0] + [round(f / 100 * width) for f in sorted(fractions)]
-        start_job("seg_sweep", "top-N sweep", lambda job: ("seg_sweep", context, sweep(
-            seg, lat, orders, ns, int(draws), on_progress=job.on_progress, stop=job.stop)))
-    else:
-        start_job("seg_sweep", "rank-range sweep", lambda job: ("seg_ranges", context, range_sweep(
-            seg, lat, orders, int(step), on_progress=job.on_progress, stop=job.stop)))
+    work = ui.sweep_work(seg, data, subset, rank_on, sweep_rankings, ns, int(draws), None if run_top else int(step), out)
+    start_job("seg_sweep", f"{'top-N' if run_top else 'rank-range'} sweep"
+              + (f" of all {total_images} images" if live_images < total_images else ""),
+              lambda job: (kind, context, work(job).rows()))
 
 
 @st.fragment(run_every=1.0)
@@ -294,8 +269,7 @@ if swept[0] == context:  # results of the model, data, subset and rank-on choice
                  hide_index=True)
 ranged = st.session_state.get("seg_ranges", (None, None))
 if ranged[0] == context:
-    none = [r for r in ranged[1] if r["ranking"] == "none"]  # a full-data-set range sweep carries its own baseline
-    base = none[0] if none else ui.baseline_scores(seg, data, subset, live_images)
+    base = next(r for r in ranged[1] if r["ranking"] == "none")  # a range sweep carries its own baseline
     st.plotly_chart(ui.range_figure([r for r in ranged[1] if r["ranking"] != "none"], base, images),
                     key="seg_range_plot", config=chart_config("seg_range_sweep"))
     download_buttons(ranged[1], "seg_range_sweep", percent=ui.MIOU_PCT)

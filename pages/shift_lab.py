@@ -23,7 +23,6 @@ from ui.shift import (
     scatter_figure,
     shipped_entries,
     slide_probabilities,
-    slide_rows,
     table_frame,
     table_note,
     table_rows,
@@ -80,8 +79,7 @@ for name, (found, missing) in shipped_by_set.items():
 user: list[Entry] = st.session_state.setdefault("shift_user_entries", [])
 job = get_job("shift_train")
 if job is not None and (finished := take_result(job)) is not None:
-    model, evaluation = finished
-    user.append(Entry(f"yours #{len(user) + 1}: {job.title}", "yours", model, evaluation.as_dict()))
+    user.append(Entry(f"yours #{len(user) + 1}: {job.title}", "yours", finished.model, finished.evaluation.as_dict()))
 shipped = shipped_by_set.get(dataset, ([], []))[0]
 entries = shipped + [e for e in user if entry_dataset(e) == dataset]
 
@@ -151,7 +149,8 @@ with teach:
     shift = offset + half  # index of the view, 0..max_shift
     image, label = teaching_image(int(index), 32, dataset)
     classes = named_source(dataset).classes
-    probs = slide_probabilities(entries, image, max_shift)
+    slid = slide_probabilities(entries, image, max_shift, classes)
+    probs = slid.probs
     pic, bars = st.columns([1, 3])
     pic.image(view_image(image, max_shift, shift), caption=f"offset {offset:+d} px")
     if probs:
@@ -160,7 +159,7 @@ with teach:
         st.dataframe(pd.DataFrame([{"model": n, "prediction": classes[int(p[shift].argmax())],
                                     "flips over the slide": int((p.argmax(1)[1:] != p.argmax(1)[:-1]).sum())}
                                    for n, p in probs.items()]), hide_index=True)
-        download_buttons(slide_rows(probs, max_shift, classes), "shift_slide")
+        download_buttons(slid.rows(), "shift_slide")
     else:
         bars.caption(f"true class: {classes[label]}; no model of this data set to ask yet.")
 

@@ -1,7 +1,9 @@
-"""Segmentation lab, Streamlit side: shared cached model/data/latents and the plotly figures.
+"""Segmentation lab, Streamlit side: the shipped models and data sets loaded once per server, the calls of the lab
+(engine.seg.lab) the page makes, and the plotly figures.
 
-Everything cached with ``st.cache_resource`` is shared between sessions and threads and is only
-read: ablations pass channel masks, they never modify the model or the latents.
+Latents, channel orders and no-ablation scores live in the engine's byte-bounded cache (engine.core.cache.CACHE),
+keyed by content; what ``st.cache_resource`` holds (models, data sets) is shared between sessions and only read:
+ablations pass channel masks, they never modify the model or the latents.
 """
 from __future__ import annotations
 
@@ -14,16 +16,17 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from engine.core.distributed import memory_budget
 from engine.core.storage import ASSETS, cache_dir, fingerprint
 from engine.data.cityscapes_classes import colorize
 from engine.data.scenes import SceneSet
 from engine.models.segmentation import SegModel, cached_pretrained, load_model, load_pretrained
-from engine.seg.ablation import evaluate_latents, scores
-from engine.seg.features import LatentCache, Latents, latents_for
+from engine.seg import lab
+from engine.seg.features import Latents, unlabelled_latents
 from engine.seg.fidelity import Fidelity
-from engine.seg.lab import DEFAULT_VAL, channel_order, live_limit, load_data, ranking_data, subset_index, subset_latents
+from engine.seg.lab import DEFAULT_VAL, load_data
 from engine.seg.metrics import REGIONS
-from engine.seg.ranking import Ranking, rank
+from ui.jobs import Job
 from ui.paths import server_path
 from ui.uploads import user_seg_models
 
@@ -70,35 +73,38 @@ def shared_data(path: str = "", split: str = "val", count: int = DEFAULT_VAL.cou
     return load_data(server_path(path) if path else None, split, count, height)
 
 
-@st.cache_resource
-def shared_cache(use_disk: bool = True) -> LatentCache:
-    """The latent cache; the one for uploaded models keeps nothing on disk."""
-    return LatentCache(max_bytes=512 << 20, use_disk=use_disk)
+def live_ablation(seg: SegModel, data: SceneSet, subset: str, ranking: str, draw: int, n: int | None,
+                  rank_range: tuple[int, int] | None, rank_on: str, live: int) -> lab.AblationResult:
+    """One slider position: the first ``live`` images of ``subset`` with the channels zeroed (latents, orders and
+    the no-ablation scores come from the engine's cache, so a move runs the head once)."""
+    with st.spinner("Computing backbone latents (once per model and data)…"):
+        return lab.ablate(seg, data, ranking, n, rank_range, [draw], subset, rank_on, images=live)
 
 
-@st.cache_resource(max_entries=8, hash_funcs=HASH, show_spinner="Computing backbone latents (once per model and data)…")
-def shared_latents(seg: SegModel, data: SceneSet, subset: str, live: int | None = None) -> Latents:
-    """The live slider's latents: the whole subset, or its first ``live`` (default :func:`live_limit`) images on a
-    larger data set (the same values as in the whole set's latents; full-data-set sweeps run as jobs)."""
-    index, live = subset_index(data, subset), live or live_limit()
-    if len(index) <= live:
-        return subset_latents(shared_cache(not seg.meta.get("uploaded")).get(seg, data), data, subset)
-    return latents_for(seg, data, index[:live], use_disk=False)
+@st.cache_data(max_entries=16, hash_funcs=HASH, show_spinner="Ranking channels…")
+def shared_rankings(seg: SegModel, data: SceneSet, methods: tuple[str, ...], rank_on: str = "held-out") -> lab.RankResult:
+    return lab.rank(seg, data, methods, rank_on)
 
 
-@st.cache_resource(max_entries=64, hash_funcs=HASH, show_spinner="Ranking channels…")
-def shared_order(seg: SegModel, data: SceneSet, ranking: str, draw: int = 0, rank_on: str = "held-out") -> np.ndarray:
-    return channel_order(seg, data, ranking, draw, rank_on)
+def photo_latents(seg: SegModel, image: np.ndarray) -> Latents:
+    """A photo's latents under ``seg``, kept in this session only (one photo at a time; never in a shared cache)."""
+    key = fingerprint(seg.fingerprint, image)
+    held = st.session_state.get("seg_photo_latents")
+    if held is None or held[0] != key:
+        with st.spinner("Segmenting your photo…"):
+            held = (key, unlabelled_latents(seg, image))
+        st.session_state.seg_photo_latents = held
+    return held[1]
 
 
-@st.cache_data(max_entries=32, hash_funcs=HASH, show_spinner=False)
-def baseline_scores(seg: SegModel, data: SceneSet, subset: str, live: int | None = None) -> dict[str, float]:
-    return scores(evaluate_latents(seg, shared_latents(seg, data, subset, live or live_limit())))
-
-
-@st.cache_data(max_entries=64, hash_funcs=HASH, show_spinner=False)
-def shared_ranking(seg: SegModel, data: SceneSet, method: str, rank_on: str = "held-out") -> Ranking:
-    return rank(seg, ranking_data(data, rank_on), method)
+def sweep_work(seg: SegModel, data: SceneSet, subset: str, rank_on: str, rankings: list[str], ns: list[int], draws: int,
+               step: int | None, path: Path | None) -> Callable[[Job], lab.SweepResult]:
+    """A sweep job's work: the lab's sweep of every image of ``subset`` within a quarter of the memory budget (streamed
+    from disk beyond it), rank ranges with their own baseline row; rows written to ``path`` when given."""
+    def work(job: Job) -> lab.SweepResult:
+        return lab.sweep(seg, data, rankings, ns, draws, step, subset=subset, rank_on=rank_on, baseline_row=True,
+                         limit=memory_budget(0.25), path=path, on_progress=job.on_progress, stop=job.stop)
+    return work
 
 
 def note_written(path: Path | None) -> None:
@@ -161,12 +167,9 @@ def paper_comparison(rows: list[dict], width: int) -> list[dict]:
 MIOU_PCT = {region: f"{region}_miou_pct" for region in REGIONS}  # exported columns: mIoU in percent, unit named
 
 
-def ranking_export(rankings: dict[str, Ranking]) -> tuple[list[dict], dict]:
-    """Rankings as table rows (method, rank, channel, score) and as JSON (per method: channel order and scores)."""
-    rows = [{"method": m, "rank": i, "channel": int(c), "score": float(r.scores[c])}
-            for m, r in rankings.items() for i, c in enumerate(r.order)]
-    as_json = {m: {"images": r.count, "order": r.order.tolist(), "scores": r.scores.tolist()} for m, r in rankings.items()}
-    return rows, as_json
+def ranking_json(result: lab.RankResult) -> dict:
+    """Rankings as the page's JSON download: per method its image count, channel order and scores."""
+    return {m: {"images": r.count, "order": r.order.tolist(), "scores": r.scores.tolist()} for m, r in result.rankings.items()}
 
 
 def ranking_figure(scores_by_method: dict[str, np.ndarray]) -> go.Figure:

@@ -1,8 +1,7 @@
 """Shift lab helpers: cached shipped models, the background trainer, and the plotly figures."""
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -12,15 +11,16 @@ import torch
 from PIL import Image
 from plotly.colors import qualitative
 
+from engine.core.cache import model_key
 from engine.core.progress import ProgressFn
 from engine.core.stats import format_pct, pct_interval
 from engine.core.training import TrainConfig
 from engine.data.grid import denormalize
 from engine.data.named import named_source
 from engine.models.shift import METHOD_LABELS, METHODS, ShiftConfig, ShiftNet
-from engine.shift.consistency import ShiftEvaluation, evaluate_shift, held_out_images, slide, slide_views
+from engine.shift import lab
+from engine.shift.consistency import held_out_images, slide_views
 from engine.shift.shipped import PAPER_TABLE2, SHIPPED_SETS, load_shipped
-from engine.shift.train import train_shift
 from ui.jobs import Job
 
 TEACHING_SEED = 31_337
@@ -28,12 +28,16 @@ TEACHING_SEED = 31_337
 
 @dataclass
 class Entry:
-    """One model on the page: its name, network, and Top-1 / Cons / curves."""
+    """One model on the page: its name, network, Top-1 / Cons / curves, and its weights' cache key."""
 
     name: str
     origin: str
     model: ShiftNet
     evaluation: dict
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = model_key(self.model, self.model.config.label)
 
 
 SET_LABELS = {"shapes": "Generated shapes, 10 classes (paper column: CIFAR-10)",
@@ -149,13 +153,14 @@ def curves_note(entries: list[Entry]) -> str:
 def measure(entry: Entry, samples: int, max_shift: int, passes: int, on_progress: ProgressFn | None = None) -> dict:
     """Measure one model's Top-1 and Cons.k now, on ``samples`` held-out images; a CSV-ready row (rates in percent, the
     images each rate counts) with the seconds taken."""
-    start = time.perf_counter()
-    ev = evaluate_shift(entry.model, samples=samples, max_shift=max_shift, passes=passes, on_progress=on_progress)
+    measured = lab.consistency([(entry.model, entry.name)], samples=samples, max_shift=max_shift, passes=passes,
+                               on_progress=on_progress).models[0]
+    ev = measured.evaluation
     right = round(ev.top1 * samples / 100)  # Top-1 and the right / wrong split read the same unshifted crop
     return {"model": entry.name, "images": samples, "passes": passes, "max_shift_px": max_shift,
             "top1_pct": round(ev.top1, 2), "cons_pct": round(ev.cons, 2), "images_right": right,
             "cons_right_pct": _round(ev.cons_right), "images_wrong": samples - right,
-            "cons_wrong_pct": _round(ev.cons_wrong), "seconds": round(time.perf_counter() - start, 1)}
+            "cons_wrong_pct": _round(ev.cons_wrong), "seconds": round(measured.seconds, 1)}
 
 
 def _round(value: float | None) -> float | None:
@@ -240,14 +245,16 @@ def shown_classes(probs: dict[str, np.ndarray], shift: int, label: int, most: in
     return sorted(int(i) for i in np.argsort(-peak)[:most])
 
 
-def slide_probabilities(entries: list[Entry], image: torch.Tensor, max_shift: int) -> dict[str, np.ndarray]:
-    """Probabilities (k + 1, classes) of each model as the image slides (cached per model and image)."""
-    return {e.name: _slide_cached(e.name, id(e.model), image, max_shift, _model=e.model) for e in entries}
+def slide_probabilities(entries: list[Entry], image: torch.Tensor, max_shift: int,
+                        classes: tuple[str, ...]) -> lab.SlideResult:
+    """Each model's probabilities (k + 1, classes) as the image slides (cached per model's weights and image)."""
+    return lab.SlideResult(max_shift, classes, {e.name: _slide_cached(e.key, image, max_shift, _model=e.model)
+                                                for e in entries})
 
 
 @st.cache_data(show_spinner=False, max_entries=256, hash_funcs={torch.Tensor: lambda t: t.numpy().tobytes()})
-def _slide_cached(name: str, model_id: int, image: torch.Tensor, max_shift: int, _model: ShiftNet) -> np.ndarray:
-    return slide(_model, image, max_shift).numpy()
+def _slide_cached(model_key: str, image: torch.Tensor, max_shift: int, _model: ShiftNet) -> np.ndarray:
+    return lab.slide({model_key: _model}, image, max_shift, ()).probs[model_key]
 
 
 def view_image(image: torch.Tensor, max_shift: int, shift: int, scale: int = 6) -> Image.Image:
@@ -255,12 +262,6 @@ def view_image(image: torch.Tensor, max_shift: int, shift: int, scale: int = 6) 
     view = denormalize(slide_views(image, max_shift)[shift : shift + 1])[0]
     array = (view.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     return Image.fromarray(array).resize((array.shape[1] * scale, array.shape[0] * scale), Image.NEAREST)
-
-
-def slide_rows(probs: dict[str, np.ndarray], max_shift: int, classes: tuple[str, ...]) -> list[dict]:
-    """Every model's class probabilities (in percent) at every offset of the slide."""
-    return [{"model": name, "offset_px": s - max_shift // 2, **{f"{c}_pct": float(100 * q) for c, q in zip(classes, p[s])}}
-            for name, p in probs.items() for s in range(len(p))]
 
 
 def probability_figure(entries: list[Entry], probs: dict[str, np.ndarray], shift: int, classes: tuple[str, ...],
@@ -277,7 +278,6 @@ def probability_figure(entries: list[Entry], probs: dict[str, np.ndarray], shift
     return fig
 
 
-def train_and_evaluate(config: ShiftConfig, train: TrainConfig, eval_samples: int, job: Job) -> tuple[ShiftNet, ShiftEvaluation]:
+def train_and_evaluate(config: ShiftConfig, train: TrainConfig, eval_samples: int, job: Job) -> lab.TrainResult:
     """The work of a page training job: train, then measure Top-1 / Cons.8 and the curves."""
-    model, _ = train_shift(config, train, on_progress=job.on_progress, stop=job.stop)
-    return model, evaluate_shift(model, samples=eval_samples, on_progress=job.on_progress)
+    return lab.train(config, train, eval_samples=eval_samples, on_progress=job.on_progress, stop=job.stop)

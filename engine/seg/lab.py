@@ -25,7 +25,7 @@ from engine.data.cityscapes_classes import NUM_CLASSES
 from engine.data.patches import DataError
 from engine.data.scenes import SceneConfig, SceneSet, generate, person_subsets
 from engine.models.segmentation import SegModel
-from engine.seg.ablation import channel_mask, evaluate_masks, random_order, range_sweep, scores, select
+from engine.seg.ablation import channel_mask, evaluate_masks, qualitative, random_order, range_sweep, scores, select
 from engine.seg.ablation import sweep as sweep_orders
 from engine.seg.features import BATCH, LatentCache, Latents, StreamedLatents, latent_bytes, latents_for
 from engine.seg.metrics import REGIONS
@@ -143,7 +143,13 @@ def channel_order(seg: SegModel, data: SceneSet, ranking: str, draw: int = 0, ra
     ranks), or of random draw ``draw`` (seeded by the draw number: the same on every rank)."""
     if ranking == "random":
         return random_order(seg.channels, draw)
-    return rank_method(seg, ranking_data(data, rank_on), ranking, on_progress=on_progress, stop=stop, shard=shard).order
+
+    def compute() -> np.ndarray:
+        return rank_method(seg, ranking_data(data, rank_on), ranking, on_progress=on_progress, stop=stop, shard=shard).order
+
+    if shard.distributed:
+        return compute()
+    return CACHE.get_or_compute(f"seg/order/{fingerprint(seg.fingerprint, data.key, ranking, rank_on)}", compute)
 
 
 def latents(seg: SegModel, data: SceneSet, subset: str = "val", images: int | None = None, limit: int | None = None,
@@ -332,6 +338,11 @@ def position(seg: SegModel, data: SceneSet, moves: Sequence[str] = ("mirror", "r
                              stop=stop)
         out[how] = scores(evaluate_masks(seg, lat, [None], shard, stop=stop)[0])
     return PositionResult(len(data.labels), out)
+
+
+def view(seg: SegModel, lat: Latents, index: int, zeroed: np.ndarray) -> dict[str, np.ndarray]:
+    """One image of ``lat`` before and after zeroing ``zeroed``: truth, both predictions, changed pixels (Fig. 5)."""
+    return qualitative(seg, lat, index, channel_mask(seg.channels, zeroed))
 
 
 def fidelity(seg: SegModel, data: SceneSet, rank_on: str = "held-out", draws: int = 5,
