@@ -46,7 +46,8 @@ images = far.slider("Images averaged", 8, 128, 32, step=8, key="cc_images", bind
 
 # ------------------------------------------------------------------ the map
 st.header("The code: cells x channels")
-cmap = cc.cached_map(key, grid, layer, images)
+code = cc.code_map(key, grid, layer, images)
+cmap = code.map
 a, b, c, d = st.columns(4)
 a.metric("Channels", len(cmap.order))
 b.metric("Mean selectivity", f"{cmap.selectivity.mean():.2f}",
@@ -57,9 +58,7 @@ d.metric("Cells some channel prefers", f"{cc.cells_preferred(cmap)} of {grid * g
          help="how many cells are at least one channel's preferred (peak) cell")
 st.markdown(cc.selectivity_note(cmap) + f" (Means over {images} test images in every cell.)")
 st.plotly_chart(cc.code_heatmap(cmap), key="cc_heatmap", config=chart_config(f"channel-code-{grid}x{grid}-{layer}"))
-download_buttons([{"channel": ch, "preferred_cell": int(cmap.preferred[ch]), "selectivity": round(float(cmap.selectivity[ch]), 4),
-                   "position_share": round(float(cmap.position_share[ch]), 4)} for ch in cmap.order.tolist()],
-                 f"channel-code-{grid}x{grid}-{layer}")
+download_buttons(code.rows(), f"channel-code-{grid}x{grid}-{layer}")
 st.caption("Each column is one channel's mean GAP activation with the images in each cell, standardised across "
            "cells; channels are grouped by the cell they prefer (vertical lines).")
 
@@ -116,7 +115,7 @@ else:
     samples_col, run_col = st.columns([1, 2])
     samples = samples_col.select_slider("Samples for a fresh run", [200, 500, 1000], 200, key="cc_shuffle_samples")
     if run_col.button("Evaluate on a fresh sample", key="cc_shuffle_run"):
-        shuffle_rows, fresh = cc.fresh_shuffle("per_call", samples) + cc.fresh_shuffle("fixed", samples), True
+        shuffle_rows, fresh = cc.fresh_shuffle(samples), True
 if shuffle_rows:
     columns = st.columns(2)
     for i, ((task, kind), table) in enumerate(cc.shuffle_frames(shuffle_rows).items()):

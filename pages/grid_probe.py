@@ -8,8 +8,7 @@ from engine.data.grid import denormalize, place_on_grid
 from engine.data.images import ImageError, decode_image, image_to_patch
 from engine.data.shapes import CLASSES, shape_example
 from engine.models.probe import HEAD_LABELS, ProbeConfig
-from engine.probe.evaluate import evaluate_probe
-from engine.probe.train import train_probe
+from engine.probe import lab
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.jobs import get_job, render_job, start_job, take_result
 from ui.probe import (
@@ -18,7 +17,6 @@ from ui.probe import (
     curve_figure,
     grid_heatmap,
     long_run_figure,
-    model_key,
     object_row_note,
     per_cell_hover,
     rescale_cell,
@@ -26,8 +24,6 @@ from ui.probe import (
     shipped_curves,
     shipped_probe,
     shipped_table1,
-    sweep,
-    sweep_rate,
     table1_view,
     to_image,
     user_probes,
@@ -105,9 +101,9 @@ with place_tab:
         name = st.selectbox("Uploaded image", list(uploads), key="gp_upload_pick")
         patch = uploads[name]
         if task == "location" and len(uploads) > 1:
-            st.dataframe([{"image": n, **{f"{net}: cells right": sweep_rate(sweep(models[net], model_key(net, models[net]), p.numpy()), task)
-                                          for net in chosen}} for n, p in uploads.items()], hide_index=True)
-    sweeps = {name: sweep(models[name], model_key(name, models[name]), patch.numpy()) for name in chosen}
+            st.dataframe([{"image": n, **{f"{net}: cells right": lab.sweep(models[net], p).rate() for net in chosen}}
+                          for n, p in uploads.items()], hide_index=True)
+    sweeps = {name: lab.sweep(models[name], patch) for name in chosen}
     if "gp_cell" in st.session_state and st.session_state.get("gp_cell_grid", grid) != grid:  # the grid changed: same spot
         st.session_state.gp_cell = rescale_cell(st.session_state.gp_cell, st.session_state.gp_cell_grid, grid)
     cell = st.number_input("Cell (row-major; or click the canvas)", 0, grid * grid - 1, key="gp_cell", bind="query-params")
@@ -120,11 +116,11 @@ with place_tab:
         scored = [net for net in chosen if task == "location" or (label is not None and len(classes) == models[net].config.num_outputs)]
         if scored:
             st.caption(f"{'Cells' if task == 'location' else 'Class'} right when this image visits each of the {grid * grid} "
-                       "cells: " + "; ".join(f"{net} {sweep_rate(sweeps[net], task, label)}" for net in scored))
+                       "cells: " + "; ".join(f"{net} {sweeps[net].rate(label)}" for net in scored))
     with right:
         cols = st.columns(max(1, len(chosen)))
         for col, name in zip(cols, chosen):
-            probs = sweeps[name][cell].numpy()
+            probs = sweeps[name].probs[cell].numpy()
             if task == "location":
                 col.plotly_chart(grid_heatmap(probs.reshape(grid, grid), f"{name}: P(cell)", int(probs.argmax()), cell), key=f"gp_heat_{name}",
                                  config=chart_config(f"grid-{grid}-cell-{cell}-{name}"))
@@ -141,15 +137,14 @@ with all_tab:
         cols = st.columns(max(1, len(chosen)))
         for col, name in zip(cols, chosen):
             with st.spinner(f"Evaluating {name}…"):
-                result = evaluate_probe(models[name], samples=samples)
-            col.plotly_chart(grid_heatmap(result.per_cell.numpy(), f"{name}: % right per cell", zmax=100, fmt=".0f",
-                                          colorscale="RdYlGn", hover=per_cell_hover(result, task)),
+                result = lab.evaluate(models[name], name, samples=samples)
+            col.plotly_chart(grid_heatmap(result.evaluation.per_cell.numpy(), f"{name}: % right per cell", zmax=100, fmt=".0f",
+                                          colorscale="RdYlGn", hover=per_cell_hover(result.evaluation, task)),
                              key=f"gp_all_{name}", config=chart_config(f"grid-{grid}-all-cells-{name}"))
             with col:
-                st.caption(f"Overall {format_rate(round(result.accuracy * samples / 100), samples)}; about "
+                st.caption(f"Overall {format_rate(round(result.evaluation.accuracy * samples / 100), samples)}; about "
                            f"{samples / (grid * grid):.0f} images per cell, so each cell's number is rough.")
-                download_buttons([{"cell": c, "row": c // grid, "col": c % grid, "accuracy": round(float(a), 2)}
-                                  for c, a in enumerate(result.per_cell.flatten())], f"grid-{grid}-all-cells-{name}")
+                download_buttons(result.rows(), f"grid-{grid}-all-cells-{name}")
 
 with table_tab:
     rows = shipped_table1()
@@ -192,7 +187,8 @@ with train_tab:
     if submitted:
         config = ProbeConfig(head=head, task=t_task, grid=int(t_grid), padding=t_pad, width=width)
         train = TrainConfig(steps=int(steps), seed=int(seed))
-        start_job("gp_train", config.label, lambda job: train_probe(config, train, on_progress=job.on_progress, stop=job.stop)[0])
+        start_job("gp_train", config.label,
+                  lambda job: lab.train(config, train, eval_samples=0, on_progress=job.on_progress, stop=job.stop).model)
 
     @st.fragment(run_every=1.0)
     def training_status() -> None:

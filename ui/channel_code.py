@@ -9,11 +9,12 @@ import streamlit as st
 import torch
 from plotly.subplots import make_subplots
 
-from engine.channel.code_map import ChannelMap, channel_map
-from engine.channel.decode import READOUTS, decode_cells
+from engine.channel import lab
+from engine.channel.code_map import ChannelMap
+from engine.channel.decode import READOUTS
 from engine.channel.features import LAYERS, Probed
-from engine.channel.nets import CHANNEL_ASSETS, at_grid, net_for_grid, net_path
-from engine.channel.shuffle import Shuffled, shuffle_2x2
+from engine.channel.nets import CHANNEL_ASSETS, net_for_grid, net_path
+from engine.channel.shuffle import Shuffled
 from engine.core.stats import format_pct, pct_interval
 from engine.data.grid import denormalize, place_on_grid
 from engine.data.patches import GeneratedShapes
@@ -45,22 +46,15 @@ def user_nets() -> dict[str, Probed]:
     return {f"{YOURS}{name}": model for name, model in (user_probes() | user_classifiers()).items()}
 
 
-def network(key: str, grid: int) -> tuple[Probed, str]:
-    """Network ``key`` for ``grid`` canvases and its cache key (an upload's includes its identity: names are per session)."""
-    if key.startswith(YOURS):
-        model = user_nets()[key]
-        return at_grid(model, grid), f"{key}|{grid}|{id(model)}"
-    return net(key, grid), f"{key}|{grid}"
+def _user(key: str) -> lab.UserNet | None:
+    """An upload (``yours: ...``) as the lab's user network, its features kept off the disk; ``None`` for a shipped one."""
+    return lab.UserNet(key, user_nets()[key], persist=False) if key.startswith(YOURS) else None
 
 
-@st.cache_data(show_spinner="Placing the images in every cell...")
-def _map(_model: Probed, model_key: str, layer: str, images: int, persist: bool) -> ChannelMap:
-    return channel_map(_model, images=images, layer=layer, persist=persist)
-
-
-def cached_map(key: str, grid: int, layer: str, images: int) -> ChannelMap:
-    """The channel map of network ``key``; an upload's features never reach the disk cache."""
-    return _map(*network(key, grid), layer, images, not key.startswith(YOURS))
+def code_map(key: str, grid: int, layer: str, images: int) -> lab.CodeMap:
+    """The code map of network ``key`` (its features from the engine's shared cache; an upload's stay in memory)."""
+    with st.spinner("Placing the images in every cell..."):
+        return lab.code_map(grid, layer, images, key, _user(key))
 
 
 def recorded(name: str) -> list[dict] | None:
@@ -328,24 +322,16 @@ def shuffle_export(rows: list[dict]) -> list[dict]:
     return out
 
 
-@st.cache_data(show_spinner="Decoding the cell from GAP vectors...")
-def _decode(_model: Probed, model_key: str, layer: str, train: int, test: int, seed: int, persist: bool) -> list[dict]:
-    results = decode_cells(_model, train=train, test=test, layer=layer, seed=seed, persist=persist)
-    return [{"permuted": r.readout != "ordered", **r.as_dict()} for r in results]
-
-
 def fresh_decode(key: str, grid: int, layer: str, train: int, test: int, seed: int) -> list[dict]:
     """Decode-table rows of network ``key`` on a fresh sample (``seed``); an upload's features stay in memory."""
-    rows = _decode(*network(key, grid), layer, train, test, seed, not key.startswith(YOURS))
-    return [{"net": key, "grid": grid, **row} for row in rows]
+    with st.spinner("Decoding the cell from GAP vectors..."):
+        return lab.decode([grid], [layer], [key], _user(key), train=train, test=test, seed=seed).rows()
 
 
-@st.cache_data(show_spinner="Evaluating the 2 x 2...")
-def fresh_shuffle(kind: str, samples: int) -> list[dict]:
-    rows = []
-    for task in ("location", "object"):
-        rows += shuffle_2x2(net(f"probe/{task}-gapnet", 3), net(f"probe/{task}-permutenet", 3), kind, samples=samples)
-    return rows
+def fresh_shuffle(samples: int) -> list[dict]:
+    """The 2 x 2 of both tasks and both kinds of shuffle on ``samples`` fresh test placements."""
+    with st.spinner("Evaluating the 2 x 2..."):
+        return lab.shuffle(samples=samples).rows()
 
 
 def demo_canvases(image_seed: int) -> tuple[torch.Tensor, int, tuple[str, ...]]:

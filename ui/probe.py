@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 
 from engine.core.stats import format_rate, wilson
 from engine.models.probe import ProbeNet
-from engine.probe.evaluate import ProbeEvaluation, cell_sweep, sweep_accuracy
+from engine.probe.evaluate import ProbeEvaluation
 from engine.probe.shipped import PROBE_ASSETS, load_shipped_probe, paper_accuracy, shipped_probe_path
 
 
@@ -19,23 +19,6 @@ from engine.probe.shipped import PROBE_ASSETS, load_shipped_probe, paper_accurac
 def shipped_probe(head: str, task: str, grid: int, padding: str) -> ProbeNet:
     """A shipped probe, loaded once per server and shared read-only by every session."""
     return load_shipped_probe(head, task, grid, padding)[0]
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def sweep(_model: ProbeNet, model_key: str, patch: np.ndarray) -> torch.Tensor:
-    """``cell_sweep`` of one patch, computed once per (model, image): moving the cell reuses it."""
-    return cell_sweep(_model, torch.from_numpy(patch))
-
-
-def sweep_rate(probs: torch.Tensor, task: str, label: int | None = None) -> str:
-    """How often a :func:`sweep` is right (the cell, or ``label``), with n (the cells) and its 95% Wilson interval."""
-    cells = len(probs)
-    return format_rate(round(sweep_accuracy(probs, task, label) * cells / 100), cells, 0)
-
-
-def model_key(name: str, model: ProbeNet) -> str:
-    """A cache key for a model in this server process (name, settings and identity)."""
-    return f"{name}|{model.config.label}|{id(model)}"
 
 
 def shipped_available(head: str, task: str, grid: int, padding: str) -> bool:

@@ -17,9 +17,10 @@ import copy
 from pathlib import Path
 
 from engine.channel.features import Probed
+from engine.core.cache import CACHE
 from engine.core.device import seed_everything
 from engine.core.progress import ProgressFn, StopToken
-from engine.core.storage import ASSETS, CheckpointError
+from engine.core.storage import ASSETS, CheckpointError, fingerprint
 from engine.core.training import TrainConfig
 from engine.models.probe import ProbeConfig, ProbeNet, build_probe, load_probe, save_probe
 from engine.models.user_models import load_user_checkpoint
@@ -52,7 +53,10 @@ def net_path(key: str, grid: int) -> Path:
 
 
 def load_net(key: str, grid: int) -> ProbeNet:
-    """Network ``key`` trained at ``grid``; ``FileNotFoundError`` names the command that makes it."""
+    """Network ``key`` trained at ``grid``; ``FileNotFoundError`` names the command that makes it.
+
+    A checkpoint is loaded once per file version (path, size, modification time) into the shared cache: the network
+    is shared, read-only (only evaluated)."""
     if key == UNTRAINED:
         seed_everything(TRAIN_SEED)
         return build_probe(classifier_config(grid)).eval()
@@ -61,7 +65,9 @@ def load_net(key: str, grid: int) -> ProbeNet:
         make = (f"python -m engine channel-nets --grids {grid}" if key == OBJECT_CLASSIFIER else
                 "python -m engine train-probe --head {} --task {} --grid {} --out {}".format(*PROBE_NETS[key], grid, path))
         raise FileNotFoundError(f"No checkpoint {path.name}; make it with `{make}`.")
-    return load_probe(path)[0]
+    stat = path.stat()
+    version = fingerprint(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    return CACHE.get_or_compute(f"channel/net-{version}", lambda: load_probe(path)[0])
 
 
 def net_for_grid(key: str, grid: int) -> tuple[ProbeNet, int | None]:

@@ -149,7 +149,7 @@ def test_a_location_run_cannot_change_grid(tmp_path, capsys):
 
 
 def test_steps_done_reads_checkpoints_written_before_steps_total():
-    from engine.cli.probe import steps_done
+    from engine.probe.lab import steps_done
     assert steps_done({"train": {"steps": 600}}) == 600
     assert steps_done({"train": {"steps": 600}, "init": {"command": "python -m engine train-probe --steps 6000"}}) == 6600
     assert steps_done({"steps_total": 7, "train": {"steps": 3}}) == 7
