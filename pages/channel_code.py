@@ -3,6 +3,7 @@ import random
 
 import streamlit as st
 
+from engine.channel import lab
 from engine.channel.features import LAYERS
 from engine.channel.nets import available_nets
 from ui import channel_code as cc
@@ -152,17 +153,14 @@ if b2.button("Restore the order", key="cc_restore"):
     st.session_state.cc_permuted = False
 
 draw = st.session_state.cc_draws
-canvases, label, classes = cc.demo_canvases(int(image_seed))
-permutation = cc.demo_permutation(draw) if st.session_state.cc_permuted else None
-probs = cc.demo_predictions(canvases, permutation)
-st.markdown(f"Latent channels **{'in order' if permutation is None else f'permuted (draw {draw})'}**. "
-            f"The image is a **{classes[label]}**, placed in {cc.cell_label(cell, 3)}.")
+demo = lab.permutation_demo(int(image_seed), draw if st.session_state.cc_permuted else None)
+st.markdown(f"Latent channels **{'in order' if demo.draw is None else f'permuted (draw {demo.draw})'}**. "
+            f"The image is a **{demo.classes[demo.label]}**, placed in {cc.cell_label(cell, 3)}.")
 img_col, *plot_cols = st.columns(4)
-img_col.image(cc.canvas_image(canvases[cell]).numpy(), caption="input canvas", clamp=True)
+img_col.image(cc.canvas_image(demo.canvases[cell]).numpy(), caption="input canvas", clamp=True)
 for column, (net_key, title) in zip(plot_cols, cc.DEMO_NETS.items()):
-    figure = (cc.location_figure(probs[net_key][cell], title) if "location" in net_key
-              else cc.object_figure(probs[net_key][cell], classes, title))
+    figure = (cc.location_figure(demo.probs[net_key][cell], title) if "location" in net_key
+              else cc.object_figure(demo.probs[net_key][cell], demo.classes, title))
     column.plotly_chart(figure, key=f"cc_demo_{net_key}")
-hits = cc.demo_hits(probs, label)
 for column, (net_key, title) in zip(st.columns(3), cc.DEMO_NETS.items()):
-    column.metric(f"{title}: right in", f"{hits[net_key]}/9 cells")
+    column.metric(f"{title}: right in", f"{demo.hits[net_key]}/9 cells")

@@ -13,27 +13,18 @@ from engine.channel import lab
 from engine.channel.code_map import ChannelMap
 from engine.channel.decode import READOUTS
 from engine.channel.features import LAYERS, Probed
-from engine.channel.nets import CHANNEL_ASSETS, net_for_grid, net_path
-from engine.channel.shuffle import Shuffled
+from engine.channel.nets import CHANNEL_ASSETS, net_path
 from engine.core.stats import format_pct, pct_interval
-from engine.data.grid import denormalize, place_on_grid
-from engine.data.patches import GeneratedShapes
-from engine.models.probe import HEAD_LABELS, ProbeNet, predict_proba
+from engine.data.grid import denormalize
+from engine.models.probe import HEAD_LABELS
 from engine.probe.shipped import paper_accuracy
 from ui.probe import table1_entry, user_probes
 from ui.uploads import user_classifiers
 
 YOURS = "yours: "
-DEMO_NETS = {"probe/location-gapnet": "Location GAPNet (trained in order)",
-             "probe/object-permutenet": "Object PermuteNet (trained shuffled)",
-             "probe/object-gapnet": "Object GAPNet (trained in order)"}
+DEMO_NETS = dict(zip(lab.DEMO_NETS, ("Location GAPNet (trained in order)", "Object PermuteNet (trained shuffled)",
+                                    "Object GAPNet (trained in order)")))  # the demo's networks and their titles
 TABLE1_SAMPLES = 2000  # `python -m engine table1 --eval-samples` default, for rows that do not record their n
-
-
-@st.cache_resource(show_spinner=False)
-def net(key: str, grid: int) -> ProbeNet:
-    """Network ``key`` for ``grid`` canvases (shared, read-only: only evaluated)."""
-    return net_for_grid(key, grid)[0]
 
 
 def missing(keys: list[str], grid: int = 3) -> list[str]:
@@ -332,31 +323,6 @@ def fresh_shuffle(samples: int) -> list[dict]:
     """The 2 x 2 of both tasks and both kinds of shuffle on ``samples`` fresh test placements."""
     with st.spinner("Evaluating the 2 x 2..."):
         return lab.shuffle(samples=samples).rows()
-
-
-def demo_canvases(image_seed: int) -> tuple[torch.Tensor, int, tuple[str, ...]]:
-    """One test patch placed in each of the 9 cells of a 3x3 canvas, its class index, and the class names."""
-    source = GeneratedShapes()
-    patch, label = source.sample(1, image_seed, "test")
-    return place_on_grid(patch.expand(9, -1, -1, -1), torch.arange(9), 3), int(label[0]), source.classes
-
-
-def demo_permutation(seed: int) -> torch.Tensor:
-    """A random order of the demo networks' latent channels (they share one width)."""
-    channels = net("probe/location-gapnet", 3).backbone.out_channels
-    return torch.randperm(channels, generator=torch.Generator().manual_seed(seed))
-
-
-def demo_hits(probs: dict[str, torch.Tensor], label: int) -> dict[str, int]:
-    """In how many of the 9 cells each demo network is right (its cell, or the object's class)."""
-    targets = {"probe/location-gapnet": torch.arange(9)}
-    return {key: int((p.argmax(1) == targets.get(key, torch.full((9,), label))).sum()) for key, p in probs.items()}
-
-
-def demo_predictions(canvases: torch.Tensor, permutation: torch.Tensor | None) -> dict[str, torch.Tensor]:
-    """Probabilities of each demo network, channels in order or passed through ``permutation``."""
-    mode = "none" if permutation is None else "fixed"
-    return {key: predict_proba(Shuffled(net(key, 3), mode, permutation), canvases) for key in DEMO_NETS}
 
 
 def canvas_image(canvas: torch.Tensor) -> torch.Tensor:

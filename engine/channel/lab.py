@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from engine.channel.code_map import ChannelMap, channel_map
 from engine.channel.decode import PROBE_SEED, DecodeResult, decode_cells
 from engine.channel.features import Probed, data_key
@@ -22,12 +24,13 @@ from engine.channel.nets import (
     open_user_net,
     train_object_classifier,
 )
-from engine.channel.shuffle import shuffle_2x2
+from engine.channel.shuffle import Shuffled, shuffle_2x2
 from engine.core.cache import CACHE, model_key
 from engine.core.progress import ProgressFn, StopToken
 from engine.core.results import Row
-from engine.data.patches import PatchSource, open_patch_source
-from engine.models.probe import ProbeNet
+from engine.data.grid import place_on_grid
+from engine.data.patches import GeneratedShapes, PatchSource, open_patch_source
+from engine.models.probe import ProbeNet, predict_proba
 
 Note = Callable[[str], None]  # where a call reports what it skipped (the CLI: stderr)
 
@@ -203,3 +206,41 @@ def nets(grids: Sequence[int] = (3,), steps: int = TRAIN_STEPS, seed: int = TRAI
          on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> TrainedNets:
     """Train and save the object-only classifier of ``assets/channel_code`` for each grid."""
     return TrainedNets([train_object_classifier(grid, steps, seed, on_progress=on_progress, stop=stop) for grid in grids])
+
+
+DEMO_NETS = ("probe/location-gapnet", "probe/object-permutenet", "probe/object-gapnet")
+
+
+@dataclass
+class PermutationDemo:
+    """One test image placed in each cell of a 3x3 canvas and each demo network's probabilities there, its latent
+    channels in order (``draw`` None) or through random permutation number ``draw``."""
+
+    canvases: torch.Tensor  # (9, 3, H, W), normalised
+    label: int
+    classes: tuple[str, ...]
+    draw: int | None
+    probs: dict[str, torch.Tensor]  # by network: (9 cells, outputs)
+    hits: dict[str, int]  # by network: in how many of the 9 cells it is right (its cell, or the object's class)
+
+    def rows(self) -> list[Row]:
+        """One row per network and cell: the predicted output and its probability."""
+        return [{"net": key, "cell": cell, "predicted": int(p.argmax()), "probability": float(p.max())}
+                for key, probs in self.probs.items() for cell, p in enumerate(probs)]
+
+
+def permutation_demo(image_seed: int, draw: int | None = None, nets: Sequence[str] = DEMO_NETS) -> PermutationDemo:
+    """What the shipped 3x3 ``nets`` say about test image ``image_seed`` in every cell, channels in order or permuted
+    by a permutation seeded with ``draw`` (the same for every net: they share one width)."""
+    source = GeneratedShapes()
+    patch, labels = source.sample(1, image_seed, "test")
+    canvases, label = place_on_grid(patch.expand(9, -1, -1, -1), torch.arange(9), 3), int(labels[0])
+    models = {key: load_net(key, 3) for key in nets}
+    channels = models[nets[0]].backbone.out_channels
+    permutation = None if draw is None else torch.randperm(channels, generator=torch.Generator().manual_seed(draw))
+    mode = "none" if permutation is None else "fixed"
+    probs = {key: predict_proba(Shuffled(model, mode, permutation), canvases) for key, model in models.items()}
+    targets = {key: torch.arange(9) if model.config.task == "location" else torch.full((9,), label)
+               for key, model in models.items()}
+    hits = {key: int((p.argmax(1) == targets[key]).sum()) for key, p in probs.items()}
+    return PermutationDemo(canvases, label, source.classes, draw, probs, hits)

@@ -2,7 +2,6 @@
 evaluate on fresh placements, sweep one image over every cell, Table 1. Each returns a typed result with ``rows()``."""
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -187,8 +186,3 @@ def table1(tasks: Iterable[str] = ("location",), paddings: Iterable[str] = ("zer
                            UNSHIPPED_ROWS if unshipped else None, on_missing=lambda why: note(f"skipped {why} (use --train)"))
     return Table1(cells, trained)
 
-
-def recorded_table1() -> list[Row]:
-    """The rows of ``assets/probe/table1.json`` (written by ``python -m engine table1 --json``); [] when absent."""
-    path = PROBE_ASSETS / "table1.json"
-    return json.loads(path.read_text()) if path.is_file() else []
