@@ -7,7 +7,7 @@ import sys
 from engine.channel import lab
 from engine.channel.features import LAYERS
 from engine.channel.nets import NETS, OBJECT_CLASSIFIER, TRAIN_SEED, TRAIN_STEPS
-from engine.cli.output import add_command, add_output_args, print_table, write_json, write_rows
+from engine.cli.output import add_command, add_output_args, print_table, write_rows
 from engine.core.progress import print_progress
 from engine.models.user_classifier import ARCHS as CLASSIFIER_ARCHS
 
@@ -49,8 +49,7 @@ def run_channel_map(args: argparse.Namespace) -> int:
     result = lab.code_map(args.grid, args.layer, args.images, args.net, _user(args), args.data)
     print_table(result.cell_rows(), MAP_COLUMNS)
     print(f"mean selectivity {result.map.selectivity.mean():.3f}, mean position share {result.map.position_share.mean():.3f}")
-    write_json(result.document(), args.json)  # the whole map as one object; --csv: one row per channel
-    write_rows(result, argparse.Namespace(csv=args.csv))
+    write_rows(result, args, document=result.document())  # --json: the whole map; --csv: one row per channel
     return 0
 
 
@@ -110,9 +109,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", type=int, default=64,
                    help="test patches placed in every cell and averaged (default: %(default)s)")
     _net_args(p)
-    add_output_args(p)
-    p._option_string_actions["--json"].help = "write the whole map here (response per cell, preferred cell, selectivity per channel)"
-    p._option_string_actions["--csv"].help = "write one row per channel here (preferred cell, selectivity, position share)"
+    add_output_args(p, json_help="write the whole map here (response per cell, preferred cell, selectivity per channel)",
+                    csv_help="write one row per channel here (preferred cell, selectivity, position share)")
 
     p = add_command(sub, "channel-nets", "train the object-only classifier shipped in assets/channel_code",
                     ["--grids 3", "--grids 3 5 --steps 400 --json nets.json"], run_channel_nets)

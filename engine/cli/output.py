@@ -40,16 +40,18 @@ def add_command(sub: argparse._SubParsersAction, name: str, help: str, examples:
     return parser
 
 
-def add_output_args(parser: argparse.ArgumentParser) -> None:
-    """``--json PATH`` and ``--csv PATH``: where a command writes its rows (besides printing them)."""
-    parser.add_argument("--json", metavar="PATH", help="write the rows here as JSON")
-    parser.add_argument("--csv", metavar="PATH", help="write the rows here as CSV (one column per key)")
+def add_output_args(parser: argparse.ArgumentParser, json_help: str = "write the rows here as JSON",
+                    csv_help: str = "write the rows here as CSV (one column per key)") -> None:
+    """``--json PATH`` and ``--csv PATH``: where a command writes its result (besides printing it)."""
+    parser.add_argument("--json", metavar="PATH", help=json_help)
+    parser.add_argument("--csv", metavar="PATH", help=csv_help)
 
 
-def write_rows(result: Result | Sequence[Row], args: argparse.Namespace) -> list[Row]:
-    """A result's rows (or rows as they are) written to ``args.json`` / ``args.csv`` when given; the rows."""
+def write_rows(result: Result | Sequence[Row], args: argparse.Namespace, document: Any = None) -> list[Row]:
+    """Write a result to ``args.json`` (its rows, or ``document`` when the command's JSON is one object) and its rows
+    to ``args.csv``, each when given; the rows."""
     rows = result.rows() if isinstance(result, Result) else list(result)
-    write_json(rows, getattr(args, "json", None))
+    write_json(rows if document is None else document, getattr(args, "json", None))
     if getattr(args, "csv", None):
         write_csv(rows, Path(args.csv))
         print(f"wrote {args.csv}", file=sys.stderr)

@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from engine.cli.output import add_command, add_output_args, print_table, write_json, write_rows
+from engine.cli.output import add_command, add_output_args, print_table, write_rows
 from engine.core.progress import print_progress
 from engine.core.training import SCHEDULES, TrainConfig
 from engine.models.probe import ProbeConfig
@@ -59,8 +59,7 @@ def cmd_train_probe(args: argparse.Namespace) -> int:
     result = lab.train(config, _train_config(args), out, data=args.data, device=args.device, init=args.init,
                        eval_samples=args.eval_samples, eval_every=args.eval_every, command=_command(),
                        on_progress=print_progress, note=_note)
-    write_json(result.document(), args.json)  # one object (curve, history, provenance); --csv: its flat row
-    write_rows(result, argparse.Namespace(csv=args.csv))
+    write_rows(result, args, document=result.document())  # --json: one object (curve, history, provenance)
     return 0
 
 
@@ -93,9 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--background", default="mean", choices=["mean", "black"],
                    help="fill of the empty cells: the data's mean colour or black (default: %(default)s)")
     p.add_argument("--out", default=None, metavar="PATH", help="checkpoint path (default: the shipped asset path)")
-    add_output_args(p)
-    p._option_string_actions["--json"].help = "write the configuration, evaluation and provenance here (one object)"
-    p._option_string_actions["--csv"].help = "write one row of them here as CSV (settings, accuracy, checkpoint path)"
+    add_output_args(p, json_help="write the configuration, evaluation and provenance here (one object)",
+                    csv_help="write one row of them here as CSV (settings, accuracy, checkpoint path)")
     p.add_argument("--init", default=None, metavar="PATH", help="continue training this probe checkpoint (same settings)")
     p.add_argument("--eval-every", type=int, default=0, metavar="STEPS",
                    help="every STEPS steps: accuracy on 500 fresh placements into the meta's curve, and the weights "

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
-from engine.cli.output import add_command, add_output_args, print_table, write_json, write_rows
+from engine.cli.output import add_command, add_output_args, print_table, write_rows
 from engine.core import distributed
 from engine.core.device import pick_device
 from engine.core.distributed import Shard
@@ -116,8 +116,7 @@ def _write(result: Result | list[dict], args: argparse.Namespace, as_json: objec
     if as_json is None:
         write_rows(result, args)
         return
-    write_json(as_json, args.json)
-    write_rows(result, argparse.Namespace(csv=args.csv))
+    write_rows(result, args, document=as_json)
 
 
 @sharded

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from engine.cli.output import add_command, add_output_args, print_table, write_json, write_rows
+from engine.cli.output import add_command, add_output_args, print_table, write_rows
 from engine.core.device import pick_device
 from engine.core.progress import print_progress
 from engine.core.storage import cache_dir
@@ -101,8 +101,7 @@ def run_train(args: argparse.Namespace) -> int:
     save_shift_model(result.model, out, meta)
     print_table(result.rows(), ["method", "top1", "cons", "seconds"])
     print(f"saved {out}", file=sys.stderr)
-    write_json({"method": args.method, "top1": ev.top1, "cons": ev.cons, "path": str(out), **meta}, args.json)
-    write_rows(result, argparse.Namespace(csv=args.csv))
+    write_rows(result, args, document={"method": args.method, "top1": ev.top1, "cons": ev.cons, "path": str(out), **meta})
     return 0
 
 

@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import torch
 
+from engine.core.device import seed_everything
 from engine.core.progress import ProgressFn, StopToken
 from engine.core.training import MilestoneFn, TrainConfig, fit
 from engine.data.grid import hflip_random, place_on_grid, random_cells
@@ -35,6 +36,7 @@ def train_probe(config: ProbeConfig, train: TrainConfig, source: PatchSource | N
     """
     source = source or GeneratedShapes(config.patch)
     config = replace(config, num_classes=len(source.classes))
+    seed_everything(train.seed)  # the initial weights too: the same --seed gives the same run
     model = build_probe(config) if init is None else _continue_from(init, config)
 
     def next_batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -220,3 +220,14 @@ def test_a_table1_row_names_every_leg_of_its_checkpoint():
     meta = {"command": "leg 3", "init": {"path": "b.pt", "command": "leg 2", "init": {"path": "a.pt", "command": "leg 1", "init": None}}}
     assert command_chain(meta) == "leg 1 ; then leg 2 ; then leg 3"
     assert command_chain({"command": "only"}) == "only" and command_chain({}) is None
+
+
+def test_the_same_seed_gives_the_same_run_from_any_random_state():
+    """The initial weights are seeded too: a recorded command reproduces its checkpoint in a fresh process."""
+    config = ProbeConfig(grid=2, width=0.125, patch=16)
+    runs = []
+    for noise in (1, 2):
+        torch.manual_seed(noise)  # whatever the process did before
+        model, _ = train_probe(config, TrainConfig(steps=2, batch=4, seed=3), device=torch.device("cpu"))
+        runs.append(model.state_dict())
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
