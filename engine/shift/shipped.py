@@ -1,6 +1,7 @@
 """The shift-lab checkpoints that ship in ``assets/shift`` and the paper's Table 2 for comparison."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from engine.core.storage import ASSETS
@@ -16,6 +17,7 @@ PAPER_TABLE2: dict[str, dict[str, tuple[float, float]] | None] = {
 }
 
 
+UNSHIPPED = "unshipped.json"  # rows of models trained by their recorded command but left out of assets/
 SHIPPED_SETS = {"shapes": "generated shapes (10 classes)", "shapes100": "generated shapes-100 (100 classes)"}
 
 
@@ -29,10 +31,22 @@ def shipped_path(method: str, dataset: str = "shapes") -> Path:
     return folder / f"{method.replace('+', '-')}.pt"
 
 
+def recorded_row(method: str, dataset: str) -> dict | None:
+    """The measured row (Top-1, Cons.8, the command) of a model trained but not shipped (the asset budget), if any."""
+    path = shipped_path(method, dataset).parent / UNSHIPPED
+    rows = json.loads(path.read_text()) if path.is_file() else []
+    return next((r for r in rows if r["method"] == method and r["dataset"] == dataset), None)
+
+
 def load_shipped(method: str, dataset: str = "shapes") -> tuple[ShiftNet, dict]:
-    """Load a shipped model; ``FileNotFoundError`` names the command that makes it when missing."""
+    """Load a shipped model; ``FileNotFoundError`` says what was measured without it, or the command that makes it."""
     path = shipped_path(method, dataset)
     if not path.is_file():
+        row = recorded_row(method, dataset)
+        if row is not None:
+            raise FileNotFoundError(f"{method} on {dataset} is not shipped (asset budget); measured Top-1 {row['top1']:.1f}, "
+                                    f"Cons.8 {row['cons']:.1f} on {row['samples']} test images; made by `{row['command']}` "
+                                    f"(see MODEL_CARD.md).")
         data = "" if dataset == "shapes" else f" --data {dataset}"
         raise FileNotFoundError(f"No shipped checkpoint {path.name} in {path.parent}; make it with "
                                 f"`python -m engine train-shift --method {method}{data} --out {path}` (see MODEL_CARD.md).")
