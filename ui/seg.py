@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from engine.core.cache import CACHE
 from engine.core.distributed import memory_budget
 from engine.core.storage import ASSETS, cache_dir, fingerprint
 from engine.data.cityscapes_classes import colorize
@@ -38,8 +39,6 @@ PAPER_WIDTH = 2048
 PAPER_MIOU = {0: (74.0, 74.0), 100: (71.9, 73.4), 500: (64.7, 70.5)}
 # The shipped pair: the default (trained without flips, leans on absolute position) and its control (flip-trained).
 SHIPPED = {"default": "default: trained without flips", "control": "control: trained with flips"}
-# Models and data are cache keys by identity of content: weights + settings, and the data's description.
-HASH = {SegModel: lambda seg: seg.fingerprint, SceneSet: lambda data: fingerprint(data.key)}
 
 
 def model_files() -> list[Path]:
@@ -81,9 +80,13 @@ def live_ablation(seg: SegModel, data: SceneSet, subset: str, ranking: str, draw
         return lab.ablate(seg, data, ranking, n, rank_range, [draw], subset, rank_on, images=live)
 
 
-@st.cache_data(max_entries=16, hash_funcs=HASH, show_spinner="Ranking channels…")
 def shared_rankings(seg: SegModel, data: SceneSet, methods: tuple[str, ...], rank_on: str = "held-out") -> lab.RankResult:
-    return lab.rank(seg, data, methods, rank_on)
+    """The rankings of ``methods``, computed once per model, data and split in the engine's shared cache."""
+    key = fingerprint("seg/rankings", seg.fingerprint, data.key, list(methods), rank_on)
+    if key in CACHE:
+        return CACHE.get_or_compute(key, lambda: lab.rank(seg, data, methods, rank_on))
+    with st.spinner("Ranking channels…"):
+        return CACHE.get_or_compute(key, lambda: lab.rank(seg, data, methods, rank_on))
 
 
 def photo_latents(seg: SegModel, image: np.ndarray) -> Latents:

@@ -6,7 +6,6 @@ torchvision's layout, any torchvision ImageFolder, or a list of user images.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -15,7 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.core.cache import CACHE
 from engine.core.errors import DataError
+from engine.core.storage import fingerprint
 from engine.data.shapes import CLASSES as SHAPE_CLASSES
 from engine.data.shapes import generate_shapes
 
@@ -138,11 +139,12 @@ class TrainingPool:
         return self.images[idx], self.labels[idx]
 
 
-@functools.lru_cache(maxsize=1)
 def _pool(fresh: PatchSource, train_images: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The training pool, generated once per process (tens of thousands of images take seconds)."""
+    """The training pool, generated once per process and kept in the shared cache (tens of thousands of images take
+    seconds); keyed by the generator's settings (a frozen dataclass: its repr names every one)."""
     pool = getattr(fresh, "pool", None)
-    return pool(train_images, seed) if pool else fresh.sample(train_images, seed, "train")
+    return CACHE.get_or_compute(fingerprint("pool", repr(fresh), train_images, seed),
+                                lambda: pool(train_images, seed) if pool else fresh.sample(train_images, seed, "train"))
 
 
 CIFAR_FOLDERS = {"cifar-10-batches-py": "cifar10", "cifar-100-python": "cifar100"}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -132,9 +131,9 @@ def ranking_data(data: SceneSet, rank_on: str = "held-out") -> SceneSet:
                         "images instead (rank-on val).") from err
 
 
-@lru_cache(maxsize=2)
 def _rank_scenes(config: SceneConfig) -> SceneSet:
-    return generate(config)
+    """The held-out ranking scenes, generated once and kept in the shared cache."""
+    return CACHE.get_or_compute(fingerprint("scenes", config.as_dict()), lambda: generate(config))
 
 
 def channel_order(seg: SegModel, data: SceneSet, ranking: str, draw: int = 0, rank_on: str = "held-out",
