@@ -19,6 +19,7 @@ from ui.shift import (
     entry_dataset,
     measure,
     measured_frame,
+    missing_note,
     probability_figure,
     scatter_figure,
     shipped_entries,
@@ -70,9 +71,8 @@ dataset = st.selectbox("Data set", SETS, format_func=SET_LABELS.get, key="shift_
                             "Results shows every set's table.")
 shipped_by_set = {name: shipped_entries(name) for name in SHIPPED_SETS}
 for name, (found, missing) in shipped_by_set.items():
-    if name != "shapes" and missing:  # a set still being trained: one line, not a warning per method
-        st.info(f"{len(found)} of the {len(found) + len(missing)} {SET_LABELS[name]} models ship so far; "
-                "assets/shift/MODEL_CARD.md has the commands that make the others.")
+    if name != "shapes" and missing:  # one line, not a warning per method
+        st.info(missing_note(name, found, missing))
         continue
     for message in missing:
         st.warning(message)
