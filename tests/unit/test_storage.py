@@ -46,3 +46,10 @@ def test_write_csv_has_one_column_per_key_and_json_for_lists(tmp_path):
     path = write_csv([{"a": 1, "b": [1, 2]}, {"a": 2, "c": None}], tmp_path / "rows.csv")
     rows = list(csv.DictReader(path.open()))
     assert list(rows[0]) == ["a", "b", "c"] and rows[0]["b"] == "[1, 2]" and rows[1] == {"a": "2", "b": "", "c": ""}
+
+
+def test_assets_stay_within_their_40_mb_budget():
+    from engine.core.storage import ASSETS
+
+    total = sum(p.stat().st_size for p in ASSETS.rglob("*") if p.is_file())
+    assert total < 40 * 10**6, f"assets/ holds {total / 1e6:.2f} MB"
