@@ -26,17 +26,11 @@ from engine.channel.nets import (
 )
 from engine.channel.shuffle import Shuffled, shuffle_2x2
 from engine.core.cache import CACHE, model_key
-from engine.core.progress import ProgressFn, StopToken
+from engine.core.progress import Note, ProgressFn, StopToken, quiet
 from engine.core.results import Row
 from engine.data.grid import place_on_grid
 from engine.data.patches import GeneratedShapes, PatchSource, open_patch_source
 from engine.models.probe import ProbeNet, predict_proba
-
-Note = Callable[[str], None]  # where a call reports what it skipped (the CLI: stderr)
-
-
-def _quiet(_: str) -> None:
-    """A :data:`Note` that says nothing."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +68,7 @@ class Subject:
         return self.model.config.grid
 
 
-def subjects(grid: int, nets: Sequence[str] | None = None, user: UserNet | None = None, note: Note = _quiet
+def subjects(grid: int, nets: Sequence[str] | None = None, user: UserNet | None = None, note: Note = quiet
              ) -> list[Subject]:
     """What to probe at ``grid``: the user's network, else the shipped ``nets`` (default: every one available
     there; a missing checkpoint is reported to ``note`` and skipped)."""
@@ -154,7 +148,7 @@ class DecodeTable:
 
 def decode(grids: Sequence[int] = (3, 5, 7), layers: Sequence[str] = ("layer4",), nets: Sequence[str] | None = None,
            user: UserNet | None = None, data: str | None = None, train: int = 2000, test: int = 1000,
-           seed: int = PROBE_SEED, note: Note = _quiet) -> DecodeTable:
+           seed: int = PROBE_SEED, note: Note = quiet) -> DecodeTable:
     """A linear probe decoding the cell from frozen GAP vectors (in order, permuted, sorted) of every network
     :func:`subjects` finds at each grid, per layer; each result kept in the shared cache by weights, data and settings."""
     source, table = _sources(data), DecodeTable()

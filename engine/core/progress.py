@@ -62,3 +62,10 @@ def print_progress(p: Progress) -> None:
     metrics = " ".join(f"{k}={v:.4g}" for k, v in p.metrics.items())
     end = "\n" if p.done >= p.total else "\r"
     print(f"[{p.done}/{p.total}] {p.message} {metrics}".rstrip(), end=end, file=sys.stderr, flush=True)
+
+
+Note = Callable[[str], None]  # where a long call reports a line for its user (the CLI: stderr; a page: nowhere)
+
+
+def quiet(_: str) -> None:
+    """A :data:`Note` that says nothing."""

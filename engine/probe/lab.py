@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
@@ -13,7 +13,7 @@ import torch
 
 from engine.core.cache import CACHE, model_key
 from engine.core.device import pick_device
-from engine.core.progress import ProgressFn, StopToken
+from engine.core.progress import Note, ProgressFn, StopToken, quiet
 from engine.core.results import Row
 from engine.core.stats import format_rate
 from engine.core.storage import fingerprint
@@ -24,12 +24,7 @@ from engine.probe.evaluate import CURVE_SEED, EVAL_SEED, ProbeEvaluation, cell_s
 from engine.probe.shipped import PROBE_ASSETS, UNSHIPPED_ROWS, Table1Row, measure_table1, shipped_probe_path
 from engine.probe.train import train_probe
 
-Note = Callable[[str], None]  # where a long call reports a line (the CLI: stderr; the page: nowhere)
 CURVE_SAMPLES = 500  # placements per point of a long run's accuracy-vs-steps curve
-
-
-def _quiet(_: str) -> None:
-    """A :data:`Note` that says nothing."""
 
 
 @dataclass
@@ -66,7 +61,7 @@ def steps_done(meta: dict) -> int:
 def train(config: ProbeConfig, settings: TrainConfig, out: Path | None = None, *, data: str | None = None,
           device: str | None = None, init: Path | str | None = None, eval_samples: int = 2000, eval_every: int = 0,
           command: str | None = None, on_progress: ProgressFn | None = None, stop: StopToken | None = None,
-          note: Note = _quiet) -> TrainedProbe:
+          note: Note = quiet) -> TrainedProbe:
     """Train one probe (fresh, or continuing ``init``); with ``out``, save it (every ``eval_every`` steps too, with a
     point of its curve) and evaluate exactly what was saved on ``eval_samples`` fresh placements (0: none)."""
     torch_device = pick_device(device)
@@ -171,7 +166,7 @@ class Table1:
 def table1(tasks: Iterable[str] = ("location",), paddings: Iterable[str] = ("zero",), grids: Iterable[int] = (3, 5, 7),
            folder: Path = PROBE_ASSETS, *, data: str | None = None, samples: int = 2000, device: str | None = None,
            unshipped: bool = True, train_with: TrainConfig | None = None, width: float = 0.25, patch: int = 32,
-           command: str | None = None, on_progress: ProgressFn | None = None, note: Note = _quiet) -> Table1:
+           command: str | None = None, on_progress: ProgressFn | None = None, note: Note = quiet) -> Table1:
     """Table 1 from the checkpoints in ``folder`` (trained there first with ``train_with``); cells without one come
     from the measured unshipped rows (unless ``unshipped`` is false), the rest are reported to ``note``."""
     tasks, paddings, grids = list(tasks), list(paddings), list(grids)
