@@ -1,14 +1,17 @@
 """Home: the finding in a few sentences and a guided tour, each step one click into the right view.
 
-Numbers quoted here are read from the shipped Table 1 (``assets/probe/table1.json``) when the page runs.
+Numbers quoted here are read from the shipped Table 1 (``assets/probe/table1.json``), the segmentation fidelity
+JSON and the shift models' stored evaluation when the page runs.
 """
 import streamlit as st
 
 from ui.probe import home_claims, shipped_table1
 from ui.seg import tour_text
+from ui.shift import tour_text as shift_tour_text
 
 claims = home_claims(shipped_table1())
 seg_tour = tour_text()
+shift_tour = shift_tour_text()
 st.title("PosLab")
 st.markdown(
     "**A CNN still knows *where* things are after global average pooling.** Pooling collapses the spatial "
@@ -41,7 +44,7 @@ TOUR = [
      "pages/segmentation_lab.py", "Zero the top 128 left-specific channels",
      {"seg_ranking": "left", "seg_n": "128"}),
     ("7 · AugShift", "If position hides in the pooled vector, pull the vectors of two shifted crops together "
-     "(an MSE term on the GAP latents): predictions become more shift-consistent.",
+     f"(an MSE term on the GAP latents): predictions become more shift-consistent. {shift_tour}",
      "pages/shift_lab.py", "Slide an image across the canvas", {"shift_tab": "Slide an image"}),
 ]
 

@@ -103,3 +103,14 @@ def test_shift_lab_shows_both_sets_beside_the_papers_table2(tmp_path, monkeypatc
             assert len(at.dataframe) == 2  # the two shipped sets' tables; digits has none until you train one
     finally:
         st.cache_resource.clear()
+
+
+def test_the_home_tour_quotes_the_shipped_many_class_augshift_numbers():
+    from engine.shift.shipped import load_shipped
+    from ui.shift import tour_text
+
+    base, aug = (load_shipped(m, "shapes100")[1]["eval"] for m in ("baseline", "augshift"))
+    text = tour_text()
+    assert f"{base['cons']:.1f}% to {aug['cons']:.1f}%" in text and f"{aug['top1']:.1f}%" in text
+    at = AppTest.from_file(str(Path(PAGE).parents[1] / "app.py"), default_timeout=120).run()  # opens on Home
+    assert not at.exception and any(text in m.value for m in at.markdown)
