@@ -32,10 +32,11 @@ def test_train_gives_a_model_its_evaluation_and_rows(trained):
 
 def test_consistency_rows_are_the_cli_json(trained, tmp_path):
     path = tmp_path / "m.pt"
-    from engine.models.shift import save_shift_model
+    from engine.models.shift import load_shift_model, save_shift_model
 
     save_shift_model(trained.model, path, {})
-    result = lab.consistency([(trained.model, str(path))], samples=40, passes=2, more_shifts=[4], device=CPU)
+    saved, _ = load_shift_model(path)  # the CLI measures the saved (fp16) weights: so must the lab call it is held to
+    result = lab.consistency([(saved, str(path))], samples=40, passes=2, more_shifts=[4], device=CPU)
     out = tmp_path / "rows.json"
     assert main(["consistency", "--checkpoint", str(path), "--samples", "40", "--passes", "2", "--more-shifts", "4",
                  "--device", "cpu", "--json", str(out), "--csv", str(tmp_path / "rows.csv")]) == 0
