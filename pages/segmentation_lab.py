@@ -112,7 +112,7 @@ rank_on = r2.radio("Rank on", RANK_ON, horizontal=True, key="seg_rank_on", bind=
                         "so rankings are not tuned to the images they are tested on. val: the evaluated images "
                         "themselves (in-sample), as the paper's authors ranked")
 try:  # a Cityscapes folder without a train split has no held-out images to rank on
-    lab.channel_order(seg, data, "overall", 0, rank_on)
+    lab.ranking_data(data, rank_on)
 except DataError as err:
     st.warning(f"{err} Using Rank on: val.")
     rank_on = "val"

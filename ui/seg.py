@@ -16,7 +16,6 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from engine.core.cache import CACHE
 from engine.core.distributed import memory_budget
 from engine.core.storage import ASSETS, cache_dir, fingerprint
 from engine.data.cityscapes_classes import colorize
@@ -81,12 +80,10 @@ def live_ablation(seg: SegModel, data: SceneSet, subset: str, ranking: str, draw
 
 
 def shared_rankings(seg: SegModel, data: SceneSet, methods: tuple[str, ...], rank_on: str = "held-out") -> lab.RankResult:
-    """The rankings of ``methods``, computed once per model, data and split in the engine's shared cache."""
-    key = fingerprint("seg/rankings", seg.fingerprint, data.key, list(methods), rank_on)
-    if key in CACHE:
-        return CACHE.get_or_compute(key, lambda: lab.rank(seg, data, methods, rank_on))
+    """The rankings of ``methods`` (each computed once per model, data and split in the engine's shared cache; the
+    spinner shows only for a computation, after Streamlit's half-second delay)."""
     with st.spinner("Ranking channels…"):
-        return CACHE.get_or_compute(key, lambda: lab.rank(seg, data, methods, rank_on))
+        return lab.rank(seg, data, methods, rank_on)
 
 
 def photo_latents(seg: SegModel, image: np.ndarray) -> Latents:

@@ -121,9 +121,13 @@ def ranking_data(data: SceneSet, rank_on: str = "held-out") -> SceneSet:
         raise ValueError(f"unknown rank-on choice {rank_on!r}; expected one of {RANK_ON}")
     if rank_on == "val":
         return data
-    key = data.key
+    return CACHE.get_or_compute(f"seg/held-out/{fingerprint(data.key)}", lambda: _held_out(data.key))
+
+
+def _held_out(key: dict) -> SceneSet:
+    """The rank split of generated scenes like ``key``'s, or the train split of ``key``'s Cityscapes folder."""
     if key.get("kind") == "scenes":
-        return _rank_scenes(SceneConfig("rank", RANK_SPLIT.count, key["height"], key["width"], key["seed"], key["layout"]))
+        return generate(SceneConfig("rank", RANK_SPLIT.count, key["height"], key["width"], key["seed"], key["layout"]))
     try:
         return load_cityscapes(key["root"], "train", key["height"], RANK_SPLIT.count)
     except DataError as err:
@@ -131,24 +135,25 @@ def ranking_data(data: SceneSet, rank_on: str = "held-out") -> SceneSet:
                         "images instead (rank-on val).") from err
 
 
-def _rank_scenes(config: SceneConfig) -> SceneSet:
-    """The held-out ranking scenes, generated once and kept in the shared cache."""
-    return CACHE.get_or_compute(fingerprint("scenes", config.as_dict()), lambda: generate(config))
+def method_ranking(seg: SegModel, data: SceneSet, method: str, rank_on: str = "held-out",
+                   on_progress: ProgressFn | None = None, stop: StopToken | None = None, shard: Shard = SINGLE) -> Ranking:
+    """One method's ranking of ``seg`` on ``ranking_data(data, rank_on)``, once per model, data and split in one process
+    (the shared cache; shipped and on-disk rankings are found by :func:`engine.seg.ranking.rank`)."""
+    def compute() -> Ranking:
+        return rank_method(seg, ranking_data(data, rank_on), method, on_progress=on_progress, stop=stop, shard=shard)
+
+    if shard.distributed:
+        return compute()
+    return CACHE.get_or_compute(f"seg/ranking/{fingerprint(seg.fingerprint, data.key, method, rank_on)}", compute)
 
 
 def channel_order(seg: SegModel, data: SceneSet, ranking: str, draw: int = 0, rank_on: str = "held-out",
                   on_progress: ProgressFn | None = None, stop: StopToken | None = None, shard: Shard = SINGLE) -> np.ndarray:
-    """Channel order of a ranking method computed on ``ranking_data(data, rank_on)`` (sharded over ``shard``'s
-    ranks), or of random draw ``draw`` (seeded by the draw number: the same on every rank)."""
+    """Channel order of a ranking method (:func:`method_ranking`), or of random draw ``draw`` (seeded by the draw number: the
+    same on every rank)."""
     if ranking == "random":
         return random_order(seg.channels, draw)
-
-    def compute() -> np.ndarray:
-        return rank_method(seg, ranking_data(data, rank_on), ranking, on_progress=on_progress, stop=stop, shard=shard).order
-
-    if shard.distributed:
-        return compute()
-    return CACHE.get_or_compute(f"seg/order/{fingerprint(seg.fingerprint, data.key, ranking, rank_on)}", compute)
+    return method_ranking(seg, data, ranking, rank_on, on_progress, stop, shard).order
 
 
 def latents(seg: SegModel, data: SceneSet, subset: str = "val", images: int | None = None, limit: int | None = None,
@@ -193,12 +198,10 @@ def rank(seg: SegModel, data: SceneSet, methods: Sequence[str] = ("overall",), r
          stop: StopToken | None = None) -> RankResult:
     """Rank ``seg``'s latent channels by each method on ``ranking_data(data, rank_on)``; with ``add_to`` also store
     each ranking in that rankings file (how assets/seg/rankings.json is made; rank 0 only)."""
-    ranked_on = ranking_data(data, rank_on)
-    out = {}
-    for method in methods:
-        out[method] = rank_method(seg, ranked_on, method, on_progress=on_progress, stop=stop, shard=shard)
-        if add_to is not None and shard.main:
-            add_to_shipped(seg, ranked_on, out[method], Path(add_to))
+    out = {method: method_ranking(seg, data, method, rank_on, on_progress, stop, shard) for method in methods}
+    if add_to is not None and shard.main:
+        for result in out.values():
+            add_to_shipped(seg, ranking_data(data, rank_on), result, Path(add_to))
     return RankResult(rank_on, seg.channels, out)
 
 
@@ -302,7 +305,7 @@ def sweep(seg: SegModel, data: SceneSet, rankings: Sequence[str] = ("overall", "
     else:
         cells = sweep_orders(seg, lat, orders, default_ns(seg.channels) if ns is None else ns, draws,
                              on_progress=on_progress, stop=stop, shard=shard)
-    result = SweepResult(subset, len(lat), bool(step), cells, getattr(lat, "rows", None) if hasattr(lat, "path") else None)
+    result = SweepResult(subset, len(lat), bool(step), cells, lat.rows if isinstance(lat, StreamedLatents) else None)
     if path is not None and shard.main:
         save_json(result.rows(), path)
     return result
