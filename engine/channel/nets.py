@@ -16,9 +16,10 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import torch
+
 from engine.channel.features import Probed
 from engine.core.cache import CACHE
-from engine.core.device import seed_everything
 from engine.core.progress import ProgressFn, StopToken
 from engine.core.storage import ASSETS, CheckpointError, fingerprint
 from engine.core.training import TrainConfig
@@ -58,8 +59,7 @@ def load_net(key: str, grid: int) -> ProbeNet:
     A checkpoint is loaded once per file version (path, size, modification time) into the shared cache: the network
     is shared, read-only (only evaluated)."""
     if key == UNTRAINED:
-        seed_everything(TRAIN_SEED)
-        return build_probe(classifier_config(grid)).eval()
+        return CACHE.get_or_compute(f"channel/untrained-{grid}", lambda: _untrained(grid))
     path = net_path(key, grid)
     if not path.is_file():
         make = (f"python -m engine channel-nets --grids {grid}" if key == OBJECT_CLASSIFIER else
@@ -68,6 +68,14 @@ def load_net(key: str, grid: int) -> ProbeNet:
     stat = path.stat()
     version = fingerprint(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     return CACHE.get_or_compute(f"channel/net-{version}", lambda: load_probe(path)[0])
+
+
+def _untrained(grid: int) -> ProbeNet:
+    """The object classifier at its seeded initialisation, built without touching the process's random state (a
+    server's sessions share it)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TRAIN_SEED)
+        return build_probe(classifier_config(grid)).eval()
 
 
 def net_for_grid(key: str, grid: int) -> tuple[ProbeNet, int | None]:

@@ -68,3 +68,15 @@ def test_an_upload_is_probed_in_memory_only(tmp_path):
     result = lab.decode([3], ["layer4"], user=user, train=60, test=30)
     assert {r["net"] for r in result.rows()} == {"yours: mine"} and lab.code_map(3, images=2, user=user).net == "yours: mine"
     assert not list((tmp_path / "cache").rglob("*.pt"))  # nothing derived from an upload reaches the disk
+
+
+def test_the_untrained_control_is_built_once_and_leaves_the_random_state_alone():
+    import torch
+
+    from engine.channel.nets import UNTRAINED, load_net
+
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    first = load_net(UNTRAINED, 3)
+    assert torch.equal(torch.rand(1), expected) and load_net(UNTRAINED, 3) is first
