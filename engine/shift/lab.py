@@ -18,7 +18,7 @@ from engine.models.shift import METHODS, ShiftConfig, ShiftNet
 from engine.shift.consistency import EVAL_SEED, ShiftEvaluation, default_source, evaluate_shift, held_out_images
 from engine.shift.consistency import consistency as cons_k
 from engine.shift.consistency import slide as slide_one
-from engine.shift.shipped import PAPER_TABLE2, load_shipped, shipped_path
+from engine.shift.shipped import PAPER_TABLE2, load_shipped, recorded_row, shipped_path
 from engine.shift.train import config_source, dataset_key, train_shift
 
 
@@ -120,14 +120,20 @@ def consistency(models: Sequence[tuple[ShiftNet, str]], data: str | Path | None 
 
 
 def shipped(sets: Sequence[str], explicit: bool = True) -> tuple[list[tuple[ShiftNet, str]], list[str]]:
-    """``(model, "set/method")`` of every shipped model of ``sets``, and a note per set skipped: a set with no
-    checkpoint at all is skipped unless ``explicit`` (asked for by name: then its missing file is an error)."""
+    """``(model, "set/method")`` of every shipped model of ``sets``, and a note per model or set skipped: a model left
+    out of assets/ with a recorded row is skipped with its numbers; a set with no checkpoint at all is skipped unless
+    ``explicit`` (asked for by name: then its missing file is an error, as is any other missing model)."""
     models, notes = [], []
     for dataset in sets:
         if not explicit and not any(shipped_path(m, dataset).is_file() for m in METHODS):
             notes.append(f"no shipped models for {dataset} ({shipped_path(METHODS[0], dataset).parent}); skipped")
             continue
-        models += [(load_shipped(method, dataset)[0], f"{dataset}/{method}") for method in METHODS]
+        for method in METHODS:
+            if not shipped_path(method, dataset).is_file() and (row := recorded_row(method, dataset)) is not None:
+                notes.append(f"{dataset}/{method} is not shipped (asset budget); its recorded row: Top-1 {row['top1']:.1f}, "
+                             f"Cons.8 {row['cons']:.1f}; skipped")
+                continue
+            models.append((load_shipped(method, dataset)[0], f"{dataset}/{method}"))
     return models, notes
 
 

@@ -74,3 +74,13 @@ def test_open_patch_source_opens_what_open_source_did(tmp_path, monkeypatch):
     open_patch_source(cifar, 24)
     open_patch_source(str(tmp_path))
     assert calls == [(tmp_path, "cifar100", 24), (tmp_path, "cifar100", 32)]
+
+
+def test_shipped_skips_a_recorded_unshipped_model_with_a_note():
+    from engine.shift.shipped import recorded_row, shipped_path
+
+    unshipped = [m for m in lab.METHODS if not shipped_path(m, "shapes100").is_file()]
+    assert unshipped and all(recorded_row(m, "shapes100") for m in unshipped)
+    models, notes = lab.shipped(["shapes100"])
+    assert len(models) == len(lab.METHODS) - len(unshipped) and len(notes) == len(unshipped)
+    assert all("not shipped" in note for note in notes)
