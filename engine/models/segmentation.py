@@ -282,16 +282,25 @@ def backbone_latent(model: DeepLabV3, x: torch.Tensor) -> torch.Tensor:
     return model.backbone(x)["out"]
 
 
-def head_logits(model: DeepLabV3, z: torch.Tensor, size: tuple[int, int], mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Logits at image size from a latent, with channels multiplied by ``mask`` (0 = zeroed) first.
-
-    The same ops as ``DeepLabV3.forward`` after the backbone; ``z`` and the model are not modified.
-    """
+def class_logits(model: DeepLabV3, z: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Latent-resolution logits (fp32, channels_last) of the head, with channels of ``z`` multiplied by ``mask``
+    (0 = zeroed) first; ``z`` and the model are not modified."""
     if mask is not None:
         z = z * mask.to(device=z.device, dtype=z.dtype).view(1, -1, 1, 1)
     # channels_last: upsampling and the caller's argmax over classes run ~4x faster on CPU, same values
-    logits = model.classifier(z).float().contiguous(memory_format=torch.channels_last)
+    return model.classifier(z).float().contiguous(memory_format=torch.channels_last)
+
+
+def upsample_logits(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Logits at image size, bilinear as in ``DeepLabV3.forward`` (each image independently: a slice of a batch
+    gives the same values as the batch)."""
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+
+
+def head_logits(model: DeepLabV3, z: torch.Tensor, size: tuple[int, int], mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits at image size from a latent, with channels multiplied by ``mask`` (0 = zeroed) first: the same ops as
+    ``DeepLabV3.forward`` after the backbone."""
+    return upsample_logits(class_logits(model, z, mask), size)
 
 
 def kernel_flipped(model: DeepLabV3) -> DeepLabV3:

@@ -21,9 +21,11 @@ from engine.core.distributed import SINGLE, Shard
 from engine.core.progress import Progress, ProgressFn, StopToken, report
 from engine.data.cityscapes_classes import NUM_CLASSES
 from engine.data.scenes import SceneSet
-from engine.models.segmentation import SegModel, backbone_latent, head_logits, to_input
+from engine.models.segmentation import SegModel, backbone_latent, class_logits, head_logits, to_input, upsample_logits
 from engine.seg.features import BATCH, Latents, StreamedLatents
-from engine.seg.metrics import REGIONS, miou, region_confusions
+from engine.seg.metrics import REGIONS, miou, quarter_counts, region_confusions, regions_of
+
+SLICE = 4  # images upsampled, argmaxed and counted at a time: their full-size logits (~10 MB at 128x256) stay in cache
 
 
 def channel_mask(channels: int, zeroed: Sequence[int] | np.ndarray) -> torch.Tensor:
@@ -70,15 +72,18 @@ def predict_latents(seg: SegModel, lat: Latents, mask: torch.Tensor | None = Non
 
 def _confusions(seg: SegModel, z: torch.Tensor, labels: torch.Tensor, size: tuple[int, int],
                 mask: torch.Tensor | None) -> torch.Tensor:
-    """(regions, K, K) counts of the head's predictions on ``z``, batch by batch on the model's device (on a GPU the
-    argmax and the counting stay there; only the counts come back)."""
+    """(4 quarters, K, K) counts of the head's predictions on ``z``, batch by batch on the model's device (on a GPU
+    the argmax and the counting stay there; only the counts come back). The head runs on whole batches; upsampling,
+    argmax and counting on :data:`SLICE` images at a time, whose logits stay in cache (same values as the batch)."""
     device, exact = _device(seg), z.dtype == torch.float32
-    total = torch.zeros(len(REGIONS), NUM_CLASSES, NUM_CLASSES, dtype=torch.int64, device=device)
+    total = torch.zeros(4, NUM_CLASSES, NUM_CLASSES, dtype=torch.int64, device=device)
     with torch.inference_mode(), autocast(device, enabled=not exact):
         for start in range(0, len(z), BATCH):
-            pred = head_logits(seg.model, z[start:start + BATCH].to(device), size, mask).argmax(1)
-            conf = region_confusions(pred, labels[start:start + BATCH].to(device))
-            total += torch.stack([conf[r] for r in REGIONS])
+            low = class_logits(seg.model, z[start:start + BATCH].to(device), mask)
+            for s in range(0, len(low), SLICE):
+                logits = upsample_logits(low[s:s + SLICE], size)
+                pred = logits.permute(0, 2, 3, 1).argmax(-1)  # over the contiguous class axis of channels_last
+                total += quarter_counts(pred, labels[start + s:start + s + SLICE].to(device))
     return total.cpu()
 
 
@@ -90,7 +95,7 @@ def evaluate_masks(seg: SegModel, lat: Latents | StreamedLatents, masks: Sequenc
     Latents are read chunk by chunk (one chunk in memory, each read once); within a chunk every mask runs the
     head. Chunks are whole batches, so each image meets the head in the batch it would in one process, and the
     integer sums equal the one-process matrices (and :func:`evaluate_latents`') exactly."""
-    total = torch.zeros(len(masks), len(REGIONS), NUM_CLASSES, NUM_CLASSES, dtype=torch.int64)
+    total = torch.zeros(len(masks), 4, NUM_CLASSES, NUM_CLASSES, dtype=torch.int64)
     rows = getattr(lat, "rows", None) or max(len(lat), 1)
     chunks, steps = -(-len(lat) // rows), 0
     for c, (_, z, labels) in enumerate(lat.chunks(rows)):
@@ -101,14 +106,14 @@ def evaluate_masks(seg: SegModel, lat: Latents | StreamedLatents, masks: Sequenc
             steps += 1
             last = c == chunks - 1
             report(on_progress, Progress(steps, chunks * len(masks), names[j] if names else "head",
-                                         {"all": miou(total[j][0])} if last else {}))
+                                         {"all": miou(total[j].sum(0))} if last else {}))
     total = shard.all_reduce(total)
-    return [dict(zip(REGIONS, t)) for t in total]
+    return [regions_of(t) for t in total]
 
 
 def evaluate_latents(seg: SegModel, lat: Latents, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Region confusion matrices with ``mask`` applied to the cached latents (the live path)."""
-    return region_confusions(predict_latents(seg, lat, mask), lat.labels)
+    return evaluate_masks(seg, lat, [mask])[0]
 
 
 def evaluate_full(seg: SegModel, data: SceneSet, mask: torch.Tensor | None = None, exact: bool = True) -> dict[str, torch.Tensor]:

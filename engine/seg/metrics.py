@@ -23,17 +23,31 @@ def confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int = NUM_C
     return torch.bincount(t[keep] * num_classes + p[keep], minlength=num_classes**2).view(num_classes, num_classes)
 
 
-def region_confusions(pred: torch.Tensor, target: torch.Tensor, num_classes: int = NUM_CLASSES) -> dict[str, torch.Tensor]:
-    """Confusion matrix of each region in :data:`REGIONS` for (N,H,W) predictions and targets."""
+def quarter_counts(pred: torch.Tensor, target: torch.Tensor, num_classes: int = NUM_CLASSES) -> torch.Tensor:
+    """(4, K, K) confusion counts of each column quarter for (N,H,W) predictions and targets (ignore skipped)."""
     width = target.shape[-1]
     if width % 4:
         raise ValueError("image width must be divisible by 4 to split it into regions")
     k2 = num_classes**2
-    # int32 index arithmetic on the (N,H,W) layout: one fused pass, ~3x faster than int64 on flattened copies
-    quarter = (torch.arange(width, dtype=torch.int32, device=target.device) // (width // 4)) * k2
-    index = (target.to(torch.int32) * num_classes + pred.to(torch.int32) + quarter).reshape(-1)
-    counts = torch.bincount(index[(target != IGNORE).reshape(-1)], minlength=4 * k2).view(4, num_classes, num_classes)
+    # one bincount over a small-integer index on the (N,H,W) layout; ignore-label pixels go to a spare bin range
+    # (cheaper than selecting the kept pixels); int16 when the index fits: ~4x faster than int64 on flattened copies
+    dtype = torch.int16 if 4 * k2 + num_classes <= torch.iinfo(torch.int16).max else torch.int32
+    quarter = (torch.arange(width, dtype=dtype, device=target.device) // (width // 4)) * k2
+    index = target.to(dtype) * num_classes + quarter
+    index.masked_fill_(target == IGNORE, 4 * k2)
+    index += pred.to(dtype)
+    counts = torch.bincount(index.reshape(-1), minlength=4 * k2 + num_classes)
+    return counts[: 4 * k2].view(4, num_classes, num_classes)
+
+
+def regions_of(counts: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Confusion matrix of each region in :data:`REGIONS` from :func:`quarter_counts`."""
     return {r: counts[list(qs)].sum(0) for r, qs in _QUARTERS.items()}
+
+
+def region_confusions(pred: torch.Tensor, target: torch.Tensor, num_classes: int = NUM_CLASSES) -> dict[str, torch.Tensor]:
+    """Confusion matrix of each region in :data:`REGIONS` for (N,H,W) predictions and targets."""
+    return regions_of(quarter_counts(pred, target, num_classes))
 
 
 def iou_per_class(conf: torch.Tensor) -> torch.Tensor:

@@ -81,6 +81,17 @@ def test_confusion_and_miou_by_hand():
     assert torch.isnan(iou_per_class(regions["left"])[2])
 
 
+@pytest.mark.parametrize("classes", [19, 100])  # a 16-bit and a 32-bit bincount index
+def test_region_confusions_equal_confusions_of_the_region_columns(classes):
+    gen = torch.Generator().manual_seed(classes)
+    target = torch.randint(0, classes, (3, 6, 16), generator=gen, dtype=torch.uint8)
+    target[torch.rand(target.shape, generator=gen) < 0.2] = IGNORE
+    pred = torch.randint(0, classes, (3, 6, 16), generator=gen)
+    regions = region_confusions(pred, target, classes)
+    for region, cols in {"all": slice(0, 16), "left": slice(0, 8), "center": slice(4, 12), "right": slice(8, 16)}.items():
+        assert torch.equal(regions[region], confusion(pred[..., cols], target[..., cols], classes))
+
+
 def test_cached_head_gives_exactly_the_full_forward_confusions(seg, data):
     lat = LatentCache(use_disk=False).get(seg, data, precision="fp32")
     for zeroed in ([], random_order(seg.channels, 0)[:100], np.arange(200, 400)):
