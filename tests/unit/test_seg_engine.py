@@ -189,3 +189,15 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path):
     assert torch.allclose(tuned.model.state_dict()[conv], shipped.model.state_dict()[conv], atol=1e-4)
     with pytest.raises(ValueError, match="output stride"):
         train_segmentation(TrainConfig(**{**cfg.__dict__, "arch": "deeplabv3_resnet50"}), torch.device("cpu"))
+
+
+def test_the_latent_penalty_adds_the_latents_mean_activation_to_the_loss():
+    from engine.models.segmentation import to_input
+    from engine.seg.train import segmentation_loss
+    data = generate(SceneConfig("train", 2, 32, 64, 0))
+    model, x, y = build_model().eval(), to_input(data.images), torch.from_numpy(data.labels).long()
+    with torch.no_grad():
+        plain, penalised = segmentation_loss(model, x, y), segmentation_loss(model, x, y, latent_l1=3.0)
+        active = model.backbone(x)["out"].mean()
+        assert torch.allclose(plain, torch.nn.functional.cross_entropy(model(x)["out"], y, ignore_index=IGNORE))
+    assert active > 0 and torch.allclose(penalised - plain, 3.0 * active)
