@@ -139,7 +139,10 @@ def tour_text() -> dict[str, str]:
             "random ones, so the paper's Fig. 4 does not reproduce here; the lab shows it beside a control trained "
             "with flips, and its model card what was tried." if not top.below_every_draw else
             f"On the shipped default the top {top.n} flip-ranked channels cost {100 * (base - top.ranked):.1f} points, "
-            f"more than every random draw (mean {100 * (base - top.random_mean):.1f}), as in the paper.")
+            f"more than every random draw (mean {100 * (base - top.random_mean):.1f}), as in the paper; the {top.n} "
+            f"largest channels cost {100 * (base - top.magnitude):.1f}, "
+            + ("as much or more: flip-sensitive and large channels are largely the same ones here." if top.magnitude <= top.ranked
+               else "less: flip sensitivity finds more than size."))
     own = reg.left_gap > 0 and reg.right_gap > 0
     fig6 = (f"On the shipped default at N={reg.n}, left-ranked channels cost the left half "
             f"{100 * (fid.baseline['left'] - reg.left_half['left']):.1f} points and right-ranked ones "

@@ -73,3 +73,15 @@ def test_top_n_sweep_runs_as_a_job_and_plots_against_random():
     assert {"overall", "left", "right", "random: mean", "random: min-max of 2 draws"} <= names
     assert any("Region-specific attack" in t for t in _titles(at))
     assert any(c.value.startswith("Paper's pattern") for c in at.caption)
+
+
+def test_the_home_tour_says_what_the_shipped_default_shows():
+    from ui.seg import shipped_fidelity, tour_text
+
+    fid = shipped_fidelity()["default"]
+    top, text = fid.top_n[-1], tour_text()["fig4"]
+    shown = f"the top {top.n} flip-ranked channels cost {100 * (fid.baseline['all'] - top.ranked):.1f} points"
+    assert (shown in text) == top.below_every_draw and (" does not reproduce here" in text) != top.below_every_draw
+    assert f"largest channels cost {100 * (fid.baseline['all'] - top.magnitude):.1f}" in text or not top.below_every_draw
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()  # opens on Home
+    assert not at.exception and any(text in m.value for m in at.markdown)
