@@ -31,7 +31,7 @@ from ui.paths import server_path
 from ui.uploads import user_seg_models
 
 COLORS = {"overall": "#d62728", "left": "#1f77b4", "right": "#2ca02c", "kflip1": "#9467bd", "kflip2": "#8c564b",
-          "magnitude": "#ff7f0e", "random": "#7f7f7f"}
+          "magnitude": "#ff7f0e", "relative": "#e377c2", "random": "#7f7f7f"}
 # Paper Sec. 4.2 (DeepLabV3-ResNet-50, Cityscapes val, 2048 latent channels): all-image mIoU with the top N
 # channels of the overall ranking zeroed, and with N random channels zeroed.
 PAPER_WIDTH = 2048

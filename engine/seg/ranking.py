@@ -6,6 +6,8 @@
 - ``kflip2`` (Kernel-Flip**): |GAP(z(x)) - GAP(z'(x))|, original vs kernel-flipped copy, same image.
 - ``magnitude``: mean GAP(z(x)), descending: a baseline that ranks merely *large* channels, to tell
   flip-sensitive channels from big ones.
+- ``relative``: Eq. 2 divided by ``magnitude`` (flip change per unit of activation), descending: flip
+  sensitivity with size taken out, for when the Eq. 2 top and the largest channels are the same ones.
 
 A :class:`Ranking` keeps the sum and the image count, so partial rankings of shards add up. Under torchrun
 (``shard``, engine.core.distributed) each rank sums whole batches of the images and every batch's sum is gathered
@@ -30,7 +32,7 @@ from engine.data.scenes import SceneSet, person_subsets
 from engine.models.segmentation import SegModel, backbone_latent, kernel_flipped, to_input
 from engine.seg.features import BATCH
 
-METHODS = ("overall", "left", "right", "kflip1", "kflip2", "magnitude")
+METHODS = ("overall", "left", "right", "kflip1", "kflip2", "magnitude", "relative")
 SHIPPED = ASSETS / "seg" / "rankings.json"
 
 
@@ -80,6 +82,8 @@ def partial_ranking(seg: SegModel, images: np.ndarray, method: str, precision: s
                     on_progress: ProgressFn | None = None, stop: StopToken | None = None, shard: Shard = SINGLE) -> Ranking:
     """The summed differences of ``method`` over ``images`` (shards reduce with ``+``; with ``shard``, this rank
     computes its batches and the result is the whole set's, summed in one process's order)."""
+    if method == "relative":
+        raise ValueError("the relative ranking is derived from the overall and magnitude rankings: use rank()")
     device = next(seg.model.parameters()).device
     flipped = kernel_flipped(seg.model) if method.startswith("kflip") else None
     first = flipped if method == "kflip1" else seg.model
@@ -135,6 +139,9 @@ def rank(seg: SegModel, data: SceneSet, method: str, precision: str = "fp32",
     rank 0 writes the cache file.
     """
     idx = ranking_images(method, data)
+    if method == "relative":  # derived from two stored/cached rankings, so nothing of its own to compute or store
+        flips, size = (rank(seg, data, m, precision, on_progress, stop, shard) for m in ("overall", "magnitude"))
+        return Ranking(method, flips.scores / np.maximum(size.scores, np.finfo(np.float64).tiny) * len(idx), len(idx))
     key = ranking_key(seg, data, method, precision)
     hit = _stored(seg, key) if shard.main else None
     if shard.distributed:

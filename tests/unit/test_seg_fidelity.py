@@ -63,6 +63,22 @@ def test_magnitude_ranks_by_mean_activation(slim):
     assert r.order[0] == int(np.argmax(gap)) and (r.scores >= 0).all()  # a post-ReLU latent
 
 
+def test_relative_ranks_flip_change_per_unit_of_activation(slim, tmp_path, monkeypatch):
+    monkeypatch.setenv("POSLAB_CACHE", str(tmp_path))
+    from engine.seg.ranking import rank
+    data = generate(TINY)
+    flips, size, rel = (rank(slim, data, m) for m in ("overall", "magnitude", "relative"))
+    seen = size.scores > 0
+    assert np.allclose(rel.scores[seen], flips.scores[seen] / size.scores[seen]) and rel.count == len(data.images)
+    only_mirrored = ~seen & (flips.scores > 0)  # silent on the images, active on their mirrors: ranked first
+    assert set(rel.order[: only_mirrored.sum()]) == set(np.flatnonzero(only_mirrored))
+    assert (rel.scores[~seen & (flips.scores == 0)] == 0).all()
+    assert not np.array_equal(rel.order, flips.order)
+    assert len(list((tmp_path / "seg" / "rankings").glob("*.json"))) == 2  # overall and magnitude; nothing of its own
+    with pytest.raises(ValueError, match="derived"):
+        partial_ranking(slim, data.images, "relative")
+
+
 def test_channel_order_uses_the_chosen_split(slim):
     data = generate(TINY)
     held, inval = channel_order(slim, data, "overall", rank_on="held-out"), channel_order(slim, data, "overall", rank_on="val")
