@@ -15,8 +15,13 @@ from engine.seg.lab import DEFAULT_VAL
 FRESH = replace(DEFAULT_VAL, seed=7)
 POINT = 0.01  # one mIoU point (mIoU is 0-1 here)
 UNMET = pytest.mark.xfail(strict=True, raises=AssertionError,
-                          reason="not shown by the shipped default: flip-ranked channels hurt less than random ones "
-                                 "(assets/seg/MODEL_CARD.md, factor table); issue 14 stays open")
+                          reason="not shown by the shipped default (assets/seg/MODEL_CARD.md: targets and factor table); "
+                                 "issue 14 stays open")
+
+
+# On this sample the default misses by hair's breadths both ways (the card: 5% passes by 0.06 points, 10% fails by 0.01;
+# val the reverse); the markers say which, as measured. Same numbers on 1 and 2 threads.
+FIG4_10 = pytest.param(0.10, marks=UNMET)
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +43,12 @@ def test_default_baseline(default):
     assert default.baseline["all"] >= 0.70, default.baseline
 
 
-@UNMET
-@pytest.mark.parametrize("fraction", [0.05, 0.10, 0.25])
+@pytest.mark.parametrize("fraction", [0.05, FIG4_10, 0.25])
 def test_fig4_top_n_below_every_random_draw(default, fraction):
     top = next(t for t in default.top_n if t.fraction == fraction)
     assert top.ranked < min(top.random), (top.n, top.ranked, top.random)
 
 
-@UNMET
 def test_fig4_gap_to_random_mean_at_a_quarter(default):
     top = next(t for t in default.top_n if t.fraction == 0.25)
     assert top.random_mean - top.ranked >= 2 * POINT, (top.ranked, top.random_mean)
@@ -55,11 +58,17 @@ def test_fig4_first_quarter_costs_a_point_more_than_the_last(default):
     assert default.last_quarter - default.first_quarter >= POINT, (default.first_quarter, default.last_quarter)
 
 
+@pytest.mark.parametrize("fraction", [0.10, pytest.param(0.25, marks=UNMET)])
+def test_fig6_left_ranked_channels_hurt_the_left_half_most(default, fraction):
+    r = next(r for r in default.regional if r.fraction == fraction)
+    assert r.left_gap >= POINT, r.left_half
+
+
 @UNMET
 @pytest.mark.parametrize("fraction", [0.10, 0.25])
-def test_fig6_each_sides_ranking_hurts_its_own_half(default, fraction):
+def test_fig6_right_ranked_channels_hurt_the_right_half_most(default, fraction):
     r = next(r for r in default.regional if r.fraction == fraction)
-    assert r.left_gap >= POINT and r.right_gap >= POINT, (r.left_half, r.right_half)
+    assert r.right_gap >= POINT, r.right_half
 
 
 def test_default_leans_on_position_and_the_control_does_not(default, control):
