@@ -45,8 +45,8 @@ with st.expander("What am I looking at?"):
         "The shipped **default** was trained without flips and leans on position; the shipped **control** is the "
         "same network and recipe trained with random flips, so it cannot use absolute horizontal position. Both "
         "were trained with a small penalty on the latent's mean activation, which makes its channels sparse (the "
-        "median channel is on at 6% of the pixels); trained without it (every channel on at ~60% of the "
-        "pixels), the default's flip-ranked channels hurt no more than random ones. "
+        "median channel is on at 6% of the latent's positions); trained without it (every channel on at ~60% of its "
+        "positions), the default's flip-ranked channels hurt no more than random ones. "
         "Recipes, the factor table and every number: assets/seg/MODEL_CARD.md.")
 
 shipped = ui.shipped_fidelity()

@@ -115,6 +115,8 @@ def ranking_key(seg: SegModel, data: SceneSet, method: str, precision: str = "fp
 
 def add_to_shipped(seg: SegModel, data: SceneSet, ranking: Ranking, path: Path = SHIPPED, precision: str = "fp32") -> None:
     """Store ``ranking`` in a rankings file under its cache key (how assets/seg/rankings.json is made)."""
+    if ranking.method == "relative":
+        return  # derived from the stored overall and magnitude rankings whenever it is asked for
     stored = json.loads(path.read_text()) if path.is_file() else {}
     stored[ranking_key(seg, data, ranking.method, precision)] = ranking.to_json()
     save_json(stored, path)

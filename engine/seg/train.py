@@ -5,9 +5,8 @@ No horizontal flip augmentation by default: it would erase the drive-on-the-righ
 divided layout, the median is only told from the sidewalk by its side). ``flip=True`` mirrors half of
 every batch, image and labels alike, as the authors trained theirs: that is the shipped control, a
 model that cannot use absolute horizontal position. ``latent_l1`` adds the latent's mean activation to the loss:
-channels that fire only where their feature is (without it, every channel of this trunk's latent is on at ~60% of
-the pixels; with 0.1, the median channel at 6%). bf16 autocast + channels_last
-on CPU and CUDA alike.
+channels that fire only where their feature is (without it, every channel of this trunk's latent is on at ~60% of its
+positions; with 0.1, the median channel at 6%). bf16 autocast + channels_last on CPU and CUDA alike.
 """
 from __future__ import annotations
 
@@ -23,7 +22,17 @@ import torch.nn.functional as F
 from engine.core.device import autocast, pick_device, prepare_input, prepare_model, seed_everything
 from engine.core.progress import Progress, ProgressFn, StopToken, report
 from engine.data.cityscapes_classes import IGNORE
-from engine.models.segmentation import DEFAULT_ARCH, SegModel, build_model, load_model, save_model, to_input, wrap
+from engine.models.segmentation import (
+    DEFAULT_ARCH,
+    SegModel,
+    backbone_latent,
+    build_model,
+    load_model,
+    save_model,
+    to_input,
+    upsample_logits,
+    wrap,
+)
 from engine.seg.ablation import evaluate_full, scores
 from engine.seg.lab import DEFAULT_VAL, load_data
 
@@ -62,9 +71,8 @@ class TrainConfig:
 def segmentation_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, latent_l1: float = 0.0) -> torch.Tensor:
     """Cross-entropy of the image-size logits (``DeepLabV3.forward``'s ops), plus ``latent_l1`` times the latent's mean
     activation (post-ReLU, so its L1 norm per element)."""
-    z = model.backbone(x)["out"]
-    logits = F.interpolate(model.classifier(z), size=x.shape[-2:], mode="bilinear", align_corners=False)
-    loss = F.cross_entropy(logits.float(), y, ignore_index=IGNORE)
+    z = backbone_latent(model, x)
+    loss = F.cross_entropy(upsample_logits(model.classifier(z), x.shape[-2:]).float(), y, ignore_index=IGNORE)
     return loss + latent_l1 * z.float().mean() if latent_l1 else loss
 
 

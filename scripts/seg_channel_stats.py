@@ -1,0 +1,51 @@
+"""How sparse a segmentation model's latent is, and how much its rankings overlap (the numbers behind the seg card's
+"what the magnitude baseline says" and the factor table's sparsity notes).
+
+    python scripts/seg_channel_stats.py [CHECKPOINT ...]   (default: assets/seg/default.pt)
+
+Per checkpoint, on the default val scenes: quantiles over channels of the fraction of latent positions that are on
+(> 0; 64 scenes), the Spearman correlation of the Eq. 2 and magnitude scores, their top-N overlaps, and the same for
+the left and right (Eq. 3) rankings, at 5 / 10 / 25% of the latent width (held-out rankings, as the lab uses).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.models.segmentation import DEFAULT_WEIGHTS, load_model  # noqa: E402
+from engine.seg.features import compute_latents  # noqa: E402
+from engine.seg.fidelity import FRACTIONS  # noqa: E402
+from engine.seg.lab import load_data, method_ranking  # noqa: E402
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Rank correlation (no ties expected in float scores)."""
+    return float(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])
+
+
+def main() -> int:
+    data = load_data()
+    sample = load_data(count=64)
+    for path in sys.argv[1:] or [str(DEFAULT_WEIGHTS)]:
+        seg = load_model(path)
+        on = (compute_latents(seg, sample.images).float() > 0).float().mean((0, 2, 3)).numpy()
+        q = np.quantile(on, [0.1, 0.25, 0.5, 0.75, 0.9])
+        print(f"{path}: fraction of positions on, per channel (10/25/50/75/90%): " + " / ".join(f"{v:.3f}" for v in q))
+        r = {m: method_ranking(seg, data, m) for m in ("overall", "magnitude", "left", "right")}
+        print(f"  Spearman Eq. 2 vs magnitude: {spearman(r['overall'].scores, r['magnitude'].scores):.2f}; "
+              f"Pearson left vs right scores: {np.corrcoef(r['left'].scores, r['right'].scores)[0, 1]:.2f}")
+        for f in FRACTIONS:
+            n = round(f * seg.channels)
+            shared = {pair: len(set(r[pair[0]].order[:n]) & set(r[pair[1]].order[:n]))
+                      for pair in (("overall", "magnitude"), ("left", "right"))}
+            print(f"  top {n}: Eq. 2 and magnitude share {shared['overall', 'magnitude']}, left and right share "
+                  f"{shared['left', 'right']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
