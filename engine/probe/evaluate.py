@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.core.device import pick_device, prepare_input
+from engine.core.device import autocast, pick_device, prepare_input
 from engine.data.grid import place_on_grid
 from engine.data.patches import GeneratedShapes, PatchSource
 from engine.models.probe import ProbeNet
@@ -49,7 +49,7 @@ def evaluate_probe(model: ProbeNet, source: PatchSource | None = None, samples: 
         for i in range(math.ceil(samples / batch)):
             n = min(batch, samples - i * batch)
             x, y, cells = make_batch(config, source, n, seed + i, "test", flip=False)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            with autocast(device, bf16):
                 pred = predict(model, prepare_input(x, device)).cpu()
             confusion += torch.bincount(y * k + pred, minlength=k * k).view(k, k)
             hits += torch.bincount(cells, weights=(pred == y).float(), minlength=cells_n)
