@@ -284,7 +284,11 @@ def backbone_latent(model: DeepLabV3, x: torch.Tensor) -> torch.Tensor:
 
 def class_logits(model: DeepLabV3, z: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Latent-resolution logits (fp32, channels_last) of the head, with channels of ``z`` multiplied by ``mask``
-    (0 = zeroed) first; ``z`` and the model are not modified."""
+    (0 = zeroed) first; ``z`` and the model are not modified. Without autocast (a CPU without native bf16), fp16
+    cached latents are computed in the head's own dtype."""
+    weight = next(model.classifier.parameters())
+    if z.dtype != weight.dtype and not torch.is_autocast_enabled(z.device.type):
+        z = z.to(weight.dtype)
     if mask is not None:
         z = z * mask.to(device=z.device, dtype=z.dtype).view(1, -1, 1, 1)
     # channels_last: upsampling and the caller's argmax over classes run ~4x faster on CPU, same values

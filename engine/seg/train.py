@@ -116,7 +116,7 @@ def train_segmentation(cfg: TrainConfig, device: torch.device | None = None, on_
             opt.step()
             sched.step()
         report(on_progress, Progress(epoch + 1, cfg.epochs, "training", {"loss": loss.item()}))
-        if checkpoint is not None and epoch + 1 < cfg.epochs:
+        if checkpoint is not None:  # the last epoch too: a failure in the val measurement below loses no training
             save_model(_finished(copy.deepcopy(model).cpu(), cfg, device, start_time, epoch + 1), checkpoint)
     seg = _finished(model, cfg, device, start_time, cfg.epochs)
     val = load_data(cfg.data, "val", cfg.val_images, cfg.height, DEFAULT_VAL.seed, layout=cfg.layout)

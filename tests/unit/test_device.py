@@ -35,3 +35,19 @@ def test_autocast_follows_the_hardware_check_and_its_override(bf16_env):
     native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
     assert native_bf16("cpu") == native
     assert _dtype_under(autocast(cpu)) == (torch.bfloat16 if native else torch.float32)
+
+
+def test_cached_fp16_latents_run_the_head_without_autocast(bf16_env):
+    """Without native bf16 nothing autocasts, and the head computes fp16 cached latents in its own fp32."""
+    from engine.models.segmentation import build_model, class_logits
+
+    bf16_env("0")
+    model = build_model("deeplabv3_resnet_slim", rates=(1, 2, 3)).eval()
+    z = torch.rand(2, 512, 4, 8).to(torch.float16)
+    mask = torch.ones(512)
+    mask[:100] = 0
+    with torch.inference_mode(), autocast(torch.device("cpu")):
+        got = class_logits(model, z, mask)
+        want = class_logits(model, z.float() * mask.view(1, -1, 1, 1))
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, want)
