@@ -43,10 +43,11 @@ with st.expander("What am I looking at?"):
         "The generated scenes are a divided road: the strip left of the oncoming lane is a concrete median "
         "(*wall*) painted exactly like the sidewalk on the right, so only horizontal position tells them apart. "
         "The shipped **default** was trained without flips and leans on position; the shipped **control** is the "
-        "same network and recipe trained with random flips, so it cannot use absolute horizontal position. Both "
-        "were trained with a small penalty on the latent's mean activation, which makes its channels sparse (the "
-        "median channel is on at 6% of the latent's positions); trained without it (every channel on at ~60% of its "
-        "positions), the default's flip-ranked channels hurt no more than random ones. "
+        "same network trained with random flips, so it cannot use absolute horizontal position. Both were trained "
+        "with a penalty on the latent's mean activation, which makes its channels sparse (the default's median "
+        "channel is on at 4% of the latent's positions; the control's penalty is weaker, 0.1 vs 0.25: its retraining "
+        "at 0.25 is pending); trained without it (every channel on at ~60% of its positions), the default's "
+        "flip-ranked channels hurt no more than random ones. "
         "Recipes, the factor table and every number: assets/seg/MODEL_CARD.md.")
 
 shipped = ui.shipped_fidelity()

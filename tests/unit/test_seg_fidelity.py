@@ -102,7 +102,7 @@ def test_flip_training_mirrors_images_and_labels_together(tmp_path):
     ckpt = tmp_path / "legs.pt"
     seg = train_segmentation(cfg, torch.device("cpu"), checkpoint=ckpt)
     assert seg.meta["train"]["flip"] is True and seg.meta["epochs_done"] == 2
-    assert load_model(ckpt).meta["epochs_done"] == 1  # saved after every epoch but the last
+    assert load_model(ckpt).meta["epochs_done"] == 2  # saved after every epoch, the last too (before the val pass)
 
 
 def test_fidelity_measures_every_claim_and_round_trips(slim):
