@@ -2,7 +2,8 @@
 
 CUDA when present, else CPU. bf16 autocast runs only where the hardware computes bf16 natively
 (CUDA with bf16, CPUs with AVX512-BF16 or AMX: 2-3x faster conv training with channels_last); on a CPU
-without it (AVX2 only) oneDNN emulates bf16 and a training step is ~13x slower than fp32, so it stays fp32.
+without it (AVX2 only) oneDNN emulates bf16 and a training step is ~10x slower than fp32
+(bench/bench_seg_training_precision.py), so it stays fp32.
 Evaluation that must be exact can ask for fp32 anywhere.
 """
 from __future__ import annotations

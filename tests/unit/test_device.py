@@ -1,4 +1,4 @@
-"""bf16 autocast only where the hardware computes bf16 (an AVX2-only CPU emulates it, ~13x slower than fp32)."""
+"""bf16 autocast only where the hardware computes bf16 (an AVX2-only CPU emulates it, ~10x slower than fp32)."""
 from __future__ import annotations
 
 import pytest

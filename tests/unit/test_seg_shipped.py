@@ -19,7 +19,6 @@ UNMET = pytest.mark.xfail(strict=True, raises=AssertionError,
                                  "issue 14 stays open")
 
 
-
 @pytest.fixture(scope="module")
 def data():
     return generate(FRESH)
