@@ -44,10 +44,11 @@ with st.expander("What am I looking at?"):
         "(*wall*) painted exactly like the sidewalk on the right, so only horizontal position tells them apart. "
         "The shipped **default** was trained without flips and leans on position; the shipped **control** is the "
         "same network trained with random flips, so it cannot use absolute horizontal position. Both were trained "
-        "with a penalty on the latent's mean activation, which makes its channels sparse (the default's median "
-        "channel is on at 4% of the latent's positions; the control's penalty is weaker, 0.1 vs 0.25: its retraining "
-        "at 0.25 is pending); trained without it (every channel on at ~60% of its positions), the default's "
-        "flip-ranked channels hurt no more than random ones. "
+        "with the same penalty on the latent's mean activation, which makes its channels sparse (the median channel "
+        "is on at 4-5% of the latent's positions); trained without it (every channel on at ~60% of its positions), "
+        "the default's flip-ranked channels hurt no more than random ones. Compare the two: mirroring the scenes costs "
+        "only the default, but in both the flip-ranked channels beat random ones, because in a sparse latent flip "
+        "sensitivity goes with size; set them against the *largest* channels to see what is left of position. "
         "Recipes, the factor table and every number: assets/seg/MODEL_CARD.md.")
 
 shipped = ui.shipped_fidelity()

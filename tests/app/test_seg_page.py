@@ -83,5 +83,7 @@ def test_the_home_tour_says_what_the_shipped_default_shows():
     shown = f"the top {top.n} flip-ranked channels cost {100 * (fid.baseline['all'] - top.ranked):.1f} points"
     assert (shown in text) == top.below_every_draw and (" does not reproduce here" in text) != top.below_every_draw
     assert f"largest channels cost {100 * (fid.baseline['all'] - top.magnitude):.1f}" in text or not top.below_every_draw
+    control = shipped_fidelity()["control"].top_n[-1]
+    assert f"its top {control.n} flip-ranked channels, {'more' if control.below_every_draw else 'not more'} than every" in text
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()  # opens on Home
     assert not at.exception and any(text in m.value for m in at.markdown)
