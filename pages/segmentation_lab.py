@@ -49,6 +49,9 @@ with st.expander("What am I looking at?"):
         "the default's flip-ranked channels hurt no more than random ones. Compare the two: mirroring the scenes costs "
         "only the default, but in both the flip-ranked channels beat random ones, because in a sparse latent flip "
         "sensitivity goes with size; set them against the *largest* channels to see what is left of position. "
+        "Fig. 6 does not hold on either model, and not for want of a better ranking: even the channels that fire "
+        "most in one half cost both halves about alike when zeroed (the head reads more than half the latent's width "
+        "from every position). "
         "Recipes, the factor table and every number: assets/seg/MODEL_CARD.md.")
 
 shipped = ui.shipped_fidelity()

@@ -1,6 +1,6 @@
 """Why Fig. 6 fails on the generated scenes: are the Eq. 3 rankings masked by the scenes' shared asymmetry?
 
-    python scripts/seg_fig6_contrast.py [CHECKPOINT ...] [--seed S]   (default: assets/seg/default.pt, val seed 0)
+    python scripts/seg_fig6_contrast.py [CHECKPOINT ...] [--seed S] [--height H]   (default: assets/seg/default.pt, val seed 0)
 
 Eq. 3 ranks channels by the signed change GAP(z(x)) - GAP(z(flip x)) over val-left (pedestrians only on the left)
 or val-right. Every generated scene is left/right asymmetric (median left, sidewalk right, ego car in the right lane),
@@ -10,6 +10,8 @@ R - L: if the contrast orders localise to their half where Eq. 3 does not, the s
 As a ceiling, it also attacks with where each channel fires (*located*: the mean activation in the left half of
 the latent minus the right half, over the same held-out scenes), which GAP cannot see: if even those channels do not
 hurt their own half more, the model has no left- or right-specific channels for any GAP ranking to find.
+Last, the located channels are zeroed on one path of the head only: into ASPP's image-pooling branch (a GAP of the
+latent, broadcast to every pixel) or into its local convolutions, to see which path carries their effect on each half.
 Rankings on the held-out split, measured on val (as the lab does); mIoU in points, half of the image each.
 """
 from __future__ import annotations
@@ -19,24 +21,43 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.data.cityscapes_classes import NAMES  # noqa: E402
-from engine.models.segmentation import DEFAULT_WEIGHTS, load_model  # noqa: E402
+from engine.data.cityscapes_classes import NAMES, NUM_CLASSES  # noqa: E402
+from engine.models.segmentation import DEFAULT_WEIGHTS, SegModel, load_model, upsample_logits  # noqa: E402
 from engine.seg.ablation import channel_mask, evaluate_latents, random_order, scores, select  # noqa: E402
-from engine.seg.features import LatentCache  # noqa: E402
+from engine.seg.features import LatentCache, Latents  # noqa: E402
 from engine.seg.fidelity import FRACTIONS  # noqa: E402
 from engine.seg.lab import load_data, method_ranking, ranking_data  # noqa: E402
-from engine.seg.metrics import iou_per_class  # noqa: E402
+from engine.seg.metrics import iou_per_class, miou, quarter_counts, regions_of  # noqa: E402
+
+PATHS = ("pooling", "local")
+
+
+def one_path(seg: SegModel, lat: Latents, mask: torch.Tensor, path: str) -> dict[str, float]:
+    """Region mIoU with ``mask`` applied only to the latent entering ASPP's pooling branch, or only its local convs."""
+    aspp, rest = seg.model.classifier[0], seg.model.classifier[1:]
+    total = torch.zeros(4, NUM_CLASSES, NUM_CLASSES, dtype=torch.int64)
+    with torch.inference_mode():
+        for start in range(0, len(lat.z), 32):
+            z = lat.z[start:start + 32].float()
+            masked = z * mask.view(1, -1, 1, 1)
+            inputs = [masked if path == "local" else z] * (len(aspp.convs) - 1) + [masked if path == "pooling" else z]
+            low = rest(aspp.project(torch.cat([conv(x) for conv, x in zip(aspp.convs, inputs)], 1)))
+            pred = upsample_logits(low, lat.size).argmax(1)
+            total += quarter_counts(pred, lat.labels[start:start + 32])
+    return {r: miou(c) for r, c in regions_of(total).items()}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkpoints", nargs="*", default=[str(DEFAULT_WEIGHTS)])
     parser.add_argument("--seed", type=int, default=0, help="val scene seed (7: the strict tests' fresh sample)")
+    parser.add_argument("--height", type=int, default=128, help="scene height the checkpoints were trained at")
     args = parser.parse_args()
-    data = load_data(seed=args.seed)
+    data = load_data(seed=args.seed, height=args.height)
     for path in args.checkpoints:
         seg = load_model(path)
         lat = LatentCache().get(seg, data)
@@ -66,6 +87,14 @@ def main() -> int:
                 print(f"    {a:>12} vs {b:<12}: left half {pt(a, 'left'):.2f} vs {pt(b, 'left'):.2f} "
                       f"(gap {pt(b, 'left') - pt(a, 'left'):+.2f}); right half {pt(b, 'right'):.2f} vs {pt(a, 'right'):.2f} "
                       f"(gap {pt(a, 'right') - pt(b, 'right'):+.2f})")
+        for f in FRACTIONS[1:]:
+            n = round(f * seg.channels)
+            for path in PATHS:
+                got = {name: one_path(seg, lat, channel_mask(seg.channels, select(orders[name], n)), path)
+                       for name in ("located L", "located R")}
+                print(f"  N={n}, located channels zeroed on the {path} path only: left half {100 * got['located L']['left']:.2f} "
+                      f"(L) vs {100 * got['located R']['left']:.2f} (R); right half {100 * got['located R']['right']:.2f} (R) vs "
+                      f"{100 * got['located L']['right']:.2f} (L)")
         base = iou_per_class(evaluate_latents(seg, lat)["left"])
         worst = {name: 100 * (base - iou_per_class(confs[0.10][name]["left"])) for name in ("Eq3 left", "Eq3 right")}
         print("  left-half IoU lost per class at 10% (Eq3 left / Eq3 right), classes present:")
