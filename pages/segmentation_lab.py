@@ -63,7 +63,7 @@ if shipped:
     for col, (role, fid) in zip(st.columns(len(shipped)), shipped.items()):
         with col:
             st.markdown(f"**{ui.SHIPPED[role]}** · mIoU {100 * fid.baseline['all']:.1f} · mirrored scenes "
-                        f"{100 * fid.mirrored['all']:.1f} (costs {100 * fid.mirror_cost:.1f} points)")
+                        f"{100 * fid.mirrored['all']:.1f} (costs {ui.points(fid.mirror_cost)} points)")
             st.plotly_chart(ui.fig4_figure(fid, f"Fig. 4 top: top N vs random ({role})"), key=f"seg_fig4_{role}",
                             config=chart_config(f"seg_fig4_{role}"))
             st.plotly_chart(ui.range_bars(fid, f"Fig. 4 bottom: one eighth of the ranking zeroed ({role})"),

@@ -125,6 +125,11 @@ def shipped_fidelity() -> dict[str, Fidelity]:
     return out
 
 
+def points(value: float) -> str:
+    """A 0-1 mIoU difference in points, one decimal, without a "-0.0" for a cost that rounds to nothing."""
+    return f"{round(100 * value, 1) + 0.0:.1f}"
+
+
 def _control_clause(fraction: float) -> str:
     """What the shipped control (trained with flips) shows at the same share of the latent, for the tour."""
     fid = shipped_fidelity().get("control")
@@ -133,7 +138,7 @@ def _control_clause(fraction: float) -> str:
         return ""
     base = fid.baseline["all"]
     verdict = "more than every random draw too" if top.below_every_draw else "not more than every random draw"
-    return (f" The control, trained with flips (mirroring costs it {round(100 * fid.mirror_cost, 1) + 0.0:.1f} points), loses "
+    return (f" The control, trained with flips (mirroring costs it {points(fid.mirror_cost)} points), loses "
             f"{100 * (base - top.ranked):.1f} to its top {top.n} flip-ranked channels, {verdict}, and "
             f"{100 * (base - top.magnitude):.1f} to its largest: compare the two side by side in the lab.")
 
