@@ -87,7 +87,8 @@ def main() -> int:
                 print(f"    {a:>12} vs {b:<12}: left half {pt(a, 'left'):.2f} vs {pt(b, 'left'):.2f} "
                       f"(gap {pt(b, 'left') - pt(a, 'left'):+.2f}); right half {pt(b, 'right'):.2f} vs {pt(a, 'right'):.2f} "
                       f"(gap {pt(a, 'right') - pt(b, 'right'):+.2f})")
-        for f in FRACTIONS[1:]:
+        pooled = type(seg.model.classifier[0].convs[-1]).__name__ == "ASPPPooling"
+        for f in FRACTIONS[1:] if pooled else ():  # a head without the pooling branch has one path
             n = round(f * seg.channels)
             for path in PATHS:
                 got = {name: one_path(seg, lat, channel_mask(seg.channels, select(orders[name], n)), path)
