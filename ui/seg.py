@@ -137,7 +137,7 @@ def _control_clause(fraction: float) -> str:
     if top is None:
         return ""
     base = fid.baseline["all"]
-    verdict = "more than every random draw too" if top.below_every_draw else "not more than every random draw"
+    verdict = "more than every random draw" if top.below_every_draw else "not more than every random draw"
     return (f" The control, trained with flips (mirroring costs it {points(fid.mirror_cost)} points), loses "
             f"{100 * (base - top.ranked):.1f} to its top {top.n} flip-ranked channels, {verdict}, and "
             f"{100 * (base - top.magnitude):.1f} to its largest: compare the two side by side in the lab.")
@@ -160,7 +160,7 @@ def tour_text() -> dict[str, str]:
             f"more than every random draw (mean {100 * (base - top.random_mean):.1f}), as in the paper; the {top.n} "
             f"largest channels cost {100 * (base - top.magnitude):.1f}, "
             + ("as much or more: flip-sensitive and large channels are largely the same ones here." if top.magnitude <= top.ranked
-               else "less: flip sensitivity finds more than size.") + _control_clause(top.fraction))
+               else "less: flip sensitivity finds more than size.")) + _control_clause(top.fraction)
     own = reg.left_gap > 0 and reg.right_gap > 0
     fig6 = (f"On the shipped default at N={reg.n}, left-ranked channels cost the left half "
             f"{100 * (fid.baseline['left'] - reg.left_half['left']):.1f} points and right-ranked ones "
