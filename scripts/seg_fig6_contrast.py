@@ -25,13 +25,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.data.cityscapes_classes import NAMES, NUM_CLASSES  # noqa: E402
+from engine.data.cityscapes_classes import NUM_CLASSES  # noqa: E402
 from engine.models.segmentation import DEFAULT_WEIGHTS, SegModel, load_model, upsample_logits  # noqa: E402
-from engine.seg.ablation import channel_mask, evaluate_latents, random_order, scores, select  # noqa: E402
+from engine.seg.ablation import channel_mask, select, sweep  # noqa: E402
 from engine.seg.features import LatentCache, Latents  # noqa: E402
 from engine.seg.fidelity import FRACTIONS  # noqa: E402
 from engine.seg.lab import load_data, method_ranking, ranking_data  # noqa: E402
-from engine.seg.metrics import iou_per_class, miou, quarter_counts, regions_of  # noqa: E402
+from engine.seg.metrics import miou, quarter_counts, regions_of  # noqa: E402
 
 PATHS = ("pooling", "local")
 
@@ -72,21 +72,16 @@ def main() -> int:
                   "contrast L-R": np.argsort(-(left - right), kind="stable"),
                   "contrast R-L": np.argsort(-(right - left), kind="stable"),
                   "located L": np.argsort(-located, kind="stable"), "located R": np.argsort(located, kind="stable")}
-        confs = {}
-        for f in FRACTIONS:
-            n = round(f * seg.channels)
-            res = {name: evaluate_latents(seg, lat, channel_mask(seg.channels, select(o, n))) for name, o in orders.items()}
-            confs[f] = res
-            rnd = [scores(evaluate_latents(seg, lat, channel_mask(seg.channels, select(random_order(seg.channels, d), n))))
-                   for d in range(5)]
-            s = {name: scores(c) for name, c in res.items()}
-            pt = lambda name, half: 100 * s[name][half]  # noqa: E731
-            print(f"  N={n} ({f:.0%}): random mean left/right half {100 * np.mean([r['left'] for r in rnd]):.2f} / "
-                  f"{100 * np.mean([r['right'] for r in rnd]):.2f}")
+        rows = sweep(seg, lat, orders, [round(f * seg.channels) for f in FRACTIONS])
+        for n in sorted({r["n"] for r in rows}):
+            at = {r["ranking"]: r for r in rows if r["n"] == n and r["ranking"] != "random"}
+            draws = [r for r in rows if r["n"] == n and r["ranking"] == "random"]
+            print(f"  N={n} ({n / seg.channels:.0%}): random mean left/right half {100 * np.mean([r['left'] for r in draws]):.2f} / "
+                  f"{100 * np.mean([r['right'] for r in draws]):.2f}")
             for a, b in (("Eq3 left", "Eq3 right"), ("contrast L-R", "contrast R-L"), ("located L", "located R")):
-                print(f"    {a:>12} vs {b:<12}: left half {pt(a, 'left'):.2f} vs {pt(b, 'left'):.2f} "
-                      f"(gap {pt(b, 'left') - pt(a, 'left'):+.2f}); right half {pt(b, 'right'):.2f} vs {pt(a, 'right'):.2f} "
-                      f"(gap {pt(a, 'right') - pt(b, 'right'):+.2f})")
+                left_a, left_b, right_a, right_b = (100 * at[k][h] for h in ("left", "right") for k in (a, b))
+                print(f"    {a:>12} vs {b:<12}: left half {left_a:.2f} vs {left_b:.2f} (gap {left_b - left_a:+.2f}); "
+                      f"right half {right_b:.2f} vs {right_a:.2f} (gap {right_a - right_b:+.2f})")
         pooled = type(seg.model.classifier[0].convs[-1]).__name__ == "ASPPPooling"
         for f in FRACTIONS[1:] if pooled else ():  # a head without the pooling branch has one path
             n = round(f * seg.channels)
@@ -96,11 +91,6 @@ def main() -> int:
                 print(f"  N={n}, located channels zeroed on the {path} path only: left half {100 * got['located L']['left']:.2f} "
                       f"(L) vs {100 * got['located R']['left']:.2f} (R); right half {100 * got['located R']['right']:.2f} (R) vs "
                       f"{100 * got['located L']['right']:.2f} (L)")
-        base = iou_per_class(evaluate_latents(seg, lat)["left"])
-        worst = {name: 100 * (base - iou_per_class(confs[0.10][name]["left"])) for name in ("Eq3 left", "Eq3 right")}
-        print("  left-half IoU lost per class at 10% (Eq3 left / Eq3 right), classes present:")
-        for k in np.flatnonzero(~base.isnan().numpy()):
-            print(f"    {NAMES[k]:>14}: {worst['Eq3 left'][k]:+6.2f} / {worst['Eq3 right'][k]:+6.2f}")
     return 0
 
 
