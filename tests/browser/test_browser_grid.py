@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from browser_harness import APP_IDLE, ARTIFACTS, LOAD_TIMEOUT, no_exception, open_page
@@ -18,15 +19,15 @@ def gapnet_says(page):
 def click_cell(page, cell: int, tries: int = 3) -> None:
     """Click the canvas marker of ``cell`` (plotly scatter points, in cell order) and wait for the rerun.
 
-    A click that lands while plotly redraws the canvas (a rerun just after navigation) is lost, so the
-    click is repeated, at most ``tries`` times; the cell must follow in the end."""
+    A click that lands while plotly redraws the canvas (a rerun just after navigation) is lost, or finds the
+    marker momentarily hidden, so the click is repeated, at most ``tries`` times; the cell must follow in the end."""
     for attempt in range(tries):
         page.wait_for_selector(APP_IDLE, timeout=LOAD_TIMEOUT)
-        page.locator("[data-testid='stPlotlyChart'] .scatterlayer .point").nth(cell).click(force=True, timeout=LOAD_TIMEOUT)
         try:
+            page.locator("[data-testid='stPlotlyChart'] .scatterlayer .point").nth(cell).click(force=True, timeout=LOAD_TIMEOUT)
             expect(page.get_by_label(CELL)).to_have_value(str(cell), timeout=20_000 if attempt < tries - 1 else LOAD_TIMEOUT)
             break
-        except AssertionError:
+        except (AssertionError, PlaywrightError):
             if attempt == tries - 1:
                 raise
     page.wait_for_selector(APP_IDLE, timeout=LOAD_TIMEOUT)
