@@ -1,6 +1,6 @@
 """Why Fig. 6 fails on the generated scenes: are the Eq. 3 rankings masked by the scenes' shared asymmetry?
 
-    python scripts/seg_fig6_contrast.py [CHECKPOINT ...] [--seed S] [--height H]   (default: assets/seg/default.pt, val seed 0)
+    python scripts/seg_fig6_contrast.py [CHECKPOINT ...] [--seed S] [--height H] [--layout L]   (default: assets/seg/default.pt, val seed 0)
 
 Eq. 3 ranks channels by the signed change GAP(z(x)) - GAP(z(flip x)) over val-left (pedestrians only on the left)
 or val-right. Every generated scene is left/right asymmetric (median left, sidewalk right, ego car in the right lane),
@@ -26,6 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.data.cityscapes_classes import NUM_CLASSES  # noqa: E402
+from engine.data.scenes import LAYOUTS  # noqa: E402
 from engine.models.segmentation import DEFAULT_WEIGHTS, SegModel, load_model, upsample_logits  # noqa: E402
 from engine.seg.ablation import channel_mask, select, sweep  # noqa: E402
 from engine.seg.features import LatentCache, Latents  # noqa: E402
@@ -56,8 +57,9 @@ def main() -> int:
     parser.add_argument("checkpoints", nargs="*", default=[str(DEFAULT_WEIGHTS)])
     parser.add_argument("--seed", type=int, default=0, help="val scene seed (7: the strict tests' fresh sample)")
     parser.add_argument("--height", type=int, default=128, help="scene height the checkpoints were trained at")
+    parser.add_argument("--layout", choices=LAYOUTS, default="divided", help="scene layout the checkpoints were trained on")
     args = parser.parse_args()
-    data = load_data(seed=args.seed, height=args.height)
+    data = load_data(seed=args.seed, height=args.height, layout=args.layout)
     for path in args.checkpoints:
         seg = load_model(path)
         lat = LatentCache().get(seg, data)

@@ -22,6 +22,7 @@ from engine.core.errors import RankFailed
 from engine.core.progress import print_progress
 from engine.core.results import Result
 from engine.data.cityscapes import SPLITS
+from engine.data.scenes import LAYOUTS
 from engine.models.segmentation import ARCHS, CONFIGS, DEFAULT_WEIGHTS, open_model, save_model
 from engine.seg import lab
 from engine.seg.lab import DEFAULT_VAL, RANK_ON, RANKINGS, SUBSETS, check_metric_model, load_data
@@ -44,6 +45,8 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-images", type=int, default=DEFAULT_VAL.count, help="images: generated count, or the first N of --data")
     p.add_argument("--height", type=int, default=DEFAULT_VAL.height, help="working image height (width = 2x)")
     p.add_argument("--seed", type=int, default=DEFAULT_VAL.seed, help="scene seed of the generated val split")
+    p.add_argument("--layout", choices=LAYOUTS, default=DEFAULT_VAL.layout,
+                   help="generated scenes' layout (the one the model was trained on; see train-seg --layout)")
     p.add_argument("--rank-on", choices=RANK_ON, default="held-out",
                    help="images the rankings are computed on: held-out (generated rank split, or a Cityscapes folder's "
                         "train split; disjoint from the evaluated images) or val (in-sample, as the paper's authors did)")
@@ -65,7 +68,8 @@ def _load(args: argparse.Namespace, metrics: bool = True, shard: Shard = distrib
     device = getattr(args, "device", None)
     if device or shard.backend == "nccl":
         seg.model.to(pick_device(device) if device else shard.device)
-    data = load_data(args.data, args.split if args.data else "val", args.val_images, args.height, args.seed)
+    data = load_data(args.data, args.split if args.data else "val", args.val_images, args.height, args.seed,
+                     layout=args.layout)
     _say(shard, f"model: {seg.label}; data: {len(data.labels)} images ({data.key['kind']})"
                 + (f"; {shard.world} processes ({shard.backend})" if shard.distributed else ""))
     return seg, data

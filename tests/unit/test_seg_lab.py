@@ -49,6 +49,9 @@ def test_results_are_typed_and_their_rows_are_the_cli_json(seg, data, tmp_path):
     moved = lab.position(seg, data, ["mirror"])
     assert [r["scenes"] for r in moved.rows()] == ["as given", "mirror"] and moved.mirror_cost is not None
     assert _cli(tmp_path, "position", "--moves", "mirror") == moved.rows()  # in percent, as it always was
+    street = lab.position(seg, lab.load_data(None, "val", 8, 32, layout="street"), ["mirror"])
+    assert street.rows() != moved.rows()  # --layout reaches the generated scenes
+    assert _cli(tmp_path, "position", "--moves", "mirror", "--layout", "street") == street.rows()
 
     ranked = lab.rank(seg, data, ["overall", "magnitude"], "val")
     rows = _cli(tmp_path, "rank", "--method", "overall", "magnitude")

@@ -36,7 +36,7 @@ def test_shipped_checkpoints_are_small_and_complete():
         assert (count_blurpools(model) > 0) == model.config.blurpool
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="target not met: +1.7 Cons.8 points measured (assets/shift/MODEL_CARD.md); issue 4 stays open")
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="target not met: +1.7 Cons.8 points measured (assets/shift/MODEL_CARD.md)")
 def test_augshift_raises_consistency_by_3_points_at_equal_accuracy(measured):
     (base_top1, base_cons), (aug_top1, aug_cons) = measured["baseline"], measured["augshift"]
     assert aug_cons >= base_cons + 3.0, measured
