@@ -4,8 +4,9 @@
     python scripts/seg_channel_stats.py [CHECKPOINT ...]   (default: assets/seg/default.pt)
 
 Per checkpoint, on the default val scenes: quantiles over channels of the fraction of latent positions that are on
-(> 0; 64 scenes), the Spearman correlation of the Eq. 2 and magnitude scores, their top-N overlaps, and the same for
-the left and right (Eq. 3) rankings, at 5 / 10 / 25% of the latent width (held-out rankings, as the lab uses).
+(> 0; 64 scenes), the Spearman correlation of the Eq. 2 (and Eq. 3) and magnitude scores, their top-N overlaps, and
+the same for the left and right (Eq. 3) rankings, at 5 / 10 / 25% of the latent width (held-out rankings, as the lab
+uses).
 """
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def main() -> int:
         q = np.quantile(on, [0.1, 0.25, 0.5, 0.75, 0.9])
         print(f"{path}: fraction of positions on, per channel (10/25/50/75/90%): " + " / ".join(f"{v:.3f}" for v in q))
         r = {m: method_ranking(seg, data, m) for m in ("overall", "magnitude", "left", "right")}
-        print(f"  Spearman Eq. 2 vs magnitude: {spearman(r['overall'].scores, r['magnitude'].scores):.2f}; "
+        print(f"  Spearman Eq. 2 vs magnitude: {spearman(r['overall'].scores, r['magnitude'].scores):.2f} (Eq. 3 left / right: "
+              f"{spearman(r['left'].scores, r['magnitude'].scores):.2f} / {spearman(r['right'].scores, r['magnitude'].scores):.2f}); "
               f"Pearson left vs right scores: {np.corrcoef(r['left'].scores, r['right'].scores)[0, 1]:.2f}")
         for f in FRACTIONS:
             n = round(f * seg.channels)
