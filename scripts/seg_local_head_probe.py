@@ -8,8 +8,9 @@ The quick recipe of `e_l1_025` (128x256, 3,000 scenes x 8 epochs, `--latent-l1 0
 to what sees a few latent columns: ASPP rate 1 only and no image-pooling branch (a GAP of the latent broadcast to
 every pixel), so a pixel's logits read 5 of the latent's 16 columns. ``--shallow`` also ends the trunk after its
 third stage (latent: layer3's 256 channels at output stride 16), so a latent column sees 99 of the image's 256 pixel
-columns, not 195, and can only learn where it is from zero padding within that reach. The engine's builder is wrapped
-for this run only (its checkpoints load only through this script); then `engine.seg.fidelity.measure` and
+columns, not 195 (both printed first), and can only learn where it is from zero padding within that reach. The
+engine's builder is wrapped for this run only (its checkpoints load only through this script); then
+`engine.seg.fidelity.measure` and
 `scripts/seg_fig6_contrast.py` as for every other row.
 """
 from __future__ import annotations
@@ -60,11 +61,22 @@ def shallow_model(*args, **kwargs) -> nn.Module:
     return without_pooling(model)
 
 
+def receptive_columns(model: nn.Module, height: int = 128, width: int = 512) -> int:
+    """How many pixel columns reach one central latent position (nonzero input gradient; a wide image so none is cut)."""
+    x = torch.randn(1, 3, height, width, requires_grad=True)
+    z = model.eval().backbone(x)["out"]
+    z[0, :, z.shape[2] // 2, z.shape[3] // 2].sum().backward()
+    cols = (x.grad.abs().sum((0, 1, 2)) > 0).nonzero()
+    return int(cols.max() - cols.min() + 1)
+
+
 def main() -> int:
     flip, shallow = "--flip" in sys.argv[1:], "--shallow" in sys.argv[1:]
     train.build_model = segmentation.build_model = shallow_model if shallow else local_head_model  # this process only
     out = Path(f"/tmp/localhead{'_shallow' if shallow else ''}{'_flip' if flip else ''}.pt")
     cfg = train.TrainConfig(aspp_rates="1", train_images=3000, epochs=8, seed=0, latent_l1=0.25, flip=flip)
+    print(f"trunk receptive field: {receptive_columns(segmentation.build_model(cfg.arch, rates=(1,)))} pixel columns "
+          f"(the engine's trunk: {receptive_columns(engine_builder(cfg.arch, rates=(1,)))})", flush=True)
     start = time.time()
     seg = train.train_segmentation(cfg, torch.device("cpu"), checkpoint=out)
     print(f"trained in {time.time() - start:.0f} s; val mIoU {100 * seg.meta['val_miou']['all']:.1f}", flush=True)
