@@ -139,8 +139,8 @@ def _control_clause(fraction: float) -> str:
     base = fid.baseline["all"]
     verdict = "more than every random draw" if top.below_every_draw else "not more than every random draw"
     return (f" The control, trained with flips (mirroring costs it {points(fid.mirror_cost)} points), loses "
-            f"{100 * (base - top.ranked):.1f} to its top {top.n} flip-ranked channels, {verdict}, and "
-            f"{100 * (base - top.magnitude):.1f} to its largest: compare the two side by side in the lab.")
+            f"{points(base - top.ranked)} to its top {top.n} flip-ranked channels, {verdict}, and "
+            f"{points(base - top.magnitude)} to its largest: compare the two side by side in the lab.")
 
 
 def tour_text() -> dict[str, str]:
@@ -152,19 +152,19 @@ def tour_text() -> dict[str, str]:
     base = fid.baseline["all"]
     verdict = "more than" if top.below_every_draw else "less than" if top.ranked > top.random_mean else "about as much as"
     fig4 = (f"On the shipped default, which leans on position (mirroring the scenes costs it {100 * fid.mirror_cost:.0f} "
-            f"points), zeroing the top {top.n} flip-ranked channels costs {100 * (base - top.ranked):.1f} points and "
-            f"{top.n} random ones {100 * (base - top.random_mean):.1f} on average: the ranked channels hurt {verdict} "
+            f"points), zeroing the top {top.n} flip-ranked channels costs {points(base - top.ranked)} points and "
+            f"{top.n} random ones {points(base - top.random_mean)} on average: the ranked channels hurt {verdict} "
             "random ones, so the paper's Fig. 4 does not reproduce here; the lab shows it beside a control trained "
             "with flips, and its model card what was tried." if not top.below_every_draw else
-            f"On the shipped default the top {top.n} flip-ranked channels cost {100 * (base - top.ranked):.1f} points, "
-            f"more than every random draw (mean {100 * (base - top.random_mean):.1f}), as in the paper; the {top.n} "
-            f"largest channels cost {100 * (base - top.magnitude):.1f}, "
+            f"On the shipped default the top {top.n} flip-ranked channels cost {points(base - top.ranked)} points, "
+            f"more than every random draw (mean {points(base - top.random_mean)}), as in the paper; the {top.n} "
+            f"largest channels cost {points(base - top.magnitude)}, "
             + ("as much or more: flip-sensitive and large channels are largely the same ones here." if top.magnitude <= top.ranked
                else "less: flip sensitivity finds more than size.")) + _control_clause(top.fraction)
     own = reg.left_gap > 0 and reg.right_gap > 0
     fig6 = (f"On the shipped default at N={reg.n}, left-ranked channels cost the left half "
-            f"{100 * (fid.baseline['left'] - reg.left_half['left']):.1f} points and right-ranked ones "
-            f"{100 * (fid.baseline['left'] - reg.left_half['right']):.1f}: "
+            f"{points(fid.baseline['left'] - reg.left_half['left'])} points and right-ranked ones "
+            f"{points(fid.baseline['left'] - reg.left_half['right'])}: "
             + ("each side's ranking hurts its own half most, as in the paper." if own else
                "the paper's pattern does not hold on both halves here."))
     return {"fig4": fig4, "fig6": fig6}
