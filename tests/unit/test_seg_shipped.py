@@ -1,6 +1,6 @@
-"""The shipped default and control against issue 14's targets, measured on a FRESH sample of val scenes
+"""The shipped default and control against the paper's Fig. 4 / Fig. 6 claims, measured on a FRESH sample of val scenes
 (seed 7: never used for training, ranking or the shipped measurements); rankings from the held-out rank
-split of the same seed, 5 random draws. Thresholds are the issue's, fixed before measuring."""
+split of the same seed, 5 random draws. Thresholds were fixed before measuring."""
 from __future__ import annotations
 
 from dataclasses import replace
