@@ -16,7 +16,7 @@ FRESH = replace(DEFAULT_VAL, seed=7)
 POINT = 0.01  # one mIoU point (mIoU is 0-1 here)
 UNMET = pytest.mark.xfail(strict=True, raises=AssertionError,
                           reason="Fig. 6 does not reproduce on the shipped default nor on any model of the factor table "
-                                 "(assets/seg/MODEL_CARD.md: targets and 'What the search showed')")
+                                 "(docs/research/2026-seg-fig6-factor-table.md: 'What the search showed')")
 
 
 @pytest.fixture(scope="module")
