@@ -47,7 +47,7 @@ with st.expander("What am I looking at?"):
         "on the generated 10-class shapes and on the generated **shapes-100** (10 shapes x 5 fill patterns x 2 colour "
         "schemes, 300 training images per class: the paper's CIFAR-100 regime of many classes and few images each). "
         "**Results** puts each set's Top-1 and Cons.8 beside the paper's Table 2 (CIFAR-10 and CIFAR-100) and says "
-        "whether AugShift meets the issue's target there; read the *direction*: the paper's claim is that AugShift "
+        "whether AugShift's Cons.8 gain reaches +3 points there; read the *direction*: the paper's claim is that AugShift "
         "raises consistency most for about the same accuracy. The curves show how agreement with the unshifted "
         "prediction falls as the crop moves, and *Measure it yourself* re-runs the consistency test now. "
         "**Slide an image** moves one test image pixel by pixel and shows every model's class probabilities; "

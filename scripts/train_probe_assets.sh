@@ -7,7 +7,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$out"
 pids=()
 # GAPNet 5x5 ships from a 350-step run: its 6000-step run fit its training batches perfectly but came
-# to depend on batch statistics (8.85% in eval mode; see assets/probe/MODEL_CARD.md).
+# to depend on batch statistics (8.85% in eval mode; see docs/research/2026-probe-training-legs.md).
 for grid in 3 5 7; do
   for head in gapnet permutenet; do
     steps=6000; [ "$head$grid" = gapnet5 ] && steps=350

@@ -5,7 +5,7 @@ default is ``deeplabv3_resnet_slim``: torchvision's ``DeepLabV3`` class on a Res
 torchvision's own ``ResNet._make_layer`` with Bottleneck stages a quarter as wide as ResNet-50's
 (512-channel sparse post-ReLU latent like the paper's 2048-channel one, output stride 16, ASPP rates
 6/12/18 with 96 channels). It was chosen by measurement over MobileNetV3-Small, whose dense hardswish
-latent showed no Fig. 4 effect (assets/seg/MODEL_CARD.md, factor table).
+latent showed no Fig. 4 effect (docs/research/2026-seg-fig6-factor-table.md).
 
 Users' checkpoints: the torchvision builders' layouts (DeepLabV3 ResNet-50/101 and
 MobileNetV3-Large, FCN ResNet-50/101, with or without the auxiliary head), plain or wrapped state

@@ -21,7 +21,7 @@ from engine.models.resnet import PaperResNet18, canonical_padding
 METHODS = ("baseline", "augshift", "blurpool", "augshift+blurpool")
 METHOD_LABELS = {"baseline": "ResNet-18", "augshift": "+AugShift", "blurpool": "BlurPool",
                  "augshift+blurpool": "AugShift + BlurPool"}
-DEFAULT_LAMBDA = 1.0  # picked on the val split by the sweep recorded in assets/shift/MODEL_CARD.md
+DEFAULT_LAMBDA = 1.0  # picked on the val split by the sweep in docs/research/2026-shift-table2-search.md
 FORMAT = "poslab-shift/1"
 
 

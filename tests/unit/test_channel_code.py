@@ -51,7 +51,7 @@ def test_permute_channels_permutes_each_row_on_its_own():
 
 
 def test_shipped_object_classifier_gap_decodes_the_cell_unless_permuted():
-    """Issue target: >= 90% on 3x3 from the final GAP of a net trained only for the object, sharply less permuted."""
+    """The check: >= 90% on 3x3 from the final GAP of a net trained only for the object, sharply less permuted."""
     model = load_net("object-classifier", 3)  # trained for the object only, never for the cell
     results = {r.readout: r for r in decode_cells(model, train=1500, test=300, seed=123)}  # fresh placements
     chance = results["ordered"].chance

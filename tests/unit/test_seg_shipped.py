@@ -1,6 +1,6 @@
-"""The shipped default and control against issue 14's targets, measured on a FRESH sample of val scenes
+"""The shipped default and control against the paper's Fig. 4 / Fig. 6 claims, measured on a FRESH sample of val scenes
 (seed 7: never used for training, ranking or the shipped measurements); rankings from the held-out rank
-split of the same seed, 5 random draws. Thresholds are the issue's, fixed before measuring."""
+split of the same seed, 5 random draws. Thresholds were fixed before measuring."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -16,7 +16,7 @@ FRESH = replace(DEFAULT_VAL, seed=7)
 POINT = 0.01  # one mIoU point (mIoU is 0-1 here)
 UNMET = pytest.mark.xfail(strict=True, raises=AssertionError,
                           reason="Fig. 6 does not reproduce on the shipped default nor on any model of the factor table "
-                                 "(assets/seg/MODEL_CARD.md: targets and 'What the search showed')")
+                                 "(docs/research/2026-seg-fig6-factor-table.md: 'What the search showed')")
 
 
 @pytest.fixture(scope="module")
