@@ -97,6 +97,23 @@ def _hoist_constants(model) -> None:
     model.graph.node.extend(keep)
 
 
+def _drop_identities(model) -> None:
+    """Bypass ``Identity`` nodes (newer exporters emit them at opsets onnx2torch has no converter for)."""
+    outputs = {o.name for o in model.graph.output}
+    rename = {}
+    keep = []
+    for node in model.graph.node:
+        if node.op_type == "Identity" and node.output[0] not in outputs:
+            rename[node.output[0]] = rename.get(node.input[0], node.input[0])
+        else:
+            keep.append(node)
+    for node in keep:
+        for i, name in enumerate(node.input):
+            node.input[i] = rename.get(name, name)
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
+
+
 def _onnx_size(model) -> tuple[int, int] | None:
     """The fixed (H, W) of the graph's first input, ``None`` when it is dynamic."""
     dims = model.graph.input[0].type.tensor_type.shape.dim
@@ -117,6 +134,7 @@ def onnx_module(source: Path | str | bytes, name: str) -> tuple[nn.Module, tuple
     if not model.graph.node:
         raise CheckpointError(f"{name} holds no ONNX graph.")
     _hoist_constants(model)
+    _drop_identities(model)
     try:
         net = convert(model)
     except Exception as err:  # noqa: BLE001 - an operator onnx2torch lacks, or a malformed graph
