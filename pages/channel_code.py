@@ -51,6 +51,8 @@ images = far.slider("Images averaged", 8, 128, 32, step=8, key="cc_images", bind
 
 if missing_real := model_sources.missing_note():
     st.caption(missing_real)
+if real := model_sources.recorded_note(key):
+    st.caption(real)
 # ------------------------------------------------------------------ the map
 st.header("The code: cells x channels")
 code = cc.code_map(key, grid, layer, images)

@@ -2,13 +2,17 @@
 Hugging Face caches, and what a found network's GAP and stages are."""
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from engine.channel import lab
+from engine.channel.nets import CHANNEL_ASSETS
 from engine.core.errors import CheckpointError
 from engine.models.importers import RAPIDOCR_CLS, RAPIDOCR_INSTALL, UNTRAINED, cached_models, rapidocr_available
 from engine.models.user_classifier import UserClassifier
 
+RECORDED = CHANNEL_ASSETS / "real_network.json"
 LABELS = {RAPIDOCR_CLS: "real: PP-OCR text direction (rapidocr-cls)",
           RAPIDOCR_CLS + UNTRAINED: "control: PP-OCR text direction, untrained"}
 
@@ -50,3 +54,28 @@ def found_note(model: object) -> str | None:
                                                                     model.stage_names))
     return (f"{model.label}: the GAP its classifier reads is graph node `{model.gap.gap}` (the mean of layer4); "
             f"stages by resolution: {stages}. Input: {model.spec.source}.")
+
+
+def recorded_note(key: str) -> str | None:
+    """For the real network or its control: what ``python -m engine real-network`` recorded (read from its JSON)."""
+    if key not in (RAPIDOCR_CLS, RAPIDOCR_CLS + UNTRAINED) or not RECORDED.is_file():
+        return None
+    rows = json.loads(RECORDED.read_text())
+
+    def pct(network: str, **match: object) -> str:
+        row = next(r for r in rows if r["network"] == network and all(r.get(k) == v for k, v in match.items()))
+        return f"{row['accuracy']:.1f}% [{row['interval'][0]:.1f}, {row['interval'][1]:.1f}]"
+
+    decode = "; ".join(
+        f"{g}x{g}: {pct(RAPIDOCR_CLS, grid=g, readout='order')} in channel order vs "
+        f"{pct(RAPIDOCR_CLS, grid=g, readout='permuted')} permuted (untrained: "
+        f"{pct(RAPIDOCR_CLS + UNTRAINED, grid=g, readout='order')} vs "
+        f"{pct(RAPIDOCR_CLS + UNTRAINED, grid=g, readout='permuted')})"
+        for g in sorted({r["grid"] for r in rows if "grid" in r}))
+    n = next(r["n"] for r in rows if "tested" in r)
+    return (f"Recorded on PP-OCR's text-direction classifier, the cell decoded from its GAP vector, 95% intervals: "
+            f"{decode}. On its own task (text direction on {n:,} rendered lines, chance 50%) it scores "
+            f"{pct(RAPIDOCR_CLS, tested='in order')} with its GAP vector in order, "
+            f"{pct(RAPIDOCR_CLS, tested='one fixed permutation')} under one fixed permutation of the channels and "
+            f"{pct(RAPIDOCR_CLS, tested='each image its own permutation')} with each image's own. "
+            "`python -m engine real-network --json assets/channel_code/real_network.json`")

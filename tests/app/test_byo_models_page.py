@@ -2,6 +2,7 @@
 networks of the picker, and the page's decode equals the engine's on the same weights as a plain torch module."""
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -72,6 +73,9 @@ def test_cached_weights_and_the_real_network_are_in_the_picker(tmp_path, monkeyp
     assert not at.exception, at.exception
     assert at.metric[0].label == "Channels" and at.metric[0].value == "200"  # PP-OCR's GAP vector
     assert any("PP-OCR's own: height 48, padded to 192" in c.value for c in at.caption)
+    recorded = json.loads((ROOT / "assets" / "channel_code" / "real_network.json").read_text())
+    order3 = next(r for r in recorded if r["network"] == "rapidocr-cls" and r.get("grid") == 3 and r["readout"] == "order")
+    assert any(f"3x3: {order3['accuracy']:.1f}% [" in c.value for c in at.caption)  # read from the file, not typed
     at.selectbox(key="cc_net").set_value(f"cache:timm/{HF_NAME}").run()
     assert not at.exception, at.exception
     assert at.metric[0].value == str(tiny_timm().num_features)
