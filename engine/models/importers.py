@@ -3,10 +3,10 @@ safetensors files, weights already in the local torch / Hugging Face caches, and
 that ``rapidocr-onnxruntime`` bundles.
 
 Nothing in a file runs: ONNX and safetensors hold no code, pickles load ``weights_only``. Nothing is downloaded: timm
-builds with ``pretrained=False`` (and ``HF_HUB_OFFLINE=1``), caches are only read. A file over
-:data:`MAX_MODEL_BYTES` is refused before it is read. Model specs (CLI ``--model``, the Channel code page):
+builds with ``pretrained=False`` (and ``HF_HUB_OFFLINE=1``), caches are only read. Model specs (CLI ``--model``, the Channel code page):
 ``path.onnx``, ``timm:<arch>`` with a weights file, ``rapidocr-cls``, ``cache:torchvision/<arch>``,
 ``cache:timm/<name>``; any of them with ``:untrained`` appended is the same architecture at a seeded random init.
+A file over ``engine.core.storage.MAX_MODEL_BYTES`` is refused before it is read.
 """
 from __future__ import annotations
 
@@ -22,10 +22,9 @@ from torch import nn
 
 from engine.core.checkpoints import load_state_into, unwrap_state_dict
 from engine.core.errors import CheckpointError
-from engine.core.storage import load_torch
+from engine.core.storage import check_size, load_torch
 from engine.models.user_classifier import ARCHS, InputSpec, UserClassifier, classifier_from_state
 
-MAX_MODEL_BYTES = int(float(os.environ.get("POSLAB_MAX_MODEL_MB", 1024)) * 2**20)
 UNTRAINED = ":untrained"
 UNTRAINED_SEED = 0
 RAPIDOCR_CLS = "rapidocr-cls"
@@ -41,40 +40,9 @@ ONNX_FALLBACK = "ImageNet mean and std (an ONNX graph records no normalisation)"
 STATE_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 
 
-def check_size(path: Path, name: str | None = None, limit: int = MAX_MODEL_BYTES) -> Path:
-    """``path`` if it is a file no larger than ``limit``; else :class:`CheckpointError` (read nothing)."""
-    name = name or path.name
-    if not path.is_file():
-        raise CheckpointError(f"No model file at {path}.")
-    size = path.stat().st_size
-    if size > limit:
-        raise CheckpointError(f"{name} is {size / 2**30:.2f} GiB, over this app's {limit / 2**30:.2f} GiB model limit "
-                              "(POSLAB_MAX_MODEL_MB); it was not read.")
-    return path
-
-
-def sized(source: Path | str | bytes, name: str) -> bytes | Path:
-    """Upload bytes as they are; a path size-checked."""
-    if isinstance(source, bytes):
-        if len(source) > MAX_MODEL_BYTES:
-            raise CheckpointError(f"{name} is over this app's {MAX_MODEL_BYTES / 2**30:.2f} GiB model limit.")
-        return source
-    return check_size(Path(source), name)
-
-
 def read_state(source: Path | str | bytes, name: str) -> dict[str, torch.Tensor]:
-    """A state dict from a ``.safetensors`` file (by its name) or a torch checkpoint (``weights_only``), unwrapped."""
-    payload = sized(source, name)
-    if name.endswith(".safetensors"):
-        from safetensors import SafetensorError
-        from safetensors.torch import load, load_file
-
-        try:
-            state = load(payload) if isinstance(payload, bytes) else load_file(str(payload))
-        except (SafetensorError, OSError, ValueError) as err:
-            raise CheckpointError(f"{name} is not a safetensors file ({str(err)[:120]}).") from err
-        return unwrap_state_dict(state, name)
-    return unwrap_state_dict(load_torch(payload, name), name)
+    """A state dict from a ``.safetensors`` file or a torch checkpoint (``weights_only``), size-checked and unwrapped."""
+    return unwrap_state_dict(load_torch(source, name), name)
 
 
 def _float(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -126,9 +94,14 @@ def onnx_module(source: Path | str | bytes, name: str) -> tuple[nn.Module, tuple
     import onnx
     from onnx2torch import convert
 
-    payload = sized(source, name)
+    if isinstance(source, bytes):
+        check_size(len(source), name)
+    elif not Path(source).is_file():
+        raise CheckpointError(f"No model file at {source}.")
+    else:
+        check_size(Path(source).stat().st_size, name)
     try:
-        model = onnx.load_from_string(payload) if isinstance(payload, bytes) else onnx.load(str(payload))
+        model = onnx.load_from_string(source) if isinstance(source, bytes) else onnx.load(str(source))
     except Exception as err:  # noqa: BLE001 - protobuf decode errors come in several types
         raise CheckpointError(f"{name} is not an ONNX model ({type(err).__name__}).") from err
     if not model.graph.node:

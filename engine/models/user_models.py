@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engine.core.checkpoints import unwrap_state_dict
 from engine.core.storage import load_torch
-from engine.models.importers import classifier_from_onnx, classifier_from_timm, read_state, sized
+from engine.models.importers import classifier_from_onnx, classifier_from_timm, read_state
 from engine.models.probe import ProbeNet, is_probe_blob, probe_from_blob
 from engine.models.segmentation import SegModel, model_from_blob
 from engine.models.user_classifier import ARCHS as CLASSIFIER_ARCHS
@@ -37,7 +37,7 @@ def load_user_checkpoint(source: Path | str | bytes, name: str | None = None, ar
         classifier = (classifier_from_onnx(source, name) if name.lower().endswith(".onnx")
                       else classifier_from_timm(arch[5:], read_state(source, name), name))
         return UserModel("classifier", classifier, classifier.label)
-    blob = read_state(source, name) if name.lower().endswith(".safetensors") else load_torch(sized(source, name), name)
+    blob = load_torch(source, name)
     if is_probe_blob(blob):
         model, _ = probe_from_blob(blob, name)
         return UserModel("probe", model, model.config.label)

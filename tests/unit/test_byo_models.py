@@ -170,3 +170,23 @@ def test_real_network_decodes_position_in_channel_order_on_a_fresh_sample():
     assert rows[("rapidocr-cls", "in order")]["interval"][0] >= 80  # its own task: text direction
     assert rows[("rapidocr-cls", "each image its own permutation")]["interval"][0] <= 50 + 1e-9  # chance within reach
     assert rows[("rapidocr-cls:untrained", "in order")]["interval"][0] <= 50 + 1e-9  # untrained: no text direction
+
+
+def test_safetensors_is_taken_wherever_a_state_dict_is(tmp_path):
+    from safetensors.torch import save_file
+    from torchvision.models import mobilenet_v3_small
+
+    from engine.models.segmentation import build_model
+
+    torch.manual_seed(0)
+    net = mobilenet_v3_small(weights=None, num_classes=5).eval()
+    save_file({f"module.{k}": v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "mine.safetensors"))
+    torch.save(net.state_dict(), tmp_path / "mine.pth")
+    from_st, from_pth = (load_user_checkpoint(tmp_path / f).model for f in ("mine.safetensors", "mine.pth"))
+    assert from_st.label == "mobilenet_v3_small (5 classes)"
+    assert torch.equal(gap_features(from_st, _canvases())["layer4"], gap_features(from_pth, _canvases())["layer4"])
+    save_file({k: v.contiguous() for k, v in build_model().state_dict().items()}, str(tmp_path / "seg.safetensors"))
+    assert load_user_checkpoint(tmp_path / "seg.safetensors").kind == "segmentation"
+    (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
+    with pytest.raises(CheckpointError, match="bad.safetensors is not a safetensors file"):
+        load_user_checkpoint(tmp_path / "bad.safetensors")
