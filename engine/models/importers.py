@@ -35,7 +35,6 @@ RAPIDOCR_FILE = "models/ch_ppocr_mobile_v2.0_cls_infer.onnx"
 # BGR (OpenCV) order (rapidocr_onnxruntime/config.yaml ``cls_image_shape``, ch_ppocr_cls/text_cls.py resize_norm_img).
 RAPIDOCR_INPUT = InputSpec((48, 192), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), bgr=True,
                            source="PP-OCR's own: height 48, padded to 192, (x - 0.5) / 0.5, BGR")
-RAPIDOCR_CLASSES = ("0 degrees", "180 degrees")
 ONNX_FALLBACK = "ImageNet mean and std (an ONNX graph records no normalisation)"
 STATE_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 

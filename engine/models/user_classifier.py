@@ -99,11 +99,6 @@ class InputSpec:
 IMAGENET_INPUT = InputSpec()
 
 
-def to_imagenet(canvases: torch.Tensor) -> torch.Tensor:
-    """Canvases in this app's normalised space -> ImageNet-normalised inputs (the same pixels)."""
-    return IMAGENET_INPUT.to_input(denormalize(canvases))
-
-
 def _downsamples(block: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) and max(m.stride) > 1 for m in block.modules())
 
