@@ -7,6 +7,7 @@ from engine.channel import lab
 from engine.channel.features import LAYERS
 from engine.channel.nets import available_nets
 from ui import channel_code as cc
+from ui import model_sources
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.probe import shipped_table1
 
@@ -35,19 +36,28 @@ with st.expander("What am I looking at?"):
 
 left, mid, right, far = st.columns(4)
 grid = left.selectbox("Grid", [3, 5, 7], key="cc_grid", bind="query-params")
-nets = available_nets(grid) + list(cc.user_nets())
-key = mid.selectbox("Network", nets, key="cc_net", bind="query-params", help="object-classifier: trained only for the object (on 3x3 "
-                    "canvases); probe/...: the grid-probe networks; untrained: the object classifier at initialisation, "
-                    "a control for how much position zero padding alone writes into GAP; yours: a probe or a torchvision "
-                    "image classifier loaded under *Your checkpoints* in the sidebar.")
+nets = available_nets(grid) + model_sources.sources() + list(cc.user_nets())
+key = mid.selectbox("Network", nets, key="cc_net", bind="query-params", format_func=model_sources.label,
+                    help="object-classifier: trained only for the object (on 3x3 canvases); probe/...: the grid-probe "
+                    "networks; untrained: the object classifier at initialisation, a control for how much position zero "
+                    "padding alone writes into GAP; real: PP-OCR's text-direction classifier, trained elsewhere on real "
+                    "text (rapidocr-onnxruntime), beside its architecture untrained; cache: weights already in your "
+                    "torch / Hugging Face cache; yours: a probe, torchvision or timm state dict (.pt / .pth / "
+                    ".safetensors) or an ONNX classifier loaded under *Your checkpoints* in the sidebar.")
 layer = right.selectbox("Layer pooled", LAYERS, index=len(LAYERS) - 1, key="cc_layer", bind="query-params",
                         help="A classifier's stages: a ResNet's stem and layer1-4; a MobileNet's features by resolution. "
                              "layer4 is the vector its classifier reads.")
 images = far.slider("Images averaged", 8, 128, 32, step=8, key="cc_images", bind="query-params")
 
+if missing_real := model_sources.missing_note():
+    st.caption(missing_real)
+if real := model_sources.recorded_note(key):
+    st.caption(real)
 # ------------------------------------------------------------------ the map
 st.header("The code: cells x channels")
 code = cc.code_map(key, grid, layer, images)
+if found := model_sources.found_note(cc.network(key)):
+    st.caption(found)
 cmap = code.map
 a, b, c, d = st.columns(4)
 a.metric("Channels", len(cmap.order))

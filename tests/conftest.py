@@ -22,6 +22,8 @@ SLOW = {
     "test_shift_shipped.py::measured",  # Top-1 and Cons.8 of the four shipped models
     "test_probe_engine.py::test_a_few_training_steps_lower_the_loss",
     "test_channel_code.py::test_shipped_object_classifier_gap_decodes_the_cell_unless_permuted",
+    "test_byo_models.py::test_real_network_decodes_position_in_channel_order_on_a_fresh_sample",  # PP-OCR, 1,200 images
+    "test_byo_models_page.py::test_onnx_and_timm_uploads_decode_on_the_page_as_plain_modules",  # two page decodes
     "test_seg_shipped.py",  # Fig. 4/6 of the shipped default and control on 200 fresh scenes
     "test_seg_page.py",  # the lab's first run ranks and measures two models; one sweep job
     "test_seg_scale_page.py",  # the lab on a data set larger than the live slider: a full-data-set sweep job

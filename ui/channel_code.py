@@ -18,6 +18,7 @@ from engine.core.stats import format_pct, pct_interval
 from engine.data.grid import denormalize
 from engine.models.probe import HEAD_LABELS
 from engine.probe.shipped import paper_accuracy
+from ui import model_sources
 from ui.probe import table1_entry, user_probes
 from ui.uploads import user_classifiers
 
@@ -38,8 +39,17 @@ def user_nets() -> dict[str, Probed]:
 
 
 def _user(key: str) -> lab.UserNet | None:
-    """An upload (``yours: ...``) as the lab's user network, its features kept off the disk; ``None`` for a shipped one."""
-    return lab.UserNet(key, user_nets()[key], persist=False) if key.startswith(YOURS) else None
+    """An upload (``yours: ...``) as the lab's user network, its features kept off the disk; a network made elsewhere
+    (``ui.model_sources``) as the engine opens it; ``None`` for a shipped one."""
+    if key.startswith(YOURS):
+        return lab.UserNet(key, user_nets()[key], persist=False)
+    return model_sources.open_source(key) if key in model_sources.sources() else None
+
+
+def network(key: str) -> Probed | None:
+    """The model behind a user's or an outside network's key (``None`` for a shipped one)."""
+    user = _user(key)
+    return user.model if user else None
 
 
 def code_map(key: str, grid: int, layer: str, images: int) -> lab.CodeMap:

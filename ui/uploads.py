@@ -39,7 +39,7 @@ def _load(source: bytes | str, name: str, arch: str, config: str) -> None:
     log = st.session_state.setdefault("ckpt_log", {})
     try:
         loaded = load_user_checkpoint(source, name, arch, config)
-    except CheckpointError as err:
+    except (CheckpointError, ValueError) as err:
         log[name] = ("error", str(err))
         return
     if loaded.kind == "segmentation":
@@ -52,14 +52,20 @@ def _load(source: bytes | str, name: str, arch: str, config: str) -> None:
 def render_checkpoint_uploader() -> None:
     """Upload probe, classifier or segmentation checkpoints; each is loaded once per (file, settings) and listed with its status."""
     with st.sidebar.expander("Your checkpoints"):
-        files = st.file_uploader("Checkpoint files (.pt / .pth)", accept_multiple_files=True, key="ckpt_uploads",
-                                 help="Probe checkpoints written by this app; a torchvision image classifier's state dict "
-                                      "(ResNet, MobileNet) for the channel code page; or segmentation weights: this "
-                                      "app's, or a torchvision DeepLabV3/FCN state dict. State dicts may be plain or "
-                                      "under model_state / state_dict / model, module. prefixes ok. Kept in memory for "
-                                      "this session only.")
+        files = st.file_uploader("Checkpoint files (.pt / .pth / .safetensors / .onnx)", accept_multiple_files=True,
+                                 key="ckpt_uploads",
+                                 help="Probe checkpoints written by this app; for the channel code page an image "
+                                      "classifier: a torchvision state dict (ResNet, MobileNet), a timm state dict (name "
+                                      "its architecture below) or an ONNX classifier; or segmentation weights: this "
+                                      "app's, or a torchvision DeepLabV3/FCN state dict. State dicts (.pt / .pth / "
+                                      ".safetensors) may be plain or under model_state / state_dict / model, module. "
+                                      "prefixes ok. Nothing in a file runs. Kept in memory for this session only.")
         arch = st.selectbox("Architecture", ["auto", *CLASSIFIER_ARCHS, *ARCHS], key="ckpt_arch",
                             help="auto = told from the weights' keys")
+        timm_arch = st.text_input("…or a timm architecture", key="ckpt_timm", placeholder="e.g. resnet18",
+                                  help="For a timm state dict: the architecture name (timm.list_models()); built "
+                                       "without downloading anything.").strip()
+        arch = f"timm:{timm_arch}" if timm_arch else arch
         config = st.selectbox("Segmentation settings", CONFIGS, format_func=CONFIG_LABELS.get, key="ckpt_config",
                               help="Weights do not record output stride or ASPP rates. The paper's DeepLabV3-ResNet-50 "
                                    "used stride 16 and rates 6/12/18.")

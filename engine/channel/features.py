@@ -27,9 +27,11 @@ def cached_features(kind: str, key: str, compute: Callable[[], dict[str, torch.T
 
 
 def data_key(model: Probed, source: PatchSource, *parts: object) -> str:
-    """Cache key: the weights, the config, a content sample of the source, and the call's settings."""
+    """Cache key: the weights, the config (and input spec, for a classifier), a content sample of the source, and the
+    call's settings."""
     probe_patches = source.sample(4, 0, "test")[0]
-    return fingerprint(model.state_dict(), asdict(model.config), source.name, probe_patches, list(parts))
+    spec = [asdict(model.spec)] if isinstance(model, UserClassifier) else []  # a probe's key as before
+    return fingerprint(model.state_dict(), asdict(model.config), *spec, source.name, probe_patches, list(parts))
 
 
 def check_layer(layer: str) -> None:

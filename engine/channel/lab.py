@@ -24,12 +24,16 @@ from engine.channel.nets import (
     open_user_net,
     train_object_classifier,
 )
+from engine.channel.own_task import own_task_shuffle
 from engine.channel.shuffle import Shuffled, shuffle_2x2
 from engine.core.cache import CACHE, model_key
 from engine.core.progress import Note, ProgressFn, StopToken, quiet
 from engine.core.results import Row
+from engine.core.stats import pct_interval
+from engine.core.storage import fingerprint
 from engine.data.grid import place_on_grid
 from engine.data.patches import GeneratedShapes, PatchSource, open_patch_source
+from engine.models.importers import RAPIDOCR_CLS, UNTRAINED, open_classifier, rapidocr_available, rapidocr_cls_file
 from engine.models.probe import ProbeNet, predict_proba
 
 
@@ -51,6 +55,17 @@ class UserNet:
 def open_user(path: Path | str, arch: str = "auto") -> UserNet:
     """A user's checkpoint file as a :class:`UserNet` named by its file name."""
     return UserNet(Path(path).name, open_user_net(path, arch=arch))
+
+
+def open_model(spec: str, weights: Path | str | None = None) -> UserNet:
+    """A model spec (``engine.models.importers``: an ONNX file, ``timm:<arch>`` with ``weights``, ``rapidocr-cls``,
+    ``cache:...``, any with ``:untrained``) as a :class:`UserNet`, loaded once per spec and file version."""
+    files = [Path(p) for p in (spec, weights) if p is not None and Path(p).is_file()]
+    if spec.removesuffix(UNTRAINED) == RAPIDOCR_CLS and rapidocr_available():
+        files.append(rapidocr_cls_file())
+    version = fingerprint(spec, str(weights), [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files])
+    model = CACHE.get_or_compute(f"channel/model-{version}", lambda: open_classifier(spec, weights))
+    return UserNet(spec if weights is None else f"{spec} · {Path(weights).name}", model)
 
 
 @dataclass(frozen=True)
@@ -200,6 +215,40 @@ def nets(grids: Sequence[int] = (3,), steps: int = TRAIN_STEPS, seed: int = TRAI
          on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> TrainedNets:
     """Train and save the object-only classifier of ``assets/channel_code`` for each grid."""
     return TrainedNets([train_object_classifier(grid, steps, seed, on_progress=on_progress, stop=stop) for grid in grids])
+
+
+@dataclass
+class RealNetwork:
+    """The decode (in order vs permuted, with the same architecture untrained beside it) and the shuffle at inference
+    on its own task, of a network trained elsewhere: one row each, accuracy with its 95% Wilson interval."""
+
+    entries: list[Row]
+
+    def rows(self) -> list[Row]:
+        return list(self.entries)
+
+
+def _with_interval(row: Row) -> Row:
+    low, high = pct_interval(row["accuracy"], row["n"])
+    return {**row, "accuracy": round(row["accuracy"], 2), "interval": [round(low, 2), round(high, 2)]}
+
+
+def real_network(spec: str = RAPIDOCR_CLS, grids: Sequence[int] = (3, 5), layer: str = "layer4", train: int = 2000,
+                 test: int = 1000, samples: int = 1000, seed: int = PROBE_SEED, data: str | None = None) -> RealNetwork:
+    """Network ``spec`` and its architecture untrained: the cell decoded from ``layer``'s GAP vector on each grid in
+    channel order and permuted (the page's and ``decode``'s probe), then its own task with the GAP vector in order
+    vs shuffled (``samples`` fresh examples from ``seed``)."""
+    rows: list[Row] = []
+    nets = [open_model(spec), open_model(spec + UNTRAINED)]
+    for user in nets:
+        for decoded in decode(grids, [layer], user=user, data=data, train=train, test=test, seed=seed).decoded:
+            rows += [_with_interval({"network": user.name, "grid": decoded.subject.grid, "layer": layer,
+                                     "readout": "order" if r.readout == "ordered" else r.readout, "accuracy": r.accuracy,
+                                     "n": r.test, "train": r.train, "chance": round(r.chance, 2)})
+                     for r in decoded.results if r.readout in ("ordered", "permuted")]
+    for user in nets:
+        rows += [_with_interval({**row, "network": user.name}) for row in own_task_shuffle(user.model, spec, samples, seed)]
+    return RealNetwork(rows)
 
 
 DEMO_NETS = ("probe/location-gapnet", "probe/object-permutenet", "probe/object-gapnet")

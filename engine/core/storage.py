@@ -1,7 +1,8 @@
 """Files on disk: atomic writes, safe checkpoint loading, and the on-disk cache folder.
 
 Checkpoints are always read with ``torch.load(weights_only=True)``: a file that needs code to
-unpickle is refused with a clear message, never executed.
+unpickle is refused with a clear message, never executed. ``.safetensors`` files (tensors only, no
+code by design) are read with safetensors. A file over ``MAX_MODEL_BYTES`` is refused unread.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSETS = REPO_ROOT / "assets"
 
 
+MAX_MODEL_BYTES = int(float(os.environ.get("POSLAB_MAX_MODEL_MB", 1024)) * 2**20)
 XZ_MAGIC = b"\xfd7zXZ\x00"  # shipped checkpoints are xz-compressed (``pack_checkpoint``); loading detects it
 
 
@@ -111,8 +113,11 @@ def load_torch(source: Path | str | bytes, name: str | None = None) -> Any:
         if not path.is_file():
             raise CheckpointError(f"No checkpoint file at {path}.")
         target, empty = path, path.stat().st_size == 0
+    check_size(len(source) if isinstance(source, bytes) else target.stat().st_size, name)
     if empty:
         raise CheckpointError(f"{name} is empty, not a PyTorch checkpoint.")
+    if name.lower().endswith(".safetensors"):
+        return _load_safetensors(source if isinstance(source, bytes) else target, name)
     if _is_xz(target):
         try:
             target = io.BytesIO(lzma.decompress(target.getvalue() if isinstance(target, io.BytesIO) else target.read_bytes()))
@@ -127,6 +132,25 @@ def load_torch(source: Path | str | bytes, name: str | None = None) -> Any:
                 "safety. Save the model's state_dict() instead."
             ) from err
         raise CheckpointError(f"{name} is not a PyTorch checkpoint: expected a file written by torch.save.") from err
+
+
+def check_size(size: int, name: str, limit: int | None = None) -> None:
+    """Refuse a model file of ``size`` bytes over ``limit`` (default ``MAX_MODEL_BYTES``) before anything reads it."""
+    limit = MAX_MODEL_BYTES if limit is None else limit
+    if size > limit:
+        raise CheckpointError(f"{name} is {size / 2**30:.2f} GiB, over this app's {limit / 2**30:.2f} GiB model limit "
+                              "(POSLAB_MAX_MODEL_MB); it was not read.")
+
+
+def _load_safetensors(source: Path | bytes, name: str) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file (a JSON header and raw tensor bytes: nothing in it can run)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load, load_file
+
+    try:
+        return load(source) if isinstance(source, bytes) else load_file(str(source))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{name} is not a safetensors file ({str(err)[:120]}).") from err
 
 
 def _is_xz(target: Path | io.BytesIO) -> bool:

@@ -1,20 +1,23 @@
-"""A user's own torchvision image classifier, probed by the channel-code tools the way a ProbeNet is.
+"""A user's own image classifier, probed by the channel-code tools the way a ProbeNet is.
 
-The weights come as a state dict (plain or wrapped, ``module.`` prefixes ok: ``engine.core.checkpoints``);
+torchvision classifiers come as a state dict (plain or wrapped, ``module.`` prefixes ok: ``engine.core.checkpoints``);
 the architecture is built with ``weights=None`` (nothing downloaded), told from the keys unless named,
 with the class count read from the final Linear layer. Its five stages by resolution stand in for the
 probe's stem and layer1-4: a ResNet's own, a MobileNet's ``features`` split before each downsampling
-block. The last one's global average is the vector its classifier reads.
+block. The last one's global average is the vector its classifier reads. Any other network (ONNX, timm:
+``engine.models.importers``) has its global pooling and stages found in its graph (``engine.models.gap_graph``).
 
-Canvases arrive in this app's normalised space (``engine.data.grid``); they are converted to the
-ImageNet normalisation torchvision classifiers are trained with.
+Canvases arrive in this app's normalised space (``engine.data.grid``); they are converted to what the network
+takes (:class:`InputSpec`: ImageNet's normalisation at the canvas's own size for torchvision classifiers).
 """
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision import models as tvm
 from torchvision.models import ResNet
@@ -23,6 +26,7 @@ from engine.core.checkpoints import load_state_into
 from engine.core.storage import CheckpointError
 from engine.data.grid import denormalize
 from engine.data.normalization import IMAGENET_MEAN, IMAGENET_STD
+from engine.models.gap_graph import find_gap
 from engine.models.probe import ProbeConfig
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "mobilenet_v2", "mobilenet_v3_small",
@@ -60,9 +64,39 @@ def detect_arch(state: Mapping[str, torch.Tensor]) -> str:
                           "classifier.*); choose the architecture explicitly.")
 
 
-def to_imagenet(canvases: torch.Tensor) -> torch.Tensor:
-    """Canvases in this app's normalised space -> ImageNet-normalised inputs (the same pixels)."""
-    return (denormalize(canvases) - IMAGENET_MEAN.to(canvases.device)) / IMAGENET_STD.to(canvases.device)
+@dataclass(frozen=True)
+class InputSpec:
+    """What a network takes: its input size (``None``: any, the canvas at its own size), normalisation, channel order,
+    and where these came from."""
+
+    size: tuple[int, int] | None = None
+    mean: tuple[float, float, float] = tuple(IMAGENET_MEAN.flatten().tolist())
+    std: tuple[float, float, float] = tuple(IMAGENET_STD.flatten().tolist())
+    bgr: bool = False
+    source: str = "ImageNet mean and std, the canvas at its own size"
+
+    def to_input(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] (n, 3, h, w) -> the network's input: with a fixed size, resized to fit it (aspect kept) and
+        padded right and bottom with zeros in the network's normalised space (as PP-OCR pads its text lines)."""
+        x = images.flip(1) if self.bgr else images
+        if self.size is not None:
+            (h, w), (ih, iw) = self.size, images.shape[-2:]
+            scale = min(h / ih, w / iw)
+            fit = (max(1, min(h, round(ih * scale))), max(1, min(w, round(iw * scale))))
+            x = x if fit == (ih, iw) else F.interpolate(x, size=fit, mode="bilinear", align_corners=False)
+        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+        x = (x - mean) / std
+        if self.size is not None:
+            x = F.pad(x, (0, self.size[1] - x.shape[-1], 0, self.size[0] - x.shape[-2]))
+        return x
+
+    def sample_shape(self, canvas: int = 96) -> tuple[int, int]:
+        """The input size to trace the network with."""
+        return self.size or (canvas, canvas)
+
+
+IMAGENET_INPUT = InputSpec()
 
 
 def _downsamples(block: nn.Module) -> bool:
@@ -81,31 +115,71 @@ def split_stages(net: nn.Module) -> list[nn.Module]:
     return [nn.Sequential(*group) for group in groups]
 
 
-class UserClassifier(nn.Module):
-    """A torchvision classifier behind the probe interface: ``config`` (the canvases) and ``stages`` (what is pooled)."""
+STAGES = 5  # stem, layer1-4 (``engine.channel.features.LAYERS``)
 
-    def __init__(self, net: nn.Module, arch: str, grid: int = 3) -> None:
+
+class UserClassifier(nn.Module):
+    """An image classifier behind the probe interface: ``config`` (the canvases) and ``stages`` (what is pooled).
+
+    A torchvision classifier of :data:`ARCHS` is split by its known structure; any other network is
+    traced and its GAP and stages found in the graph (``gap``: what was found; ``permute``: a channel shuffle of the
+    GAP vector at inference). Found stages beyond five keep the deepest five; fewer repeat the shallowest.
+    """
+
+    def __init__(self, net: nn.Module, arch: str, grid: int = 3, spec: InputSpec = IMAGENET_INPUT,
+                 name: str | None = None) -> None:
         super().__init__()
-        self.net, self.arch = net.eval(), arch
-        self.num_classes = net.get_submodule(_layout(arch)[1]).out_features
-        self.config = ProbeConfig(head="classifier", task="object", grid=grid, width=1.0, num_classes=self.num_classes)
-        self._stages = split_stages(net)  # a plain list: registered once, under ``net``
+        self.arch, self.spec = arch, spec
+        self.config = ProbeConfig(head="classifier", task="object", grid=grid, width=1.0)
+        if arch in ARCHS and type(net).__module__.startswith("torchvision.models"):
+            self.net, self.gap = net.eval(), None
+            self.num_classes = net.get_submodule(_layout(arch)[1]).out_features
+            self._stages = split_stages(net)  # a plain list: registered once, under ``net``
+        else:
+            h, w = spec.sample_shape(self.config.canvas)
+            gap = find_gap(net.eval(), torch.randn(2, 3, h, w), name or arch)
+            self.net, self.gap, self.num_classes = gap.module, gap, gap.num_classes
+        self.config = self.config.with_(num_classes=self.num_classes)
 
     @property
     def label(self) -> str:
         return f"{self.arch} ({self.num_classes} classes)"
 
+    @property
+    def stage_names(self) -> list[str]:
+        """The graph nodes read as stem and layer1-4 (found networks only)."""
+        return _five(self.gap.stages) if self.gap else []
+
+    def _apply(self, fn: Callable, recurse: bool = True) -> UserClassifier:
+        super()._apply(fn, recurse)
+        if self.gap is not None:  # the extractor shares the weights but holds its own references to constants
+            self.gap.extractor._apply(fn, recurse)
+        return self
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Canvases in this app's normalised space -> the network's input."""
+        return self.spec.to_input(denormalize(x))
+
     def stages(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Outputs of the five stages for canvases in this app's normalised space."""
-        outs, x = [], to_imagenet(x)
+        x = self.inputs(x)
+        if self.gap is not None:
+            return _five(list(self.gap.extractor(x)))
+        outs = []
         for stage in self._stages:
             x = stage(x)
             outs.append(x)
         return outs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits for canvases in this app's normalised space."""
-        return self.net(to_imagenet(x))
+        """Class scores for canvases in this app's normalised space."""
+        return self.net(self.inputs(x))
+
+
+def _five(items: list) -> list:
+    """The deepest :data:`STAGES` items, the first repeated in front when there are fewer."""
+    items = items[-STAGES:]
+    return [items[0]] * (STAGES - len(items)) + items
 
 
 def classifier_from_state(state: Mapping[str, torch.Tensor], name: str = "checkpoint", arch: str = "auto",
