@@ -19,6 +19,7 @@ values already in the environment are kept).
 """
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Mapping
@@ -32,6 +33,8 @@ APP = Path(__file__).resolve().parent.parent / "app.py"
 HOST_FLAG = "--host"
 HOST_LIMITS = {"POSLAB_MAX_JOBS_PER_SESSION": "1", "POSLAB_MAX_HEAVY": "1"}
 NOT_FOUND = "not-found"  # the path a deep unknown URL is sent to (no page has it)
+PRELOAD = ("torch", "torchvision", "pandas", "plotly.graph_objects", "ui.sidebar", "ui.probe", "ui.channel_code",
+           "ui.seg", "ui.shift", "ui.export")  # the modules the pages import
 STREAMLIT_ROOTS = {"_stcore", "static", "media", "component", "app", "auth"}  # Streamlit's own routes
 
 
@@ -89,11 +92,20 @@ def _install_redirect() -> None:
     starlette_server.create_starlette_app = lambda runtime: with_deep_path_redirect(build(runtime))
 
 
+def preload() -> None:
+    """Import what the pages use (torch, torchvision, plotly, pandas, the engine) before the server listens: the first
+    visitor of a fresh server would otherwise wait seconds for these imports before any page shows."""
+    import engine.core.tvfix  # noqa: F401  (before anything imports torchvision)
+    for module in PRELOAD:
+        importlib.import_module(module)
+
+
 def main(args: list[str]) -> None:
     """Run the Streamlit server on app.py with ``args``, navigation from ``st.navigation`` only."""
     options, env = server_options(args)
     os.environ.clear()
     os.environ.update(env)
+    preload()
     PagesManager.uses_pages_directory = False
     _install_redirect()
     sys.argv = ["streamlit", "run", str(APP), *options]
