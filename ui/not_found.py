@@ -21,7 +21,9 @@ def unknown_page(pages: Sequence[st.Page]) -> str | None:
     if manager is None or manager.intended_page_script_hash or not manager.intended_page_name:
         return None
     name = manager.intended_page_name
-    return None if name in {p.url_path for p in pages} else name
+    if name in {p.url_path for p in pages} or "/" in name or name != name.strip():
+        return None  # a page's, or one no page can take (Streamlit's own "Page not found" then)
+    return name
 
 
 def page(pages: Sequence[st.Page], name: str) -> st.Page:

@@ -93,11 +93,15 @@ def _install_redirect() -> None:
 
 
 def preload() -> None:
-    """Import what the pages use (torch, torchvision, plotly, pandas, the engine) before the server listens: the first
-    visitor of a fresh server would otherwise wait seconds for these imports before any page shows."""
+    """Import what the pages use (torch, torchvision, plotly, pandas, the engine) and load the Channel code demo's
+    networks before the server listens: the first visitor of a fresh server would otherwise wait seconds for these
+    before any page shows."""
     import engine.core.tvfix  # noqa: F401  (before anything imports torchvision)
     for module in PRELOAD:
         importlib.import_module(module)
+    from engine.channel import lab
+
+    lab.permutation_demo(0)  # the demo's three networks into the engine's cache, and the CPU's conv kernels set up
 
 
 def main(args: list[str]) -> None:

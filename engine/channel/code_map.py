@@ -1,6 +1,7 @@
 """The channel code map: the same images in every cell; each channel's preferred cell and how much the cell explains."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -15,7 +16,8 @@ from engine.probe.evaluate import EVAL_SEED
 
 @dataclass
 class ChannelMap:
-    """Mean GAP response of every channel with the images in each cell, and what it implies."""
+    """Mean GAP response of every channel with the images in each cell, and what it implies (computed once per map:
+    a page reads them per channel)."""
 
     response: torch.Tensor  # (cells, C)
     position_share: torch.Tensor  # (C,): share of the variance over images x cells explained by the cell
@@ -23,19 +25,19 @@ class ChannelMap:
     layer: str
     images: int
 
-    @property
+    @functools.cached_property
     def preferred(self) -> torch.Tensor:
         """The cell (row-major) where each channel responds most."""
         return self.response.argmax(0)
 
-    @property
+    @functools.cached_property
     def selectivity(self) -> torch.Tensor:
         """(peak - mean elsewhere) / (peak + mean elsewhere): 0 = same everywhere, 1 = only its cell."""
         peak = self.response.max(0).values
         elsewhere = (self.response.sum(0) - peak) / (self.response.shape[0] - 1)
         return ((peak - elsewhere) / (peak + elsewhere).clamp_min(1e-12)).clamp(0, 1)
 
-    @property
+    @functools.cached_property
     def order(self) -> torch.Tensor:
         """Channels sorted by preferred cell, most selective first within a cell (a permutation)."""
         return torch.argsort(self.preferred.float() * 2 + (1 - self.selectivity), stable=True)
