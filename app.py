@@ -8,6 +8,8 @@ under plain ``streamlit run``, a fresh server's first visitor of a deep link suc
 """
 # Heavy modules are imported here, once, before any page: a widget rerun that interrupts a
 # first lazy import can otherwise leave a half-initialised module behind.
+from pathlib import Path
+
 import numpy  # noqa: F401
 import pandas  # noqa: F401
 import plotly.graph_objects  # noqa: F401
@@ -15,9 +17,11 @@ import streamlit as st
 import torch  # noqa: F401
 
 import engine.core.tvfix  # noqa: F401  (before anything imports torchvision)
+from ui import not_found
 from ui.sidebar import render_sidebar
 
-st.set_page_config(page_title="PosLab", page_icon=":material/explore:", layout="wide")
+# A PNG served by this server (a ":material/...:" icon would be fetched from a font host on the internet).
+st.set_page_config(page_title="PosLab", page_icon=str(Path(__file__).parent / "ui" / "static" / "favicon.png"), layout="wide")
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -27,6 +31,7 @@ PAGES = [
     st.Page("pages/shift_lab.py", title="Shift lab", icon=":material/swap_horiz:", url_path="shift-lab"),
 ]
 
-navigation = st.navigation(PAGES)
+unknown = not_found.unknown_page(PAGES)
+navigation = st.navigation(PAGES + [not_found.page(PAGES, unknown)] if unknown else PAGES)
 render_sidebar()
 navigation.run()

@@ -4,6 +4,7 @@ import random
 import streamlit as st
 
 from engine.channel import lab
+from engine.channel.code_map import SHIPPED_IMAGES
 from engine.channel.features import LAYERS
 from engine.channel.nets import available_nets
 from ui import channel_code as cc
@@ -47,7 +48,7 @@ key = mid.selectbox("Network", nets, key="cc_net", bind="query-params", format_f
 layer = right.selectbox("Layer pooled", LAYERS, index=len(LAYERS) - 1, key="cc_layer", bind="query-params",
                         help="A classifier's stages: a ResNet's stem and layer1-4; a MobileNet's features by resolution. "
                              "layer4 is the vector its classifier reads.")
-images = far.slider("Images averaged", 8, 128, 32, step=8, key="cc_images", bind="query-params")
+images = far.slider("Images averaged", 8, 128, SHIPPED_IMAGES, step=8, key="cc_images", bind="query-params")
 
 if missing_real := model_sources.missing_note():
     st.caption(missing_real)

@@ -3,8 +3,8 @@ import pandas as pd
 import streamlit as st
 
 from engine.core.training import TrainConfig
+from engine.data import digits
 from engine.data.named import named_source
-from engine.data.patches import DataError
 from engine.models.shift import DEFAULT_LAMBDA, METHOD_LABELS, METHODS, ShiftConfig
 from engine.shift.shipped import SHIPPED_SETS
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
@@ -56,16 +56,7 @@ with st.expander("What am I looking at?"):
         "(needs scikit-learn; no models ship for it, its measured numbers are in assets/shift/MODEL_CARD.md).")
 
 
-def digits_available() -> bool:
-    """Whether scikit-learn's digits can be opened here (an optional dependency)."""
-    try:
-        named_source("digits")
-    except DataError:
-        return False
-    return True
-
-
-SETS = [*SHIPPED_SETS, *(["digits"] if digits_available() else [])]
+SETS = [*SHIPPED_SETS, *(["digits"] if digits.available() else [])]
 dataset = st.selectbox("Data set", SETS, format_func=SET_LABELS.get, key="shift_set", bind="query-params",
                        help="The set of the curves, the sliding image, Measure it yourself and Train your own; "
                             "Results shows every set's table.")

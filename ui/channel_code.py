@@ -79,10 +79,11 @@ def code_heatmap(cmap: ChannelMap) -> go.Figure:
         customdata=[order] * len(cells),
         hovertemplate="channel %{customdata}<br>cell %{y}<br>z %{z:.2f}<extra></extra>",
         colorbar={"title": "z across cells"}))
-    preferred = cmap.preferred[cmap.order]
-    for i in range(1, len(order)):
-        if preferred[i] != preferred[i - 1]:
-            fig.add_vline(x=i - 0.5, line_width=1, line_color="rgba(0,0,0,0.35)")
+    preferred = cmap.preferred[cmap.order].tolist()
+    fig.update_layout(shapes=[  # one list: add_vline per boundary takes ~7 ms each (49 cells: a third of a second)
+        {"type": "line", "xref": "x", "yref": "y domain", "x0": i - 0.5, "x1": i - 0.5, "y0": 0, "y1": 1,
+         "line": {"width": 1, "color": "rgba(0,0,0,0.35)"}}
+        for i in range(1, len(order)) if preferred[i] != preferred[i - 1]])
     fig.update_layout(height=260 + 12 * cmap.grid**2, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       xaxis_title="channels, ordered by preferred cell (most selective first)",
                       yaxis={"autorange": "reversed", "title": "cell the images sit in"})

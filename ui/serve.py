@@ -6,22 +6,112 @@ run calls ``st.navigation``. That first run resolves a deep link such as ``/segm
 against the folder's file names, finds nothing and shows "Page not found" over the right page.
 app.py always navigates with ``st.navigation``, so the mode is switched off before serving.
 
-    python -m ui.serve [streamlit run options, e.g. --server.port 8502]
+A URL of more than one path segment (``/grid-probe/extra``) would load Streamlit's page with its
+scripts resolved below the first segment (``/grid-probe/static/...``), which answer the page's HTML
+instead, so the browser shows a blank page. A browser asking for such a page is sent to
+``/not-found?path=...`` instead, which app.py answers with its own "No such page" and links.
+
+    python -m ui.serve [--host] [streamlit run options, e.g. --server.port 8502]
+
+``--host`` serves a class: every interface (0.0.0.0), path boxes off (``POSLAB_DATA_ROOT`` unset), one running
+job per session and one heavy job at a time on the server (``POSLAB_MAX_JOBS_PER_SESSION``, ``POSLAB_MAX_HEAVY``;
+values already in the environment are kept).
 """
 from __future__ import annotations
 
+import importlib
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import quote
 
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.web import cli
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
+HOST_FLAG = "--host"
+HOST_LIMITS = {"POSLAB_MAX_JOBS_PER_SESSION": "1", "POSLAB_MAX_HEAVY": "1"}
+NOT_FOUND = "not-found"  # the path a deep unknown URL is sent to (no page has it)
+PRELOAD = ("torch", "torchvision", "pandas", "plotly.graph_objects", "ui.sidebar", "ui.probe", "ui.channel_code",
+           "ui.seg", "ui.shift", "ui.export")  # the modules the pages import
+STREAMLIT_ROOTS = {"_stcore", "static", "media", "component", "app", "auth"}  # Streamlit's own routes
 
 
-def main(options: list[str]) -> None:
-    """Run the Streamlit server on app.py with ``options``, navigation from ``st.navigation`` only."""
+def server_options(args: list[str], environ: Mapping[str, str] = os.environ) -> tuple[list[str], dict[str, str]]:
+    """The ``streamlit run`` options and the environment for PosLab's command-line ``args``.
+
+    Without ``--host``: localhost, headless. With it: every interface, no data root (path boxes off), the class's
+    job limits. Options given in ``args`` win over these defaults; the rest pass through to Streamlit.
+    """
+    host = HOST_FLAG in args
+    rest = [a for a in args if a != HOST_FLAG]
+    given = {a.split("=", 1)[0] for a in rest if a.startswith("--")}
+    defaults = {"--server.address": "0.0.0.0" if host else "localhost", "--server.headless": "true"}
+    options = [item for name, value in defaults.items() if name not in given for item in (name, value)] + rest
+    env = dict(environ)
+    if host:
+        env.pop("POSLAB_DATA_ROOT", None)
+        env.update({name: env.get(name, value) for name, value in HOST_LIMITS.items()})
+    return options, env
+
+
+def deep_path_redirect(path: str, base: str = "") -> str | None:
+    """Where a browser asking for page ``path`` of more than one segment is sent (``None``: served as it is)."""
+    base = "/" + base.strip("/") if base.strip("/") else ""
+    if base and not (path == base or path.startswith(base + "/")):
+        return None
+    parts = [p for p in path[len(base):].split("/") if p]
+    if len(parts) < 2 or parts[0] in STREAMLIT_ROOTS:
+        return None
+    return f"{base}/{NOT_FOUND}?path={quote('/' + '/'.join(parts))}"
+
+
+def with_deep_path_redirect(app):
+    """``app`` (Streamlit's ASGI app) with browsers' page requests of several path segments redirected."""
+    from starlette.responses import RedirectResponse
+    from streamlit import config
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] == "http" and scope["method"] in {"GET", "HEAD"}:
+            accept = dict(scope.get("headers", [])).get(b"accept", b"")
+            target = deep_path_redirect(scope["path"], config.get_option("server.baseUrlPath") or "")
+            if target and b"text/html" in accept:
+                await RedirectResponse(target, status_code=302)(scope, receive, send)
+                return
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+def _install_redirect() -> None:
+    """Wrap the app Streamlit's server builds in :func:`with_deep_path_redirect`."""
+    from streamlit.web.server.starlette import starlette_server
+
+    build = starlette_server.create_starlette_app
+    starlette_server.create_starlette_app = lambda runtime: with_deep_path_redirect(build(runtime))
+
+
+def preload() -> None:
+    """Import what the pages use (torch, torchvision, plotly, pandas, the engine) and load the Channel code demo's
+    networks before the server listens: the first visitor of a fresh server would otherwise wait seconds for these
+    before any page shows."""
+    import engine.core.tvfix  # noqa: F401  (before anything imports torchvision)
+    for module in PRELOAD:
+        importlib.import_module(module)
+    from engine.channel import lab
+
+    lab.permutation_demo(0)  # the demo's three networks into the engine's cache, and the CPU's conv kernels set up
+
+
+def main(args: list[str]) -> None:
+    """Run the Streamlit server on app.py with ``args``, navigation from ``st.navigation`` only."""
+    options, env = server_options(args)
+    os.environ.clear()
+    os.environ.update(env)
+    preload()
     PagesManager.uses_pages_directory = False
+    _install_redirect()
     sys.argv = ["streamlit", "run", str(APP), *options]
     cli.main()
 

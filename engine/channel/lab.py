@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from engine.channel.code_map import ChannelMap, channel_map
+from engine.channel.code_map import SHIPPED_IMAGES, ChannelMap, channel_map, ship_maps
 from engine.channel.decode import PROBE_SEED, DecodeResult, decode_cells
 from engine.channel.features import Probed, data_key
 from engine.channel.nets import (
@@ -136,6 +136,12 @@ def code_map(grid: int = 3, layer: str = "layer4", images: int = 64, net: str = 
     subject = subjects(grid, user=user)[0] if user is not None else Subject(net, *net_for_grid(net, grid))
     source = _sources(data)(subject.model.config.patch)
     return CodeMap(subject.name, channel_map(subject.model, source, images=images, layer=layer, persist=subject.persist))
+
+
+def shipped_maps_document(grids: Sequence[int] = (3, 5, 7), images: int = SHIPPED_IMAGES) -> dict:
+    """The code maps of every shipped network at each of ``grids``, every layer, on the generated shapes: what
+    ``assets/channel_code/maps.pt`` holds so that the page's grid and network switches read instead of compute."""
+    return ship_maps({f"{s.name}@{grid}": s.model for grid in grids for s in subjects(grid)}, images)
 
 
 @dataclass

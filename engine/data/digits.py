@@ -9,6 +9,7 @@ optional dependency, imported only when the set is opened.
 from __future__ import annotations
 
 import functools
+import importlib.util
 
 import torch
 
@@ -18,6 +19,11 @@ DIGIT_CLASSES = tuple(str(d) for d in range(10))
 TEST_IMAGES = 500
 SPLIT_SEED = 0
 MISSING = "The digits set needs scikit-learn: pip install scikit-learn to use the digits set (it ships the images)."
+
+
+def available() -> bool:
+    """Whether scikit-learn, which ships the images, is installed (without importing it: a page asks this on every run)."""
+    return importlib.util.find_spec("sklearn") is not None
 
 
 @functools.cache

@@ -1,0 +1,119 @@
+"""Cold start: how long a fresh server on an empty cache folder takes to show each page and to answer the Channel
+code page's controls, in chromium.
+
+A server is started on 127.0.0.1 with ``POSLAB_CACHE`` set to a new empty folder, so nothing computed by an earlier
+run helps. Each page is opened in a fresh tab and timed until its first chart is visible (Home has no chart: until
+its first run has finished). Then, on the Channel code page: the grid 3 -> 5 -> 7, a network switch at 7x7 and a
+fresh decode, each timed until the page's run has finished.
+
+    python bench/bench_cold.py [--json out.json] [--baseline earlier.json]
+
+With ``--baseline`` each line also shows the earlier run's seconds and the ratio. Traffic goes only to the server this
+script starts.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from playwright.sync_api import Page, sync_playwright  # noqa: E402
+
+from browser_harness import APP_IDLE, CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+
+TIMEOUT = 300_000
+CHART = "[data-testid='stPlotlyChart'] .main-svg"
+PAGES = {"Home": ("", "PosLab", None), "Grid probe": ("grid-probe", "Grid probe", CHART),
+         "Channel code": ("channel-code", "Channel code", CHART), "Shift lab": ("shift-lab", "Shift lab", CHART)}
+RUNNING = "[data-testid='stApp'][data-test-script-state='running']"
+SWITCH_NET = "probe/location-gapnet"
+
+
+def open_timed(page: Page, url: str, heading: str, chart: str | None) -> tuple[float, float, float]:
+    """Seconds from navigating to ``url`` until its heading shows, until its first chart shows (no chart: until its
+    first run has finished) and until that run has finished."""
+    start = time.perf_counter()
+    page.goto(url)
+    page.get_by_role("heading", name=heading).first.wait_for(timeout=TIMEOUT)
+    titled = time.perf_counter() - start
+    page.wait_for_selector(chart or APP_IDLE, timeout=TIMEOUT)
+    charted = time.perf_counter() - start
+    page.wait_for_selector(APP_IDLE, timeout=TIMEOUT)
+    return titled, charted, time.perf_counter() - start
+
+
+def rerun_timed(page: Page, act) -> float:
+    """Seconds from ``act()`` (a widget change) until the run it starts has finished."""
+    start = time.perf_counter()
+    act()
+    try:
+        page.wait_for_selector(RUNNING, timeout=5_000)
+    except Exception:  # noqa: BLE001  (a run shorter than the poll: already finished)
+        pass
+    page.wait_for_selector(APP_IDLE, timeout=TIMEOUT)
+    return time.perf_counter() - start
+
+
+def choose(page: Page, label: str, option: str):
+    """An action picking ``option`` in the selectbox ``label``."""
+    def act() -> None:
+        page.get_by_role("combobox", name=label, exact=True).click()
+        page.get_by_role("option", name=option, exact=True).click()
+    return act
+
+
+def measure(url: str, browser) -> dict[str, float]:
+    """Every page's cold opening, then the Channel code controls, in seconds."""
+    out = {}
+    for name, (path, heading, chart) in PAGES.items():
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        titled, out[f"open {name}"], finished = open_timed(page, f"{url}/{path}", heading, chart)
+        print(f"open {name}: {out[f'open {name}']:.2f} s (heading {titled:.2f} s, run finished {finished:.2f} s)", flush=True)
+        if name != "Channel code":
+            context.close()
+            continue
+        steps = {"Channel code grid 3 -> 5": choose(page, "Grid", "5"), "Channel code grid 5 -> 7": choose(page, "Grid", "7"),
+                 f"Channel code network -> {SWITCH_NET} (7x7)": choose(page, "Network", SWITCH_NET),
+                 "Channel code fresh decode (7x7)": lambda: page.get_by_role("button", name="Decode on a fresh sample").click()}
+        for step, act in steps.items():
+            out[step] = rerun_timed(page, act)
+            print(f"{step}: {out[step]:.2f} s", flush=True)
+        assert page.locator("[data-testid='stException']").count() == 0, "an exception on the Channel code page"
+        context.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--json", type=Path, help="write the seconds per item here")
+    parser.add_argument("--baseline", type=Path, help="an earlier --json to print beside")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="poslab-cold-") as cache:
+        os.environ["POSLAB_CACHE"] = cache
+        with streamlit_server() as server, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                seconds = measure(server.url, browser)
+            finally:
+                browser.close()
+    before = json.loads(args.baseline.read_text()) if args.baseline else {}
+    print("\nitem | seconds" + (" | baseline | ratio" if before else ""))
+    for item, s in seconds.items():
+        line = f"{item} | {s:.2f}"
+        if item in before:
+            line += f" | {before[item]:.2f} | {before[item] / s:.1f}x"
+        print(line)
+    if args.json:
+        args.json.write_text(json.dumps(seconds, indent=1))
+
+
+if __name__ == "__main__":
+    main()

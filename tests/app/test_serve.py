@@ -1,0 +1,41 @@
+"""``python -m ui.serve`` (what scripts/start.sh runs): its options for a class, and where deep unknown paths go."""
+from __future__ import annotations
+
+from engine.core import paths
+from ui.serve import NOT_FOUND, deep_path_redirect, server_options
+
+
+def option(options: list[str], name: str) -> str:
+    return options[options.index(name) + 1]
+
+
+def test_default_is_localhost_with_path_boxes_as_before():
+    options, env = server_options(["--server.port", "8502"], {"POSLAB_DATA_ROOT": "/srv/data"})
+    assert option(options, "--server.address") == "localhost"
+    assert option(options, "--server.port") == "8502"
+    assert env == {"POSLAB_DATA_ROOT": "/srv/data"}
+
+
+def test_host_binds_every_interface_turns_path_boxes_off_and_limits_jobs():
+    options, env = server_options(["--host", "--server.port", "80"], {"POSLAB_DATA_ROOT": "/srv/data", "HOME": "/root"})
+    assert "--host" not in options
+    address = option(options, "--server.address")
+    assert address == "0.0.0.0" and option(options, "--server.port") == "80"
+    assert paths.data_root(address, env) is None  # ui.paths: no data root, so every path box is off
+    assert env["POSLAB_MAX_JOBS_PER_SESSION"] == "1" and env["POSLAB_MAX_HEAVY"] == "1"
+
+
+def test_options_and_limits_given_win_over_the_hosts_defaults():
+    options, env = server_options(["--host", "--server.address=10.0.0.5"], {"POSLAB_MAX_HEAVY": "2"})
+    assert options.count("--server.address=10.0.0.5") == 1 and "--server.address" not in options
+    assert env["POSLAB_MAX_HEAVY"] == "2" and env["POSLAB_MAX_JOBS_PER_SESSION"] == "1"
+
+
+def test_only_page_paths_of_several_segments_are_redirected():
+    assert deep_path_redirect("/a/b") == f"/{NOT_FOUND}?path=/a/b"
+    assert deep_path_redirect("/grid-probe/extra/") == f"/{NOT_FOUND}?path=/grid-probe/extra"
+    for served in ("/", "/nope", "/grid-probe", "/static/js/index.js", "/_stcore/health", "/media/abc.png",
+                   "/component/x/index.html", "/app/static/x.png"):
+        assert deep_path_redirect(served) is None
+    assert deep_path_redirect("/poslab/a/b", "poslab") == f"/poslab/{NOT_FOUND}?path=/a/b"
+    assert deep_path_redirect("/poslab/grid-probe", "/poslab/") is None
