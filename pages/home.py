@@ -17,11 +17,11 @@ seg_tour = tour_text()
 shift_tour = shift_tour_text()
 st.title("PosLab")
 st.markdown(
-    "**PosLab lets you test one claim on your own machine: a CNN still knows *where* things are after global average "
-    "pooling, because it writes position into *which channels* fire** (Islam et al., ICCV 2021, *Global Pooling, More "
-    f"than Meets the Eye*, arXiv 2108.07884). {claims['shuffle']}\n\n"
-    "**Start with the guided tour below**: each step opens the page that shows it. Everything runs offline on "
-    "generated data and shipped checkpoints; bring your own images, data sets and models from the sidebar."
+    "**PosLab tests one claim: a CNN still knows *where* things are after global average pooling, because it writes "
+    "position into *which channels* fire** (Islam et al., ICCV 2021, *Global Pooling, More than Meets the Eye*, "
+    f"arXiv 2108.07884). {claims['shuffle']}\n\n"
+    "**Start with the guided tour below**: each step opens the page that shows it. Everything runs offline; bring "
+    "your own images, data sets and models from the sidebar."
 )
 
 TOUR = [

@@ -153,18 +153,18 @@ def home_claims(rows: list[dict]) -> dict[str, str]:
                 "gapnet": f"in the paper it names the cell {paper_accuracy('location', 'zero', 'gapnet', 7)}% of the time.",
                 "permutenet": f"in the paper the location accuracy falls to {paper}."}
     last = grids[-1]
-    shuffle = (f"On the shipped networks, shuffling the pooled channels drops location accuracy on a {last}×{last} grid from "
+    shuffle = (f"Here, shuffling the pooled channels drops location accuracy on a {last}×{last} grid from "
                f"{percent(find['location', last, 'GAPNet']['accuracy'])} to "
                f"{percent(find['location', last, 'PermuteNet']['accuracy'])} (chance {percent(chance('location', last))})")
     objects = find.get(("object", 3, "GAPNet")), find.get(("object", 3, "PermuteNet"))
     if None in objects:
         shuffle += "."
     elif objects[0]["accuracy"] - objects[1]["accuracy"] <= OBJECT_SURVIVES_POINTS:
-        shuffle += (f", while object recognition largely survives it ({percent(objects[0]['accuracy'])} to "
-                    f"{percent(objects[1]['accuracy'])} on 3×3), as in the paper.")
-    else:
-        shuffle += (f"; unlike in the paper, it costs object recognition too ({percent(objects[0]['accuracy'])} to "
+        shuffle += (f", while object accuracy largely survives it, as in the paper ({percent(objects[0]['accuracy'])} to "
                     f"{percent(objects[1]['accuracy'])} on 3×3).")
+    else:
+        shuffle += (f" and, unlike in the paper, object accuracy on 3×3 too ({percent(objects[0]['accuracy'])} to "
+                    f"{percent(objects[1]['accuracy'])}).")
     samples = {find['location', g, net].get("samples") for g in grids for net in ("GAPNet", "PermuteNet")}
     counted = f" ({next(iter(samples)):,} placements each)" if len(samples) == 1 and None not in samples else ""
     return {"shuffle": shuffle,
