@@ -127,7 +127,9 @@ if shuffle_rows:
     if cc.recorded("shuffle"):
         table1 = shipped_table1()
         st.markdown("Each net tested as it was trained, beside the paper's Table 1 (zero padding):")
-        st.dataframe(cc.paper_beside(cc.recorded("shuffle"), table1), hide_index=True)
+        st.dataframe(cc.paper_beside(cc.recorded("shuffle"), table1), hide_index=True,
+                     column_config={c: st.column_config.NumberColumn(format="%.1f")
+                                    for c in ("here (shapes, 3x3)", "Grid probe Table 1", "paper (CIFAR-10, 3x3)")})
         st.caption(cc.recorded_note(cc.recorded("shuffle")))
         st.caption(cc.samples_note(cc.recorded("shuffle"), table1) or "")
 else:

@@ -156,7 +156,8 @@ with table_tab:
     if rows:
         view = table1_view(rows)
         st.dataframe(view, hide_index=True, width="stretch", height=36 * (len(rows) + 1) + 2,
-                     column_order=[c for c in view[0] if c != "why"])  # the reasons are listed under the table
+                     column_order=[c for c in view[0] if c != "why"],  # the reasons are listed under the table
+                     column_config={c: st.column_config.NumberColumn(format="%.1f") for c in ("accuracy", "paper", "chance")})
         st.caption(f"**◆**: more than {MARK_POINTS} points from the paper. " + " ".join(table1_notes(view)))
         download_buttons(rows, "table1")
         counted = "n: placements per row, 95% CI: Wilson" if all(r.get("samples") for r in rows) else "the file records no n"

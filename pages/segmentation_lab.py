@@ -134,8 +134,8 @@ with st.expander("Your street photo", expanded=False):
                                   help="Centre-cropped to 2:1 and resized to the data's working resolution. Kept in "
                                        "memory for this session only.")
     if model_name.startswith("shipped"):
-        st.caption("The shipped models have seen only generated street scenes: a real photo is segmented with their "
-                   "classes and their look, so expect labels a Cityscapes-trained model would not give.")
+        st.caption("The shipped models have seen only generated street scenes, never a photo: yours is segmented "
+                   "into the classes of those scenes, so expect rough labels.")
     photo = None
     if photo_file is not None:
         try:
