@@ -24,7 +24,7 @@ LINK = url_snapshot("seg_")  # before any widget reads the URL
 MODES = {"top": "top N", "range": "rank range"}
 
 st.title("Segmentation lab")
-st.caption("Paper Sec. 4.2: which latent channels of a segmentation network carry position, and what breaks without them.")
+st.caption("Paper Sec. 4.2: which latent channels carry position, and what breaks without them.")
 link_note = st.empty()
 if verdicts := ui.verdicts():
     st.markdown("\n".join(f"- {line}" for line in verdicts))
