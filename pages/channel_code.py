@@ -10,30 +10,26 @@ from engine.channel.nets import available_nets
 from ui import channel_code as cc
 from ui import model_sources
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
+from ui.findings import more
 from ui.probe import shipped_table1
 
 LINK = url_snapshot("cc_")  # before any widget reads the URL
 st.title("Channel code")
-st.markdown(
-    "Global average pooling removes the spatial axes, yet the pooled vector still says **where** the object was: "
-    "position is written into *which channels* are active. Below: the code itself (the same images placed in "
-    "every cell), a linear probe that reads the cell from frozen GAP vectors in order and after a per-sample "
-    "shuffle of the channels, and the paper's 2 x 2 of training and testing with or without a channel shuffle.")
+if found := cc.headline(cc.recorded("decode") or []):
+    st.markdown(found)
+st.markdown("Below: the code itself (the same images placed in every cell), a linear probe that reads the cell from "
+            "frozen GAP vectors, and the paper's 2 x 2 of training and testing with or without a channel shuffle.")
 link_note = st.empty()
 with st.expander("What am I looking at?"):
     st.markdown(
-        "**The code**: one row per cell, one column per GAP channel; a channel that lights up for one cell only is a "
-        "position detector. Location-trained GAPNets dedicate channels to cells; an object-only classifier keeps "
-        "far fewer, and an *untrained* net shows how much zero padding alone writes into GAP. **Decode**: if a "
-        "linear probe reads the cell from the vector in order but not after a per-sample shuffle, position lives "
-        "in the channel order. **The 2 x 2**: the paper's claim is an asymmetry: a net trained with shuffled "
-        "channels (PermuteNet) still recognises objects nearly as well as GAPNet, but not locations. Accuracy of "
-        "each net tested as it was trained, beside the paper's Table 1 (zero padding):")
-    if cc.recorded("shuffle"):
-        table1 = shipped_table1()
-        st.dataframe(cc.paper_beside(cc.recorded("shuffle"), table1), hide_index=True)
-        st.caption(cc.recorded_note(cc.recorded("shuffle")))
-        st.caption(cc.samples_note(cc.recorded("shuffle"), table1) or "")
+        "**Global average pooling removes the spatial axes, yet the pooled vector still says where the object was: "
+        "position is written into *which channels* are active.** **The code**: one row per cell, one column per GAP "
+        "channel; a channel that lights up for one cell only is a position detector. Location-trained GAPNets dedicate "
+        "channels to cells; an object-only classifier keeps far fewer, and an *untrained* net shows how much zero "
+        "padding alone writes into GAP. **Decode**: if a linear probe reads the cell from the vector in order but not "
+        "after a per-sample shuffle, position lives in the channel order. **The 2 x 2**: the paper's claim is an "
+        "asymmetry: a net trained with shuffled channels (PermuteNet) still recognises objects nearly as well as "
+        "GAPNet, but not locations; whether that shows here is under the 2 x 2. " + more("Position decodable from GAP", "Table 1 object"))
 
 left, mid, right, far = st.columns(4)
 grid = left.selectbox("Grid", [3, 5, 7], key="cc_grid", bind="query-params")
@@ -68,8 +64,8 @@ c.metric("Mean position share", f"{cmap.position_share.mean():.2f}",
          help="share of a channel's variance over images x cells that the cell explains")
 d.metric("Cells some channel prefers", f"{cc.cells_preferred(cmap)} of {grid * grid}",
          help="how many cells are at least one channel's preferred (peak) cell")
-st.markdown(cc.selectivity_note(cmap) + f" (Means over {images} test images in every cell.)")
 st.plotly_chart(cc.code_heatmap(cmap), key="cc_heatmap", config=chart_config(f"channel-code-{grid}x{grid}-{layer}"))
+st.markdown(cc.selectivity_note(cmap) + f" (Means over {images} test images in every cell.)")
 download_buttons(code.rows(), f"channel-code-{grid}x{grid}-{layer}")
 st.caption("Each column is one channel's mean GAP activation with the images in each cell, standardised across "
            "cells; channels are grouped by the cell they prefer (vertical lines).")
@@ -139,6 +135,14 @@ if shuffle_rows:
                + cc.head_note(shuffle_rows))
     if not fresh:
         st.caption("Recorded with `python -m engine shuffle --samples 1000 --json assets/channel_code/shuffle.json`.")
+    if cc.recorded("shuffle"):
+        table1 = shipped_table1()
+        st.markdown("Each net tested as it was trained, beside the paper's Table 1 (zero padding):")
+        st.dataframe(cc.paper_beside(cc.recorded("shuffle"), table1), hide_index=True,
+                     column_config={c: st.column_config.NumberColumn(format="%.1f")
+                                    for c in ("here (shapes, 3x3)", "Grid probe Table 1", "paper (CIFAR-10, 3x3)")})
+        st.caption(cc.recorded_note(cc.recorded("shuffle")))
+        st.caption(cc.samples_note(cc.recorded("shuffle"), table1) or "")
 else:
     st.info("No recorded 2 x 2 yet: `python -m engine shuffle --json assets/channel_code/shuffle.json`.")
 

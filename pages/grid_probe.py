@@ -10,12 +10,15 @@ from engine.data.shapes import CLASSES, shape_example
 from engine.models.probe import HEAD_LABELS, ProbeConfig
 from engine.probe import lab
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
+from ui.findings import more
 from ui.jobs import get_job, render_job, start_job, take_result
 from ui.probe import (
+    MARK_POINTS,
     canvas_figure,
     class_bars,
     curve_figure,
     grid_heatmap,
+    home_claims,
     long_run_figure,
     object_row_note,
     per_cell_hover,
@@ -24,6 +27,7 @@ from ui.probe import (
     shipped_curves,
     shipped_probe,
     shipped_table1,
+    table1_notes,
     table1_view,
     to_image,
     user_probes,
@@ -45,11 +49,12 @@ def place_clicked_cell() -> None:
 st.title("Grid probe: GAPNet vs PermuteNet")
 with st.expander("What am I looking at?"):
     st.markdown(
-        "An image is pasted into one cell of an n×n canvas. **GAPNet** ends in a conv to n² channels and a "
-        "global average pool: the pooled values *are* the cell scores, so position must survive the pooling. "
-        "**PermuteNet** shuffles the pooled channels before its linear classifier, on every forward pass. "
-        "If position lived in the *spatial* layout it would be gone after pooling for both; it survives for "
-        "GAPNet and is lost for PermuteNet, so it lives in the **channel order** (paper Sec. 3, Table 1)."
+        "**Position survives global average pooling, in the order of the channels.** An image is pasted into one cell "
+        "of an n×n canvas. **GAPNet** ends in a conv to n² channels and a global average pool: the pooled values *are* "
+        "the cell scores. **PermuteNet** shuffles the pooled channels before its linear classifier, on every forward "
+        "pass. If position lived in the *spatial* layout, pooling would erase it for both. GAPNet keeps it, and "
+        f"{home_claims(shipped_table1())['permutenet']} So position lives largely in the **channel order** (paper "
+        "Sec. 3, Table 1). " + more("Table 1 location", "Table 1 object")
     )
 
 c1, c2, c3 = st.columns(3)
@@ -149,7 +154,11 @@ with all_tab:
 with table_tab:
     rows = shipped_table1()
     if rows:
-        st.dataframe(table1_view(rows), hide_index=True, width="stretch", height=36 * (len(rows) + 1) + 2)
+        view = table1_view(rows)
+        st.dataframe(view, hide_index=True, width="stretch", height=36 * (len(rows) + 1) + 2,
+                     column_order=[c for c in view[0] if c != "why"],  # the reasons are listed under the table
+                     column_config={c: st.column_config.NumberColumn(format="%.1f") for c in ("accuracy", "paper", "chance")})
+        st.caption(f"**◆**: more than {MARK_POINTS} points from the paper. " + " ".join(table1_notes(view)))
         download_buttons(rows, "table1")
         counted = "n: placements per row, 95% CI: Wilson" if all(r.get("samples") for r in rows) else "the file records no n"
         st.caption("Accuracy in %. Measured by `python -m engine table1 --tasks location object --grids 3 5 7 --paddings "

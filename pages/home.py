@@ -1,10 +1,13 @@
-"""Home: the finding in a few sentences and a guided tour, each step one click into the right view.
+"""Home: what PosLab is, where to start and a guided tour, each step one click into the right view.
 
 Numbers quoted here are read from the shipped Table 1 (``assets/probe/table1.json``), the segmentation fidelity
-JSON and the shift models' stored evaluation when the page runs.
+JSON, the recorded channel decode (``assets/channel_code/decode.json``) and the shift
+models' stored evaluation when the page runs.
 """
 import streamlit as st
 
+from ui.channel_code import recorded
+from ui.channel_code import tour_text as channel_tour_text
 from ui.probe import home_claims, shipped_table1
 from ui.seg import tour_text
 from ui.shift import tour_text as shift_tour_text
@@ -14,12 +17,11 @@ seg_tour = tour_text()
 shift_tour = shift_tour_text()
 st.title("PosLab")
 st.markdown(
-    "**A CNN still knows *where* things are after global average pooling.** Pooling collapses the spatial "
-    "grid, but the network writes position into *which channels* fire, so the information survives in "
-    "the **order of the channels** of the pooled vector (Islam et al., ICCV 2021, *Global Pooling, More "
-    f"than Meets the Eye*). {claims['shuffle']} Here you can see that for yourself, and try to break it. "
-    "Everything runs offline on generated data and shipped checkpoints; bring your own images, datasets and "
-    "models from the sidebar."
+    "**PosLab tests one claim: a CNN still knows *where* things are after global average pooling, because it writes "
+    "position into *which channels* fire** (Islam et al., ICCV 2021, *Global Pooling, More than Meets the Eye*, "
+    f"arXiv 2108.07884). {claims['shuffle']}\n\n"
+    "**Start with the guided tour below**: each step opens the page that shows it. Everything runs offline; bring "
+    "your own images, data sets and models from the sidebar."
 )
 
 TOUR = [
@@ -29,12 +31,11 @@ TOUR = [
     ("2 · GAPNet finds the cell anyway", "GAPNet's pooled values *are* its cell scores. Place a shape anywhere on a "
      f"7×7 grid: {claims['gapnet']}", "pages/grid_probe.py", "Open the 7×7 grid probe",
      {"gp_grid": "7", "gp_cell": "30"}),
-    ("3 · PermuteNet loses it", f"Shuffle the pooled channels before the classifier: {claims['permutenet']} Position "
-     "was carried by channel order. Compare with the paper's Table 1.",
+    ("3 · PermuteNet finds it far less often", f"Shuffle the pooled channels before the classifier: "
+     f"{claims['permutenet']} Position was carried by channel order. Compare with the paper's Table 1.",
      "pages/grid_probe.py", "Open Table 1", {"gp_tab": "Table 1"}),
     ("4 · The channel code", "Which channel fires for which cell? Place the same image in every cell and read "
-     "the pooled vector: each channel has a preferred cell. Decode the cell from the vector; shuffle it and the "
-     "decoder fails.", "pages/channel_code.py", "Open the channel code", {"cc_net": "probe/location-gapnet", "cc_grid": "3"}),
+     f"the pooled vector: each channel has a preferred cell. {channel_tour_text(recorded('decode'))}", "pages/channel_code.py", "Open the channel code", {"cc_net": "probe/location-gapnet", "cc_grid": "3"}),
     ("5 · Rank and zero position channels", "In a segmentation network, rank the channels by how much their pooled "
      "value changes when the image is mirrored, zero the top N and compare with as many random ones: in the paper "
      f"the ranked ones hurt far more. {seg_tour['fig4']}",

@@ -16,6 +16,7 @@ from engine.seg.metrics import REGIONS, region_fractions
 from engine.seg.ranking import METHODS
 from ui import seg as ui
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
+from ui.findings import more
 from ui.jobs import get_job, render_job, start_job, take_result
 from ui.paths import path_boxes_on
 
@@ -23,45 +24,26 @@ LINK = url_snapshot("seg_")  # before any widget reads the URL
 MODES = {"top": "top N", "range": "rank range"}
 
 st.title("Segmentation lab")
-st.caption("Paper Sec. 4.2: which channels of a segmentation network's latent carry position, and what breaks "
-           "without them. Default data: generated drive-on-the-right street scenes (val split, 200 images at "
-           "128×256); bring a Cityscapes folder, a photo, or your own checkpoint (sidebar → *Your checkpoints*).")
+st.caption("Paper Sec. 4.2: which latent channels carry position, and what breaks without them.")
 link_note = st.empty()
+if verdicts := ui.verdicts():
+    st.markdown("\n".join(f"- {line}" for line in verdicts))
 with st.expander("What am I looking at?"):
     st.markdown(
-        "A DeepLabV3 network segments street scenes from its backbone's latent feature map. Each latent channel is "
-        "**ranked** by how much its global average changes when the image is mirrored (Eq. 2 *overall*; Eq. 3 "
-        "*left*/*right* on images with pedestrians in one half only; Kernel-Flip variants), or by one of two "
-        "baselines: *magnitude* (simply the largest channels) and *relative* (Eq. 2 divided by the channel's mean "
-        "activation: flip sensitivity with size taken out). Then the top **N** channels are **zeroed** before the "
-        "head. The four metrics are the mIoU (%) over the whole image and its left, center and right columns, with "
-        "the change against no ablation; the pictures show one image's prediction before and after, changed pixels "
-        "in magenta. If the ranking finds position channels, zeroing them should hurt more than zeroing as many "
-        "*random* channels (several draws) and more than the *largest* ones, and left-ranked channels should hurt the "
-        "left half most (paper Fig. 4 and 6). Rankings are computed on a held-out set of scenes by default (*Rank "
-        "on*), not on the images they are tested on.\n\n"
-        "The generated scenes are a divided road: the strip left of the oncoming lane is a concrete median "
-        "(*wall*) painted exactly like the sidewalk on the right, so only horizontal position tells them apart. "
-        "The shipped **default** was trained without flips and leans on position; the shipped **control** is the "
-        "same network trained with random flips, so it cannot use absolute horizontal position. Both were trained "
-        "with the same penalty on the latent's mean activation, which makes its channels sparse (the median channel "
-        "is on at 4-5% of the latent's positions); trained without it (every channel on at ~60% of its positions), "
-        "the default's flip-ranked channels hurt no more than random ones. Compare the two: mirroring the scenes costs "
-        "only the default, but in both the flip-ranked channels beat random ones, because in a sparse latent flip "
-        "sensitivity goes with size; set them against the *largest* channels to see what is left of position. "
-        "Fig. 6 does not hold on either model, and not for want of a better ranking: even the channels that fire "
-        "most in one half cost both halves about alike when zeroed. Nor does it hold on any other model the card's "
-        "factor table measured (a trunk that sees 99 of 256 pixel columns, a head that reads locally, scenes whose only "
-        "asymmetry is the pedestrians' side, 256x512): the ranking that hurts one half more mostly hurts the other "
-        "half more too. "
-        "Recipes, the factor table and every number: assets/seg/MODEL_CARD.md.")
+        "**The three lines above are what the shipped models show; below, the charts behind them and a lab to try "
+        "your own.** A DeepLabV3 network segments generated drive-on-the-right street scenes "
+        f"({lab.DEFAULT_VAL.count} val images, {lab.DEFAULT_VAL.height}×{lab.DEFAULT_VAL.width}). Each latent channel "
+        "is **ranked** by how much its global average changes when the image is mirrored (Eq. 2 *overall*; Eq. 3 "
+        "*left*/*right*, on scenes with pedestrians in one half), then the top **N** are **zeroed** before the head: "
+        "mIoU (%) over the image and its left, center and right thirds. The shipped **default** was trained without "
+        "flips and leans on position; the **control**, trained with flips, cannot. Their latents are sparse, so flip "
+        "sensitivity goes with size: compare with the *largest* channels (*magnitude*). Rankings use held-out scenes "
+        "(*Rank on*). Bring a Cityscapes folder, a photo or a checkpoint from the sidebar. "
+        + more("Fig 4 top", "Fig 4 bottom", "Fig 6", "Mirror cost"))
 
 shipped = ui.shipped_fidelity()
 if shipped:
     st.subheader("What the shipped models show")
-    st.caption(f"Measured by `python -m engine fidelity` on the {next(iter(shipped.values())).images} val scenes "
-               "(rankings on the held-out rank split, 5 random draws). Paper (DeepLabV3-ResNet-50, Cityscapes): zeroing "
-               "the top 100 of 2048 channels 71.9 vs 73.4 random, top 500 64.7 vs 70.5, from 74.0.")
     for col, (role, fid) in zip(st.columns(len(shipped)), shipped.items()):
         with col:
             st.markdown(f"**{ui.SHIPPED[role]}** · mIoU {100 * fid.baseline['all']:.1f} · mirrored scenes "
@@ -73,6 +55,9 @@ if shipped:
             st.plotly_chart(ui.fig6_figure(fid, f"Fig. 6: left- vs right-ranked channels ({role})"), key=f"seg_fig6_{role}",
                             config=chart_config(f"seg_fig6_{role}"))
             st.markdown(ui.claims_markdown(fid))
+    st.caption(f"Measured by `python -m engine fidelity` on the {next(iter(shipped.values())).images} val scenes "
+               "(rankings on the held-out rank split, 5 random draws). Paper (DeepLabV3-ResNet-50, Cityscapes): zeroing "
+               "the top 100 of 2048 channels 71.9 vs 73.4 random, top 500 64.7 vs 70.5, from 74.0.")
 
 choices = ui.model_choices()
 if not choices:
@@ -148,6 +133,9 @@ with st.expander("Your street photo", expanded=False):
     photo_file = st.file_uploader("A street photo (PNG, JPEG, WebP, BMP, TIFF, GIF)", key="seg_photo_upload",
                                   help="Centre-cropped to 2:1 and resized to the data's working resolution. Kept in "
                                        "memory for this session only.")
+    if model_name.startswith("shipped"):
+        st.caption("The shipped models have seen only generated street scenes, never a photo: yours is segmented "
+                   "into the classes of those scenes, so expect rough labels.")
     photo = None
     if photo_file is not None:
         try:

@@ -8,6 +8,7 @@ from engine.data.named import named_source
 from engine.models.shift import DEFAULT_LAMBDA, METHOD_LABELS, METHODS, ShiftConfig
 from engine.shift.shipped import SHIPPED_SETS
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
+from ui.findings import more
 from ui.jobs import get_job, render_job, start_job, take_result
 from ui.shift import (
     PAPER_COLUMN,
@@ -17,6 +18,8 @@ from ui.shift import (
     curve_rows,
     curves_note,
     entry_dataset,
+    gain_status,
+    images_per_class,
     measure,
     measured_frame,
     missing_note,
@@ -27,8 +30,8 @@ from ui.shift import (
     table_frame,
     table_note,
     table_rows,
-    target_status,
     teaching_image,
+    tour_text,
     train_and_evaluate,
     view_image,
 )
@@ -42,18 +45,14 @@ st.caption("A CNN classifier is not shift invariant: the GAP latent keeps positi
            "**Cons.k** = how often two random shifts (0..k-1 px in each axis) of an image get the same class.")
 link_note = st.empty()
 with st.expander("What am I looking at?"):
+    per_class = images_per_class("shapes100")
     st.markdown(
-        "Four small ResNet-18 classifiers per data set, trained plain, with AugShift, with BlurPool, and with both: "
-        "on the generated 10-class shapes and on the generated **shapes-100** (10 shapes x 5 fill patterns x 2 colour "
-        "schemes, 300 training images per class: the paper's CIFAR-100 regime of many classes and few images each). "
-        "**Results** puts each set's Top-1 and Cons.8 beside the paper's Table 2 (CIFAR-10 and CIFAR-100) and says "
-        "whether AugShift's Cons.8 gain reaches +3 points there; read the *direction*: the paper's claim is that AugShift "
-        "raises consistency most for about the same accuracy. The curves show how agreement with the unshifted "
-        "prediction falls as the crop moves, and *Measure it yourself* re-runs the consistency test now. "
-        "**Slide an image** moves one test image pixel by pixel and shows every model's class probabilities; "
-        "**Train your own** trains another model in the background and adds it to the table. The data set selector "
-        "picks the set of the curves, the slide and your training; *digits* is scikit-learn's real handwriting "
-        "(needs scikit-learn; no models ship for it, its measured numbers are in assets/shift/MODEL_CARD.md).")
+        f"**{tour_text()}** Four small ResNet-18 classifiers per data set, trained plain, with AugShift, with BlurPool "
+        "and with both: on the generated 10-class shapes and on the generated **shapes-100** (10 shapes x 5 fill "
+        "patterns x 2 colour schemes" + (f", {per_class} training images per class" if per_class else "") + ": many "
+        "classes, few images each). **Results** puts each set's Top-1 and Cons.8 beside the paper's Table 2; read the "
+        "*direction*. **Slide an image** moves one test image pixel by pixel; **Train your own** adds a model. *digits* "
+        "is scikit-learn's real handwriting (no models ship for it). " + more("Table 2 shift consistency"))
 
 
 SETS = [*SHIPPED_SETS, *(["digits"] if digits.available() else [])]
@@ -62,6 +61,8 @@ dataset = st.selectbox("Data set", SETS, format_func=SET_LABELS.get, key="shift_
                             "Results shows every set's table.")
 shipped_by_set = {name: shipped_entries(name) for name in SHIPPED_SETS}
 for name, (found, missing) in shipped_by_set.items():
+    if name != dataset:  # a note on the models of the set shown only
+        continue
     if name != "shapes" and missing:  # one line, not a warning per method
         st.info(missing_note(name, found, missing))
         continue
@@ -87,7 +88,7 @@ with results:
         rows = table_rows(set_entries)
         st.dataframe(table_frame(rows), hide_index=True, width="stretch")
         download_buttons(rows, f"shift_table_{name}")
-        st.markdown(target_status(set_entries, name))
+        st.markdown(gain_status(set_entries, name))
         st.caption(table_note(set_entries))
     if not entries:
         st.info(f"No models for {SET_LABELS[dataset]} on this page yet: train one under *Train your own*.")

@@ -19,7 +19,7 @@ from engine.data.grid import denormalize
 from engine.models.probe import HEAD_LABELS
 from engine.probe.shipped import paper_accuracy
 from ui import model_sources
-from ui.probe import table1_entry, user_probes
+from ui.probe import percent, table1_entry, user_probes
 from ui.uploads import user_classifiers
 
 YOURS = "yours: "
@@ -200,6 +200,35 @@ def decode_export(rows: list[dict]) -> list[dict]:
     return out
 
 
+def decoded(rows: list[dict], net: str, grid: int = 3, layer: str = "layer4") -> dict[str, dict]:
+    """The recorded decode rows of one network, grid and layer, by read-out (empty when not recorded)."""
+    return {r["readout"]: r for r in rows if (r["net"], r["grid"], r["layer"]) == (net, grid, layer)}
+
+
+def headline(rows: list[dict]) -> str | None:
+    """The page's finding in one line: the cell read from an object-only classifier's GAP vector, in order and permuted."""
+    got = decoded(rows, "object-classifier")
+    if not {"ordered", "permuted"} <= got.keys():
+        return None
+    ordered, permuted = got["ordered"], got["permuted"]
+    return (f"**Found:** the cell an object sits in can be read from the GAP vector of a network trained only to name "
+            f"it: {percent(ordered['accuracy'])} in channel order, {percent(permuted['accuracy'])} with each vector's "
+            f"channels permuted (chance {percent(ordered['chance'])}; 3×3 grid, layer4, {ordered['test']:,} test vectors).")
+
+
+def tour_text(rows: list[dict] | None) -> str:
+    """Home's channel-code step: what the linear read-outs recorded for the location GAPNet and the object classifier."""
+    gap, obj = decoded(rows or [], "probe/location-gapnet"), decoded(rows or [], "object-classifier")
+    if not {"ordered", "permuted", "sorted"} <= gap.keys() or not {"ordered", "permuted"} <= obj.keys():
+        return "Decode the cell from the vector, in channel order and with the channels shuffled."
+    return (f"A linear read-out finds the cell from the location GAPNet's vector {percent(gap['ordered']['accuracy'])} of "
+            f"the time in channel order and {percent(gap['permuted']['accuracy'])} with each vector's channels shuffled "
+            f"(chance {percent(gap['ordered']['chance'])}); its sorted values alone still give "
+            f"{percent(gap['sorted']['accuracy'])}, so this net also writes the cell into *which values* occur. For a "
+            f"network trained only to name the object, shuffling drops it from {percent(obj['ordered']['accuracy'])} to "
+            f"{percent(obj['permuted']['accuracy'])}.")
+
+
 def sorted_note(rows: list[dict]) -> str | None:
     """What the sorted read-out shows for the location GAPNet in ``rows``, and which column is the control."""
     gap = [r for r in rows if r["net"] == "probe/location-gapnet"]
@@ -238,7 +267,7 @@ def paper_beside(rows: list[dict], table1: list[dict]) -> pd.DataFrame:
         t1 = table1_entry(table1, r["task"], 3, r["net"])
         out.append({"task": r["task"], "net": r["net"], "here (shapes, 3x3)": r["accuracy"], "n here": r["samples"],
                     "95% CI here": _interval_text(r["accuracy"], r["samples"]),
-                    "Grid probe Table 1": t1["accuracy"] if t1 else None,
+                    "Grid probe Table 1": round(t1["accuracy"], 1) if t1 else None,
                     "n Table 1": _table1_samples(t1) if t1 else None,
                     "paper (CIFAR-10, 3x3)": paper_accuracy(r["task"], "zero", head_of[r["net"]], 3)})
     return pd.DataFrame(out)
@@ -268,7 +297,7 @@ def samples_note(rows: list[dict], table1: list[dict]) -> str | None:
     n1 = _table1_samples(t1)
     return (f"**here** and **Grid probe Table 1** measure the same checkpoints on different samples: e.g. {r['task']} "
             f"{r['net']} reads {r['accuracy']:.1f}% here ({r['samples']:,} placements, 95% CI "
-            f"{_interval_text(r['accuracy'], r['samples'])}) and {t1['accuracy']:.2f}% in Table 1 ({n1:,} other "
+            f"{_interval_text(r['accuracy'], r['samples'])}) and {percent(t1['accuracy'])} in Table 1 ({n1:,} other "
             f"placements, {_interval_text(t1['accuracy'], n1)}). The intervals count images only; a PermuteNet's score "
             "also moves with the channel permutations drawn (one per 25 images, from each measurement's seed), so two "
             "samples of it can differ by more.")

@@ -72,23 +72,37 @@ DIFF_REASONS = {
 
 
 def table1_view(rows: list[dict]) -> list[dict]:
-    """Table 1 rows for display: beside the paper, the difference and, where it exceeds ``MARK_POINTS``, a marker and
-    the reason; then the channel-sum-only accuracy, n with a 95% Wilson interval, chance, and where the row came from."""
-    view = []
+    """Table 1 rows for display, the key columns first: accuracy beside the paper and chance, the difference, the
+    channel-sum-only accuracy, n with a 95% Wilson interval; where ours differs by more than ``MARK_POINTS``, a numbered
+    marker (``differs``) and its reason (``why``, shown under the table by ``table1_notes``); last, where the row came from.
+    Every cell is a number or text: a column that does not apply to a row reads "–"."""
+    view, reasons = [], []
     for row in rows:
-        shown = {k: row[k] for k in ("task", "padding", "grid", "net", "accuracy", "paper")}
+        shown = {k: row[k] for k in ("task", "padding", "grid", "net")}
+        shown |= {"accuracy": round(row["accuracy"], 1), "paper": "–" if row.get("paper") is None else row["paper"],
+                  "chance": round(chance(row["task"], row["grid"]), 1), "vs paper": "–", "differs": "", "why": ""}
         if row.get("paper") is not None:
             diff = row["accuracy"] - row["paper"]
-            far = abs(diff) > MARK_POINTS
-            shown |= {"vs paper": round(diff, 1), "differs": "◆" if far else "",
-                      "why": DIFF_REASONS.get((row["task"], row["net"], "above" if diff > 0 else "below"), "") if far else ""}
-        shown["sum only"] = row.get("sum_only")
+            shown["vs paper"] = f"{diff:+.1f}"
+            why = DIFF_REASONS.get((row["task"], row["net"], "above" if diff > 0 else "below"), "")
+            if abs(diff) > MARK_POINTS and why:
+                reasons += [why] if why not in reasons else []
+                shown |= {"differs": f"◆{reasons.index(why) + 1}", "why": why}
+        shown["sum only"] = "–" if row.get("sum_only") is None else f"{row['sum_only']:.1f}"
+        shown["95% CI"], shown["n"] = "–", "–"
         if row.get("samples"):
             low, high = wilson(round(row["accuracy"] * row["samples"] / 100), row["samples"])
-            shown |= {"n": row["samples"], "95% CI": f"{100 * low:.1f}-{100 * high:.1f}"}
-        shown |= {"chance": round(chance(row["task"], row["grid"]), 1), "source": row.get("source", "checkpoint")}
+            shown |= {"95% CI": f"{100 * low:.1f}-{100 * high:.1f}", "n": f"{row['samples']:,}"}
+        shown["source"] = row.get("source", "checkpoint")
         view.append(shown)
     return view
+
+
+def table1_notes(view: list[dict]) -> list[str]:
+    """The reasons behind the table's ◆ markers, one line each, in the order of their numbers."""
+    marked = dict.fromkeys((v["differs"], v["task"], v["net"], "above" if v["vs paper"].startswith("+") else "below",
+                            v["why"]) for v in view if v["differs"])
+    return [f"{mark} {task} {net}, {side} the paper: {why}." for mark, task, net, side, why in marked]
 
 
 def table1_entry(rows: list[dict], task: str, grid: int, net: str) -> dict | None:
@@ -96,9 +110,14 @@ def table1_entry(rows: list[dict], task: str, grid: int, net: str) -> dict | Non
     return next((r for r in rows if (r["task"], r["grid"], r["net"], r["padding"]) == (task, grid, net, "zero")), None)
 
 
+def percent(value: float) -> str:
+    """An accuracy (%) as every page prints it: one decimal, e.g. '59.0%' (Table 1 shows the same digits)."""
+    return f"{value:.1f}%"
+
+
 def measured(row: dict) -> str:
     """A Table 1 accuracy as a page quotes it: percent, with n when the row records it."""
-    return f"{row['accuracy']:.1f}%" + (f" (n={row['samples']:,})" if row.get("samples") else "")
+    return percent(row["accuracy"]) + (f" (n={row['samples']:,})" if row.get("samples") else "")
 
 
 def object_row_note(rows: list[dict]) -> str | None:
@@ -123,36 +142,38 @@ def object_row_note(rows: list[dict]) -> str | None:
 
 
 def home_claims(rows: list[dict]) -> dict[str, str]:
-    """Home's sentences on what the shuffle does, worded from the shipped Table 1 (the paper's numbers where none ship)."""
+    """What the shuffle does, worded from the shipped Table 1 (the paper's numbers where none ship): ``shuffle`` for
+    Home's intro, ``gapnet`` and ``permutenet`` for the tour and the Grid probe's explainer."""
     find = {(r["task"], r["grid"], r["net"]): r for r in rows if r["padding"] == "zero"}
     grids = [g for g in (3, 5, 7) if ("location", g, "GAPNet") in find and ("location", g, "PermuteNet") in find]
-    paper_obj = {h: paper_accuracy("object", "zero", h, 3) for h in ("gapnet", "permutenet")}
-    paper_survives = (f"in the paper *what* the object is largely survives the shuffle (PermuteNet {paper_obj['permutenet']}% "
-                      f"vs GAPNet {paper_obj['gapnet']}% at 3×3)")
     if not grids:
         paper = ", ".join(f"{paper_accuracy('location', 'zero', 'permutenet', g)}% at {g}×{g}" for g in (3, 5, 7))
-        return {"shuffle": f"Shuffle the channels and most of the position is lost, while {paper_survives}.",
+        return {"shuffle": "In the paper, shuffling the pooled channels loses most of the position, while *what* the "
+                           "object is largely survives.",
                 "gapnet": f"in the paper it names the cell {paper_accuracy('location', 'zero', 'gapnet', 7)}% of the time.",
                 "permutenet": f"in the paper the location accuracy falls to {paper}."}
     last = grids[-1]
-    shuffle = (f"Shuffle the channels and most of the position is lost: on a {last}×{last} grid the shipped PermuteNet finds the cell "
-               f"{measured(find['location', last, 'PermuteNet'])} of the time, GAPNet {measured(find['location', last, 'GAPNet'])} "
-               f"(chance {chance('location', last):.1f}%).")
+    shuffle = (f"Here, shuffling the pooled channels drops location accuracy on a {last}×{last} grid from "
+               f"{percent(find['location', last, 'GAPNet']['accuracy'])} to "
+               f"{percent(find['location', last, 'PermuteNet']['accuracy'])} (chance {percent(chance('location', last))})")
     objects = find.get(("object", 3, "GAPNet")), find.get(("object", 3, "PermuteNet"))
     if None in objects:
-        shuffle += f" And {paper_survives}."
+        shuffle += "."
     elif objects[0]["accuracy"] - objects[1]["accuracy"] <= OBJECT_SURVIVES_POINTS:
-        shuffle += (f" *What* the object is largely survives it: the shipped PermuteNet names the shape "
-                    f"{measured(objects[1])} of the time, GAPNet {measured(objects[0])}.")
+        shuffle += (f", while object accuracy largely survives it, as in the paper ({percent(objects[0]['accuracy'])} to "
+                    f"{percent(objects[1]['accuracy'])} on 3×3).")
     else:
-        shuffle += (f" And {paper_survives}; the shipped networks do not show that: PermuteNet names the shape "
-                    f"{measured(objects[1])} of the time, GAPNet {measured(objects[0])} (the Grid probe's Table 1 says why).")
+        shuffle += (f" and, unlike in the paper, object accuracy on 3×3 too ({percent(objects[0]['accuracy'])} to "
+                    f"{percent(objects[1]['accuracy'])}).")
+    samples = {find['location', g, net].get("samples") for g in grids for net in ("GAPNet", "PermuteNet")}
+    counted = f" ({next(iter(samples)):,} placements each)" if len(samples) == 1 and None not in samples else ""
     return {"shuffle": shuffle,
             "gapnet": f"the shipped GAPNet names the right cell {measured(find['location', last, 'GAPNet'])} of the time "
-                      f"(chance {chance('location', last):.1f}%).",
-            "permutenet": "the shipped PermuteNet's location accuracy is " + ", ".join(
-                f"{measured(find['location', g, 'PermuteNet'])} at {g}×{g} (chance {chance('location', g):.1f}%)" for g in grids)
-                          + " against GAPNet's " + " / ".join(f"{find['location', g, 'GAPNet']['accuracy']:.1f}%" for g in grids) + "."}
+                      f"(chance {percent(chance('location', last))}).",
+            "permutenet": "the shipped PermuteNet finds the cell far less often than GAPNet: " + ", ".join(
+                f"{percent(find['location', g, 'PermuteNet']['accuracy'])} at {g}×{g} (chance {percent(chance('location', g))})"
+                for g in grids) + " against GAPNet's " + " / ".join(percent(find['location', g, 'GAPNet']['accuracy'])
+                                                                     for g in grids) + counted + "."}
 
 
 def to_image(canvas: torch.Tensor, scale: int = 1) -> np.ndarray:
@@ -234,19 +255,41 @@ def curve_figure(history: list[dict[str, float]], images_per_point: int) -> go.F
 
 
 def long_run_figure(curves: dict[int, list[dict]], gapnet: dict[int, float]) -> go.Figure:
-    """Accuracy vs training steps of long runs (one line per grid; a run continued from a smaller grid carries that
-    grid's points first), with GAPNet's Table 1 accuracy per grid as dotted lines."""
+    """Accuracy vs training steps of long runs. Runs continued from a smaller grid carry that grid's points first: the
+    leg they share is drawn once, then each run's own leg, each grid with its own dash and marker; GAPNet's Table 1
+    accuracy per grid as a named line in the legend (labels on the plot would overprint: the three lie within a point)."""
+    curves = dict(sorted(curves.items()))
+    shared = []
+    for points in zip(*curves.values()):
+        if any(p != points[0] for p in points):
+            break
+        shared.append(points[0])
+    shared = shared if len(curves) > 1 else []
+    styles = dict(zip(sorted(set(curves) | set(gapnet)), (("solid", "circle"), ("dash", "square"), ("dot", "diamond"),
+                                                           ("dashdot", "triangle-up"))))
     fig = go.Figure()
-    for grid, curve in sorted(curves.items()):
-        fig.add_trace(go.Scatter(x=[p["step"] for p in curve], y=[p["accuracy"] for p in curve], mode="lines+markers",
-                                 name=f"PermuteNet, ends on {grid}×{grid}",
-                                 text=[f"{p.get('grid', 3)}×{p.get('grid', 3)} canvas" for p in curve],
+
+    def line(points: list[dict], name: str, dash: str, symbol: str) -> None:
+        fig.add_trace(go.Scatter(x=[p["step"] for p in points], y=[p["accuracy"] for p in points], mode="lines+markers",
+                                 name=name, line=dict(dash=dash), marker=dict(symbol=symbol, size=8),
+                                 text=[f"{p.get('grid', 3)}×{p.get('grid', 3)} canvas" for p in points],
                                  hovertemplate="step %{x:,}: %{y:.1f}% (%{text})<extra></extra>"))
+
+    if shared:
+        first = shared[0].get("grid", 3)
+        line(shared, f"PermuteNet on {first}×{first} (every run's first leg)", *styles.get(first, ("solid", "circle")))
+    for grid, curve in curves.items():
+        own = curve[len(shared) - 1:] if shared else curve  # from the last shared point, so the legs join
+        if len(own) > 1:
+            line(own, f"PermuteNet, {'continued on ' if shared else 'ends on '}{grid}×{grid}", *styles[grid])
+    steps = [p["step"] for curve in curves.values() for p in curve] or [0, 1]
     for grid, accuracy in sorted(gapnet.items()):
-        fig.add_hline(y=accuracy, line_dash="dot", annotation_text=f"GAPNet {grid}×{grid}", annotation_position="bottom right")
+        fig.add_trace(go.Scatter(x=[min(steps), max(steps)], y=[accuracy, accuracy], mode="lines", hoverinfo="skip",
+                                 name=f"GAPNet {grid}×{grid}: {percent(accuracy)} (Table 1)",
+                                 line=dict(dash=styles.get(grid, ("dot",))[0], width=1.5, color="#555")))
     fig.add_hline(y=10, line_dash="dash", line_color="grey", annotation_text="chance")
-    fig.update_layout(height=340, margin=dict(l=60, r=20, t=10, b=50), legend=dict(orientation="h", y=1.12),
-                      modebar=dict(orientation="v"))
+    fig.update_layout(height=400, margin=dict(l=60, r=20, t=10, b=50), modebar=dict(orientation="v"),
+                      legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
     fig.update_yaxes(title_text="object accuracy % (500 fresh placements)", range=[0, 101])
     fig.update_xaxes(title_text="training steps (48 canvases each), over every leg")
     return fig

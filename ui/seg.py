@@ -23,7 +23,7 @@ from engine.data.scenes import SceneSet
 from engine.models.segmentation import SegModel, cached_pretrained, load_model, load_pretrained
 from engine.seg import lab
 from engine.seg.features import Latents, unlabelled_latents
-from engine.seg.fidelity import Fidelity
+from engine.seg.fidelity import Fidelity, TopN
 from engine.seg.lab import DEFAULT_VAL, load_data
 from engine.seg.metrics import REGIONS
 from ui.jobs import Job
@@ -130,44 +130,56 @@ def points(value: float) -> str:
     return f"{round(100 * value, 1) + 0.0:.1f}"
 
 
-def _control_clause(fraction: float) -> str:
-    """What the shipped control (trained with flips) shows at the same share of the latent, for the tour."""
-    fid = shipped_fidelity().get("control")
-    top = next((t for t in fid.top_n if t.fraction == fraction), None) if fid else None
-    if top is None:
-        return ""
-    base = fid.baseline["all"]
-    verdict = "more than every random draw" if top.below_every_draw else "not more than every random draw"
-    return (f" The control, trained with flips (mirroring costs it {points(fid.mirror_cost)} points), loses "
-            f"{points(base - top.ranked)} to its top {top.n} flip-ranked channels, {verdict}, and "
-            f"{points(base - top.magnitude)} to its largest: compare the two side by side in the lab.")
+def verdicts(fids: dict[str, Fidelity] | None = None) -> list[str]:
+    """The lab's three one-line answers, worded from the shipped measurements (``python -m engine fidelity``): Fig. 4 on
+    the default, the same test on the control, Fig. 6; each at the largest N measured. Empty without both files."""
+    fids = shipped_fidelity() if fids is None else fids
+    default, control = fids.get("default"), fids.get("control")
+    if default is None or control is None or not default.top_n or not control.top_n or not default.regional:
+        return []
+    top, ctrl = default.top_n[-1], control.top_n[-1]
+
+    def versus(t: TopN, full: bool) -> str:
+        """The ranked top N's mIoU against random ones; ``full`` names the draws (the second line need not repeat it)."""
+        lowest = _pct(min(t.random))
+        if full:
+            return f"{_pct(t.ranked)}, {t.n} random ones {_pct(t.random_mean)} (mean of {len(t.random)} draws; lowest {lowest})"
+        return f"{_pct(t.ranked)} against {_pct(t.random_mean)} (lowest {lowest})"
+
+    fig4 = (f"**Fig. 4 {'holds' if top.below_every_draw else 'does not hold'}** on the default: zeroing its top {top.n} "
+            f"({top.fraction:.0%}) flip-ranked channels leaves mIoU {versus(top, True)}.")
+    size = all(t.magnitude <= t.ranked for t in (top, ctrl))
+    largest = f"({_pct(top.magnitude)} default, {_pct(ctrl.magnitude)} control)"
+    mirror = f"mirroring costs it {points(control.mirror_cost)} points, the default {points(default.mirror_cost)}"
+    if ctrl.below_every_draw:
+        control_line = (f"**On the control too**, trained with flips ({mirror}): {versus(ctrl, False)}. So here the "
+                        + (f"ranking measures size: the {top.n} largest channels leave as little or less {largest}."
+                           if size else f"ranking finds more than size: the {top.n} largest channels leave more "
+                           f"{largest}, but a model that cannot use position shows it too."))
+    else:
+        control_line = (f"**Not on the control**, trained with flips ({mirror}): {versus(ctrl, False)}. So on the "
+                        "default the ranking finds what position adds.")
+    reg = default.regional[-1]
+    own = reg.left_gap > 0 and reg.right_gap > 0
+    anywhere = any(r.left_gap > 0 and r.right_gap > 0 for f in fids.values() for r in f.regional)
+    fig6 = (f"**Fig. 6 {'holds' if own else 'does not hold'}**: at N={reg.n} on the default, left-ranked channels leave the "
+            f"left half {_pct(reg.left_half['left'])} mIoU, right-ranked ones {_pct(reg.left_half['right'])} (right "
+            f"half: {_pct(reg.right_half['right'])} and {_pct(reg.right_half['left'])}). "
+            + ("Each half loses most to its own ranking, as in the paper." if own else
+               "The paper's pattern, each half hurt most by its own ranking, "
+               + ("shows at no N on either model." if not anywhere else "does not show on both halves here.")))
+    return [fig4, control_line, fig6]
+
+
+def _pct(value: float) -> str:
+    """A 0-1 mIoU as the lab prints it: percent, one decimal."""
+    return f"{100 * value:.1f}"
 
 
 def tour_text() -> dict[str, str]:
-    """What the home tour's segmentation steps will show, worded from the shipped measurements."""
-    fid = shipped_fidelity().get("default")
-    if fid is None or not fid.top_n or not fid.regional:
-        return {"fig4": "", "fig6": ""}
-    top, reg = fid.top_n[-1], fid.regional[-1]
-    base = fid.baseline["all"]
-    verdict = "more than" if top.below_every_draw else "less than" if top.ranked > top.random_mean else "about as much as"
-    fig4 = (f"On the shipped default, which leans on position (mirroring the scenes costs it {100 * fid.mirror_cost:.0f} "
-            f"points), zeroing the top {top.n} flip-ranked channels costs {points(base - top.ranked)} points and "
-            f"{top.n} random ones {points(base - top.random_mean)} on average: the ranked channels hurt {verdict} "
-            "random ones, so the paper's Fig. 4 does not reproduce here; the lab shows it beside a control trained "
-            "with flips, and its model card what was tried." if not top.below_every_draw else
-            f"On the shipped default the top {top.n} flip-ranked channels cost {points(base - top.ranked)} points, "
-            f"more than every random draw (mean {points(base - top.random_mean)}), as in the paper; the {top.n} "
-            f"largest channels cost {points(base - top.magnitude)}, "
-            + ("as much or more: flip-sensitive and large channels are largely the same ones here." if top.magnitude <= top.ranked
-               else "less: flip sensitivity finds more than size.")) + _control_clause(top.fraction)
-    own = reg.left_gap > 0 and reg.right_gap > 0
-    fig6 = (f"On the shipped default at N={reg.n}, left-ranked channels cost the left half "
-            f"{points(fid.baseline['left'] - reg.left_half['left'])} points and right-ranked ones "
-            f"{points(fid.baseline['left'] - reg.left_half['right'])}: "
-            + ("each side's ranking hurts its own half most, as in the paper." if own else
-               "the paper's pattern does not hold on both halves here."))
-    return {"fig4": fig4, "fig6": fig6}
+    """What the home tour's segmentation steps will show: the lab's own verdicts (Fig. 4 on both models, Fig. 6)."""
+    lines = verdicts()
+    return {"fig4": " ".join(lines[:2]), "fig6": lines[2]} if lines else {"fig4": "", "fig6": ""}
 
 
 def paper_comparison(rows: list[dict], width: int) -> list[dict]:

@@ -81,7 +81,8 @@ def tour_text() -> str:
     if "baseline" not in entries or "augshift" not in entries:
         return "The shapes-100 models are not shipped in this copy (assets/shift/MODEL_CARD.md has their commands)."
     base, aug = entries["baseline"], entries["augshift"]
-    return (f"On the shipped 100-class shapes at 10 training images per class (the paper's CIFAR-100 regime), Cons.8 "
+    return (f"On the shipped 100-class shapes at {images_per_class('shapes100')} training images per class (the paper's "
+            f"CIFAR-100 regime), Cons.8 "
             f"rises from {base['cons']:.1f}% to {aug['cons']:.1f}% at Top-1 {base['top1']:.1f}% vs {aug['top1']:.1f}% "
             f"(n={aug['samples']:,}; the paper: 70.1% to 85.6% at 72.6%); on the saturated 10-class shapes the gain is small.")
 
@@ -112,22 +113,36 @@ def table_rows(entries: list[Entry]) -> list[dict]:
     return rows
 
 
-def target_status(entries: list[Entry], dataset: str) -> str:
-    """The Table 2 check in words for one set: AugShift Cons.8 >= baseline + 3 with Top-1 within 2 points."""
+# AugShift counts as a clear gain on a set when its Cons.8 is at least CLEAR_GAIN points above the baseline's with its
+# Top-1 within SAME_TOP1 points (the paper: +4.0 on CIFAR-10 at -1.0 Top-1, +15.5 on CIFAR-100 at equal Top-1).
+CLEAR_GAIN, SAME_TOP1 = 3.0, 2.0
+
+
+def gain_status(entries: list[Entry], dataset: str) -> str:
+    """One set's AugShift result in words: its Cons.8 and Top-1 against the baseline's, whether that is a clear gain
+    (``CLEAR_GAIN`` points of Cons.8 at a Top-1 within ``SAME_TOP1``), and the paper's gain beside it."""
     by_method = {e.model.config.method: e.evaluation for e in entries if e.origin == "shipped"}
     if "baseline" not in by_method or "augshift" not in by_method:
-        return "Target (AugShift Cons.8 at least 3 points above the baseline, Top-1 within 2): not measured, no shipped models."
+        return "AugShift against the baseline: not measured, no shipped models."
     base, aug = by_method["baseline"], by_method["augshift"]
     gain, gap = aug["cons"] - base["cons"], aug["top1"] - base["top1"]
-    met = gain >= 3 and abs(gap) <= 2
-    parts = [f"AugShift's Cons.{aug['max_shift']} is {aug['cons']:.1f} against the baseline's {base['cons']:.1f} "
-             f"({gain:+.1f} points; target +3.0)", f"its Top-1 {aug['top1']:.1f} against {base['top1']:.1f} "
-             f"({gap:+.1f}; target within 2)"]
+    clear = gain >= CLEAR_GAIN and abs(gap) <= SAME_TOP1
+    verdict = "**a clear gain**" if clear else "**no clear gain**" + (
+        f" (Cons.8 up less than {CLEAR_GAIN:.0f} points)" if gain < CLEAR_GAIN else "") + (
+        f" (Top-1 differs by more than {SAME_TOP1:.0f})" if abs(gap) > SAME_TOP1 else "")
     paper = {"cifar10": "CIFAR-10: +4.0 Cons.8 at -1.0 Top-1", "cifar100": "CIFAR-100: +15.5 Cons.8 at equal Top-1"}
-    verdict = "**passes the +3 check**" if met else "**misses the +3 check**" + (
-        "" if gain >= 3 else " (too small a consistency gain)") + ("" if abs(gap) <= 2 else " (Top-1 differs by more than 2)")
-    return (f"{SET_LABELS.get(dataset, dataset).split(' (')[0]}: {parts[0]}, {parts[1]}: {verdict}. "
-            f"The paper, {paper[PAPER_COLUMN.get(dataset, 'cifar10')]}.")
+    return (f"{SET_LABELS.get(dataset, dataset).split(' (')[0]}: AugShift's Cons.{aug['max_shift']} is {aug['cons']:.1f} "
+            f"against the baseline's {base['cons']:.1f} ({gain:+.1f} points), its Top-1 {aug['top1']:.1f} against "
+            f"{base['top1']:.1f} ({gap:+.1f}): {verdict}. The paper, {paper[PAPER_COLUMN.get(dataset, 'cifar10')]}.")
+
+
+def images_per_class(dataset: str) -> int | None:
+    """Training images per class of a set's shipped models (their fixed pool over their classes); ``None`` if none ship."""
+    entries = shipped_entries(dataset)[0]
+    if not entries or not entries[0].model.config.train_images:
+        return None
+    config = entries[0].model.config
+    return config.train_images // len(config.classes)
 
 
 def table_frame(rows: list[dict]) -> pd.DataFrame:

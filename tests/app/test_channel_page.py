@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import torch
+from page_text import before_first_chart, explainer, words
 from streamlit.testing.v1 import AppTest
 
 from engine.channel.code_map import ChannelMap
@@ -32,6 +33,12 @@ def test_channel_code_page(tmp_path, monkeypatch):
     best_sorted = max(r["accuracy"] for r in recorded if r["net"] == "probe/location-gapnet" and r["readout"] == "sorted")
     assert "Order-blind is not position-blind" in text and f"{best_sorted:.1f}% from layer4" in text  # read, not typed
     assert "**Mean selectivity** averages" in text
+    found = next(r for r in recorded if (r["net"], r["grid"], r["layer"], r["readout"]) == ("object-classifier", 3, "layer4", "permuted"))
+    ordered = next(r for r in recorded if (r["net"], r["grid"], r["layer"], r["readout"]) == ("object-classifier", 3, "layer4", "ordered"))
+    assert at.markdown[0].value.startswith("**Found:**")  # the finding in one line, first, from the recorded file
+    assert f"{ordered['accuracy']:.1f}% in channel order, {found['accuracy']:.1f}% with" in at.markdown[0].value
+    assert words(explainer(at)) <= 150 and words(before_first_chart(at)) <= 150
+    assert "docs/findings.md, sections Position decodable from GAP" in explainer(at)
     assert any(m.label == "Cells some channel prefers" and m.value.endswith("of 9") for m in at.metric)
     decode = next(d.value for d in at.dataframe if "sorted" in d.value.columns)
     assert (decode["test vectors"] == 500).all() and decode["sorted"].str.contains("–").all()

@@ -3,12 +3,13 @@ import json
 import time
 from pathlib import Path
 
+from page_text import explainer, words
 from streamlit.testing.v1 import AppTest
 
 from engine.core.stats import format_rate
 from engine.models.probe import ProbeConfig, build_probe
 from engine.probe.shipped import PROBE_ASSETS
-from ui.probe import table1_view
+from ui.probe import table1_notes, table1_view
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "grid_probe.py")
 
@@ -41,6 +42,15 @@ def test_table1_view_shows_every_shipped_row():
     table = next(f for f in frames if "paper" in f.columns)
     assert len(table) == len(rows) >= 8
     assert set(table["net"]) == {"GAPNet", "PermuteNet"}
+    assert "None" not in table.astype(str).to_string() and not table.isna().any().any()  # "–" where a column does not apply
+    assert list(table.columns[:7]) == ["task", "padding", "grid", "net", "accuracy", "paper", "chance"]  # key columns first
+    shown = at.dataframe[[f is table for f in frames].index(True)].proto.column_order
+    assert "why" not in shown  # the reasons are notes under the table
+    assert any(all(n in c.value for n in table1_notes(table1_view(rows))) for c in at.caption)
+    text = explainer(at)
+    assert words(text) <= 150 and "docs/findings.md, sections Table 1 location" in text
+    permuted = next(r for r in rows if (r["task"], r["grid"], r["net"], r["padding"]) == ("location", 3, "PermuteNet", "zero"))
+    assert "far less often" in text and f"{permuted['accuracy']:.1f}% at 3×3 (chance 11.1%)" in text  # the table's number
 
 
 def link_note(at: AppTest) -> str:
@@ -95,20 +105,22 @@ def test_accuracies_carry_their_sample_size():
     assert "Object rows: 3×3: PermuteNet" in note and "points apart" in note
 
 
-def test_home_words_the_shuffle_from_the_shipped_numbers():
+def test_home_says_what_poslab_is_in_a_few_lines_from_the_shipped_numbers():
     from ui.probe import home_claims, shipped_table1
 
     rows = shipped_table1()
     claims = home_claims(rows)
-    obj = {r["net"]: r["accuracy"] for r in rows if r["task"] == "object" and r["grid"] == 3}
+    obj = {r["net"]: r["accuracy"] for r in rows if r["task"] == "object" and r["grid"] == 3 and r["padding"] == "zero"}
     assert f"{obj['PermuteNet']:.1f}%" in claims["shuffle"] and f"{obj['GAPNet']:.1f}%" in claims["shuffle"]
     close = [dict(r, accuracy=r["accuracy"] - 5) if (r["task"], r["net"]) == ("object", "GAPNet") else r for r in rows]
     close = [dict(r, accuracy=obj["GAPNet"] - 10) if (r["task"], r["net"]) == ("object", "PermuteNet") else r for r in close]
     if obj["GAPNet"] - obj["PermuteNet"] > 15:
-        assert "do not show that" in claims["shuffle"]
-    assert "largely survives it: the shipped PermuteNet" in home_claims(close)["shuffle"]  # the words follow the numbers
-    at = AppTest.from_file(str(Path(PAGE).parent / "home.py"), default_timeout=60).run()
-    assert claims["shuffle"] in at.markdown[0].value
+        assert "unlike in the paper" in claims["shuffle"]
+    assert "largely survives it" in home_claims(close)["shuffle"]  # the words follow the numbers
+    at = AppTest.from_file(str(Path(PAGE).parents[1] / "app.py"), default_timeout=60).run()  # opens on Home
+    intro = at.markdown[0].value
+    assert claims["shuffle"] in intro and "guided tour" in intro and "arXiv 2108.07884" in intro
+    assert words(intro) <= 100 and sum(w[0].isdigit() for w in intro.split()) <= 10  # a few lines, a few numbers
 
 
 def test_training_chart_has_round_accuracy_ticks_and_no_legend_over_it():
@@ -141,5 +153,18 @@ def test_table1_view_marks_cells_far_from_the_paper_with_a_reason():
             {"task": "location", "padding": "zero", "grid": 3, "net": "GAPNet", "accuracy": 100.0, "samples": 2000,
              "paper": 100.0, "command": "x"}]
     far, close = table1_view(rows)
-    assert far["differs"] and "channel sum" in far["why"] and far["vs paper"] == -23.6 and far["sum only"] == 49.0
-    assert not close["differs"] and not close["why"] and "command" not in close
+    assert far["differs"] == "◆1" and "channel sum" in far["why"] and far["vs paper"] == "-23.6" and far["sum only"] == "49.0"
+    assert not close["differs"] and not close["why"] and "command" not in close and close["sum only"] == "–"
+    assert table1_notes([far, close]) == [f"◆1 object PermuteNet, below the paper: {far['why']}."]
+
+
+def test_the_object_curves_draw_their_shared_leg_once_and_name_every_line():
+    from ui.probe import long_run_figure
+
+    leg = [{"step": s, "accuracy": 40.0 + s / 1000, "grid": 3} for s in (1000, 2000)]
+    curves = {3: leg, 5: leg + [{"step": 2500, "accuracy": 45.0, "grid": 5}], 7: leg + [{"step": 2500, "accuracy": 44.0, "grid": 7}]}
+    fig = long_run_figure(curves, {3: 99.75, 5: 99.9, 7: 99.9})
+    names = [t.name for t in fig.data]
+    assert names == ["PermuteNet on 3×3 (every run's first leg)", "PermuteNet, continued on 5×5", "PermuteNet, continued on 7×7",
+                     "GAPNet 3×3: 99.8% (Table 1)", "GAPNet 5×5: 99.9% (Table 1)", "GAPNet 7×7: 99.9% (Table 1)"]
+    assert len({t.line.dash for t in fig.data[:3]}) == 3 and not fig.layout.annotations[1:]  # no labels on the lines

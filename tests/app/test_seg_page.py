@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import time
 
+from page_text import before_first_chart, explainer, words
 from streamlit.testing.v1 import AppTest
 
 from engine.core.storage import REPO_ROOT as ROOT
+from engine.seg.fidelity import Fidelity
 from ui.seg import SHIPPED
 
 
@@ -35,6 +37,9 @@ def test_shipped_panel_control_and_rank_on():
     assert {"random: mean", "largest N (magnitude)", "top N by flip (Eq. 2)"} <= {d["name"] for d in fig4["data"]}
     assert "0 = " in fig4["layout"]["yaxis"]["title"]["text"]  # the axis states its baseline
     assert any("**does not hold**" in m.value or "**holds**" in m.value for m in at.markdown)  # each claim: holds here?
+    assert words(explainer(at)) <= 150 and words(before_first_chart(at)) <= 150, before_first_chart(at)
+    assert "docs/findings.md, sections Fig 4 top" in explainer(at)
+    _assert_verdicts(_verdicts(at))  # the page opens with what the shipped files say
 
     ranking = _chart(at, "Channel rankings")
     assert [d["name"] for d in ranking["data"]] == ["overall", "left", "right"] and ranking["data"][0]["y"]
@@ -75,15 +80,46 @@ def test_top_n_sweep_runs_as_a_job_and_plots_against_random():
     assert any(c.value.startswith("Paper's pattern") for c in at.caption)
 
 
-def test_the_home_tour_says_what_the_shipped_default_shows():
-    from ui.seg import shipped_fidelity, tour_text
+def _verdicts(at: AppTest) -> list[str]:
+    """The lab's opening lines: the markdown list before the first chart."""
+    opening = next(m.value for m in at.markdown if m.value.startswith("- **Fig. 4"))
+    return [line.removeprefix("- ") for line in opening.split("\n")]
 
-    fid = shipped_fidelity()["default"]
-    top, text = fid.top_n[-1], tour_text()["fig4"]
-    shown = f"the top {top.n} flip-ranked channels cost {100 * (fid.baseline['all'] - top.ranked):.1f} points"
-    assert (shown in text) == top.below_every_draw and (" does not reproduce here" in text) != top.below_every_draw
-    assert f"largest channels cost {100 * (fid.baseline['all'] - top.magnitude):.1f}" in text or not top.below_every_draw
-    control = shipped_fidelity()["control"].top_n[-1]
-    assert f"its top {control.n} flip-ranked channels, {'more' if control.below_every_draw else 'not more'} than every" in text
+
+def _expected_verdicts() -> list[tuple[str, ...]]:
+    """What each verdict must say, read straight from the shipped fidelity files: its claim and the numbers behind it."""
+    fids = {role: Fidelity.from_json(json.loads((ROOT / "assets" / "seg" / f"fidelity_{role}.json").read_text()))
+            for role in SHIPPED}
+    top, ctrl, reg = fids["default"].top_n[-1], fids["control"].top_n[-1], fids["default"].regional[-1]
+    pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
+    return [(f"**Fig. 4 {'holds' if min(top.random) > top.ranked else 'does not hold'}**", f"top {top.n}", pct(top.ranked),
+             pct(sum(top.random) / len(top.random))),
+            ("**On the control too**" if min(ctrl.random) > ctrl.ranked else "**Not on the control**", pct(ctrl.ranked),
+             pct(sum(ctrl.random) / len(ctrl.random)), "measures size" if top.magnitude <= top.ranked and
+             ctrl.magnitude <= ctrl.ranked else "more than size"),
+            (f"**Fig. 6 {'holds' if reg.left_gap > 0 and reg.right_gap > 0 else 'does not hold'}**", f"N={reg.n}",
+             pct(reg.left_half["left"]), pct(reg.left_half["right"]))]
+
+
+def _assert_verdicts(lines: list[str]) -> None:
+    for line, expected in zip(lines, _expected_verdicts(), strict=True):
+        assert line.startswith(expected[0]) and all(part in line for part in expected[1:]), (line, expected)
+
+
+def test_the_verdicts_follow_the_shipped_numbers():
+    from ui.seg import shipped_fidelity, verdicts
+
+    _assert_verdicts(verdicts())
+    fids = shipped_fidelity()  # the words follow the numbers: a default whose top N is above a random draw does not hold
+    worse = Fidelity(**{**vars(fids["default"]), "top_n": [type(t)(t.fraction, t.n, max(t.random) + 0.01, t.random, t.magnitude)
+                                                          for t in fids["default"].top_n]})
+    assert verdicts({"default": worse, "control": fids["control"]})[0].startswith("**Fig. 4 does not hold**")
+
+
+def test_the_home_tour_says_what_the_lab_says():
+    from ui.seg import tour_text, verdicts
+
+    lines, text = verdicts(), tour_text()
+    assert text == {"fig4": " ".join(lines[:2]), "fig6": lines[2]}
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()  # opens on Home
-    assert not at.exception and any(text in m.value for m in at.markdown)
+    assert not at.exception and any(text["fig4"] in m.value for m in at.markdown)

@@ -2,6 +2,7 @@
 import time
 from pathlib import Path
 
+from page_text import explainer, words
 from streamlit.testing.v1 import AppTest
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "shift_lab.py")
@@ -11,6 +12,10 @@ def test_shift_lab_page_renders_slides_and_trains():
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.run()
     assert not at.exception and not at.warning
+    text = explainer(at)
+    assert words(text) <= 150 and "docs/findings.md, section Table 2 shift consistency" in text
+    assert "10 training images per class" in text  # 1,000 images over 100 classes, read from the shipped models
+    assert not any("shapes-100" in i.value for i in at.info)  # a note on the 100-class models shows with that set only
     table = at.dataframe[0].value
     assert list(table["from"]) == ["shipped"] * 4
     assert (table["images"] > 0).all() and table["Top-1 % (95% CI)"].str.fullmatch(r"\d+\.\d \(\d+\.\d–\d+\.\d\)").all()
@@ -47,6 +52,13 @@ def test_shift_lab_page_renders_slides_and_trains():
     assert list(at.dataframe[0].value["from"]) == ["shipped"] * 4 + ["yours"]
     assert not at.exception
 
+    from engine.models.shift import METHODS
+    from engine.shift.shipped import shipped_path
+
+    at.selectbox(key="shift_set").set_value("shapes100").run()
+    absent = any(not shipped_path(m, "shapes100").is_file() for m in METHODS)
+    assert not at.exception and any("shapes-100" in i.value for i in at.info) == absent  # the note of the set shown
+
 
 def _tiny_set(folder: Path, dataset: str) -> None:
     """Four 2-step models of ``dataset`` where the page looks for shipped ones (fast stand-ins for the real assets)."""
@@ -67,7 +79,7 @@ def _tiny_set(folder: Path, dataset: str) -> None:
 
 def test_shift_lab_shows_both_sets_beside_the_papers_table2(tmp_path, monkeypatch):
     """Results: the 10-class and the 100-class table, each beside the paper's CIFAR-10 and CIFAR-100 columns, each with
-    the target in words; the data set selector moves the slide to the 100-class set (the bars show 10 of 100 classes)."""
+    AugShift's gain in words; the data set selector moves the slide to the 100-class set (the bars show 10 of 100 classes)."""
     import streamlit as st
 
     from engine.shift import shipped
@@ -89,9 +101,9 @@ def test_shift_lab_shows_both_sets_beside_the_papers_table2(tmp_path, monkeypatc
             assert list(table["from"]) == ["shipped"] * 4
             assert {"paper CIFAR-10 Cons.8", "paper CIFAR-100 Top-1", "paper CIFAR-100 Cons.8"} <= set(table.columns)
             assert list(table["paper CIFAR-100 Cons.8"]) == ["70.1", "85.6", "78.2", "not reported"]
-        status = [m.value for m in at.markdown if "target" in m.value and "AugShift's Cons.8" in m.value]
+        status = [m.value for m in at.markdown if "clear gain**" in m.value and "AugShift's Cons.8" in m.value]
         assert len(status) == 2 and "100 classes" in status[1] and "CIFAR-100: +15.5" in status[1]
-        assert "+1.7 points" in status[0] and "**misses the +3 check**" in status[0]  # the shipped 10-class row, in words
+        assert "+1.7 points" in status[0] and "**no clear gain**" in status[0]  # the shipped 10-class row, in words
 
         at.selectbox(key="shift_set").set_value("shapes100").run()
         assert not at.exception
