@@ -16,7 +16,7 @@ from engine.seg.metrics import REGIONS, region_fractions
 from engine.seg.ranking import METHODS
 from ui import seg as ui
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
-from ui.jobs import get_job, render_job, start_job, take_result
+from ui.jobs import Job, job_status, render_job, start_job, take_result
 from ui.paths import path_boxes_on
 
 LINK = url_snapshot("seg_")  # before any widget reads the URL
@@ -249,12 +249,8 @@ if run_top or run_range:  # every image of the subset; beyond the live slider's,
               lambda job: (kind, context, work(job).rows()))
 
 
-@st.fragment(run_every=1.0)
-def sweep_status() -> None:
+def sweep_status(job: Job) -> None:
     """Progress and Stop of the running sweep; its rows are kept once it is done."""
-    job = get_job("seg_sweep")
-    if job is None:
-        return
     render_job(job)
     result = take_result(job)
     if result is not None:
@@ -263,7 +259,7 @@ def sweep_status() -> None:
         st.rerun()
 
 
-sweep_status()
+job_status("seg_sweep", sweep_status)
 swept = st.session_state.get("seg_sweep", (None, None))
 images = total_images  # sweeps run on every image of the subset
 written = st.session_state.get("seg_sweep_file")
