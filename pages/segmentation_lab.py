@@ -10,7 +10,7 @@ from engine.data.cityscapes import SPLITS
 from engine.data.images import ImageError, decode_image, fit_image
 from engine.data.patches import DataError
 from engine.models.segmentation import cached_pretrained, pretrained_file
-from engine.seg import lab
+from engine.seg import lab, live
 from engine.seg.lab import RANK_ON, RANKINGS, SUBSETS
 from engine.seg.metrics import REGIONS, region_fractions
 from engine.seg.ranking import METHODS
@@ -199,7 +199,7 @@ def live_panel() -> None:
             "draw": int(draw) if ranking == "random" else None, "zeroed_channels": [int(c) for c in zeroed], "mIoU": rows}
     download_buttons(rows, "seg_view", as_json=view)
     idx = st.slider("image", 0, result.images - 1, 0, key="seg_image", bind="query-params")
-    q = lab.view(seg, lab.latents(seg, data, subset, live_images), idx, zeroed)
+    q = live.view(seg, lab.latents(seg, data, subset, live_images), idx, zeroed)
     image = data.images[lab.subset_index(data, subset)[idx]]
     cols = st.columns(5)
     cols[0].image(image, caption="input")

@@ -46,3 +46,12 @@ def test_a_position_is_computed_once_and_shared(seg, data):
     assert list(first.draws[0].zeroed) == list(fresh.draws[0].zeroed) and set(first.draws[0].scores) == set(REGIONS)
     other = live.ablate(seg, data, "val", "random", 3, 20, None, "held-out", lab.live_limit())
     assert other.draws[0].draw == 3 and other.draws[0].scores == _fresh(seg, data, "random", 20, draw=3).draws[0].scores
+
+
+def test_one_images_picture_is_computed_once_and_shared(seg, data):
+    lat = lab.latents(seg, data, "val", lab.live_limit())
+    zeroed = lab.channel_order(seg, data, "overall", 0, "held-out")[:51]
+    first = live.view(seg, lat, 3, zeroed)
+    assert live.view(seg, lat, 3, zeroed.copy()) is first and live.view(seg, lat, 4, zeroed) is not first
+    fresh = lab.view(seg, lat, 3, zeroed)
+    assert set(first) == set(fresh) and all((first[k] == fresh[k]).all() for k in fresh)
