@@ -62,11 +62,11 @@ PATTERNS = (  # one key press per move, so each move is exactly one rerun; each 
 )
 
 
-async def run_session(browser, url: str, keys: tuple[str, ...],
-                      start_together: asyncio.Barrier | None = None) -> tuple[list[tuple[int, str]], list[float], tuple[float, float]]:
+async def run_session(browser, url: str, keys: tuple[str, ...], start_together: asyncio.Barrier | None = None,
+                      on_start=None) -> tuple[list[tuple[int, str]], list[float], tuple[float, float]]:
     """Open the lab at ``url``, press ``keys`` on the N slider one at a time; record readings and latencies, and the
     seconds from opening the page to its heading and to its first chart. With ``start_together``, the first move waits until every
-    session has opened its page."""
+    session has opened its page (and the last one to arrive calls ``on_start``)."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     start = time.perf_counter()
@@ -79,8 +79,8 @@ async def run_session(browser, url: str, keys: tuple[str, ...],
     await thumb.wait_for(timeout=TIMEOUT)
     await page.locator("[data-testid='stMetric']").filter(has_text="all mIoU").first.wait_for(timeout=TIMEOUT)
     await settle(page)
-    if start_together is not None:
-        await start_together.wait()
+    if start_together is not None and await start_together.wait() == 0 and on_start is not None:
+        on_start()
     readings, latencies = [await reading(page)], []
     for key in keys:
         before_n, before_value = readings[-1]
@@ -122,10 +122,17 @@ def lab_url(server, model: str) -> str:
     return f"{server.url}/segmentation-lab?seg_model={quote(f'shipped {SHIPPED[model]}')}"
 
 
-async def together(browser, urls: list[str], patterns: list[tuple[str, ...]]):
-    """Every session at once, session i on ``urls[i % len(urls)]``; they open the page, then all start moving."""
-    barrier = asyncio.Barrier(len(patterns))
-    return await asyncio.gather(*(run_session(browser, urls[i % len(urls)], keys, barrier) for i, keys in enumerate(patterns)))
+async def together(browser, started: list, model: str, patterns: list[tuple[str, ...]]):
+    """Every session at once, session i on server ``i % len(started)``; they open the page, then all start moving.
+    Returns the sessions' runs and the servers' CPU seconds and the wall seconds from the first move to the last."""
+    barrier, window = asyncio.Barrier(len(patterns)), {}
+
+    def on_start() -> None:
+        window.update(cpu=sum(cpu_seconds(x.pid) for x in started), wall=time.monotonic())
+
+    runs = await asyncio.gather(*(run_session(browser, lab_url(started[i % len(started)], model), keys, barrier, on_start)
+                                  for i, keys in enumerate(patterns)))
+    return runs, sum(cpu_seconds(x.pid) for x in started) - window["cpu"], time.monotonic() - window["wall"]
 
 
 def report(label: str, runs, alone: dict, patterns: list[tuple[str, ...]]) -> tuple[list[float], int]:
@@ -160,9 +167,12 @@ async def slider(sessions: int, moves: int, model: str, servers: int) -> int:
         for count in sorted({1, servers}):
             with contextlib.ExitStack() as stack:
                 started = [stack.enter_context(streamlit_server(timeout=180)) for _ in range(count)]
-                runs = await together(browser, [lab_url(x, model) for x in started], patterns)
+                runs, cpu, wall = await together(browser, started, model, patterns)
                 memory = ", ".join(f"{peak_rss_mib(x.pid):.0f} MiB" for x in started)
             lat, more = report(f"{sessions} at once, {count} server{'s' if count > 1 else ''}", runs, alone, patterns)
+            moved = sum(len(r[0]) - 1 for r in runs)
+            print(f"  while they moved: server CPU {cpu:.1f} s in {wall:.1f} s ({100 * cpu / wall:.0f}% of one core), "
+                  f"{cpu / moved:.3f} s per move (the browsers run on the same machine)")
             print(f"  all opening at once: first chart after median {statistics.median(r[2][1] for r in runs):.1f} s; "
                   f"server peak memory (VmHWM): {memory}")
             p95s[count], bad = p95(lat), bad + more
@@ -181,7 +191,7 @@ async def idle(tabs: int, seconds: float, pages: list[str]) -> int:
             for name in pages:
                 for _ in range(tabs):
                     page = await (await browser.new_context(viewport={"width": 1400, "height": 1000})).new_page()
-                    await page.goto(f"{server.url}/{name}")
+                    await page.goto(f"{server.url}/{name}", timeout=TIMEOUT)
                     opened.append(page)
             for page in opened:
                 await page.wait_for_selector(APP_IDLE, timeout=TIMEOUT)

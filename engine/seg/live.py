@@ -101,6 +101,9 @@ def ablate(seg: SegModel, data: SceneSet, subset: str, ranking: str, draw: int, 
 
 
 def view(seg: SegModel, lat: Latents, index: int, zeroed: np.ndarray) -> dict[str, np.ndarray]:
-    """:func:`engine.seg.lab.view` (one image before and after zeroing ``zeroed``), once per server for every session."""
-    key = fingerprint(seg.fingerprint, lat.key, index, np.asarray(zeroed).tolist())
-    return CACHE.get_or_compute(f"seg/live-view/{key}", lambda: lab.view(seg, lat, index, zeroed))
+    """:func:`engine.seg.lab.view` (one image before and after zeroing ``zeroed``), once per server for every session;
+    the prediction before zeroing once per image."""
+    image = fingerprint(seg.fingerprint, lat.key, index)
+    before = CACHE.get_or_compute(f"seg/live-before/{image}", lambda: lab.view(seg, lat, index, None)["before"])
+    key = fingerprint(image, np.asarray(zeroed).tolist())
+    return CACHE.get_or_compute(f"seg/live-view/{key}", lambda: lab.view(seg, lat, index, zeroed, before))
