@@ -11,7 +11,7 @@ from engine.models.probe import HEAD_LABELS, ProbeConfig
 from engine.probe import lab
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.findings import more
-from ui.jobs import get_job, render_job, start_job, take_result
+from ui.jobs import Job, job_status, render_job, start_job, take_result
 from ui.probe import (
     MARK_POINTS,
     canvas_figure,
@@ -199,11 +199,7 @@ with train_tab:
         start_job("gp_train", config.label,
                   lambda job: lab.train(config, train, eval_samples=0, on_progress=job.on_progress, stop=job.stop).model)
 
-    @st.fragment(run_every=1.0)
-    def training_status() -> None:
-        job = get_job("gp_train")
-        if job is None:
-            return
+    def training_status(job: Job) -> None:
         per_point = TrainConfig.batch * TrainConfig.report_every
         render_job(job, lambda h: st.plotly_chart(curve_figure(h, per_point), key="gp_curve", config=chart_config("training-curve")))
         model = take_result(job)
@@ -213,6 +209,6 @@ with train_tab:
             st.success(f"Trained: **{name}** is now selectable above.")
             st.rerun()
 
-    training_status()
+    job_status("gp_train", training_status)
 
 note_refused_params(LINK)  # after every URL-bound widget has read its value

@@ -10,14 +10,14 @@ from engine.data.cityscapes import SPLITS
 from engine.data.images import ImageError, decode_image, fit_image
 from engine.data.patches import DataError
 from engine.models.segmentation import cached_pretrained, pretrained_file
-from engine.seg import lab
+from engine.seg import lab, live
 from engine.seg.lab import RANK_ON, RANKINGS, SUBSETS
 from engine.seg.metrics import REGIONS, region_fractions
 from engine.seg.ranking import METHODS
 from ui import seg as ui
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.findings import more
-from ui.jobs import get_job, render_job, start_job, take_result
+from ui.jobs import Job, job_status, render_job, start_job, take_result
 from ui.paths import path_boxes_on
 
 LINK = url_snapshot("seg_")  # before any widget reads the URL
@@ -187,7 +187,7 @@ def live_panel() -> None:
             "draw": int(draw) if ranking == "random" else None, "zeroed_channels": [int(c) for c in zeroed], "mIoU": rows}
     download_buttons(rows, "seg_view", as_json=view)
     idx = st.slider("image", 0, result.images - 1, 0, key="seg_image", bind="query-params")
-    q = lab.view(seg, lab.latents(seg, data, subset, live_images), idx, zeroed)
+    q = live.view(seg, lab.latents(seg, data, subset, live_images), idx, zeroed)
     image = data.images[lab.subset_index(data, subset)[idx]]
     cols = st.columns(5)
     cols[0].image(image, caption="input")
@@ -237,12 +237,8 @@ if run_top or run_range:  # every image of the subset; beyond the live slider's,
               lambda job: (kind, context, work(job).rows()))
 
 
-@st.fragment(run_every=1.0)
-def sweep_status() -> None:
+def sweep_status(job: Job) -> None:
     """Progress and Stop of the running sweep; its rows are kept once it is done."""
-    job = get_job("seg_sweep")
-    if job is None:
-        return
     render_job(job)
     result = take_result(job)
     if result is not None:
@@ -251,7 +247,7 @@ def sweep_status() -> None:
         st.rerun()
 
 
-sweep_status()
+job_status("seg_sweep", sweep_status)
 swept = st.session_state.get("seg_sweep", (None, None))
 images = total_images  # sweeps run on every image of the subset
 written = st.session_state.get("seg_sweep_file")

@@ -9,7 +9,7 @@ from engine.models.shift import DEFAULT_LAMBDA, METHOD_LABELS, METHODS, ShiftCon
 from engine.shift.shipped import SHIPPED_SETS
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.findings import more
-from ui.jobs import get_job, render_job, start_job, take_result
+from ui.jobs import get_job, job_status, render_job, start_job, take_result
 from ui.shift import (
     PAPER_COLUMN,
     SET_LABELS,
@@ -182,16 +182,7 @@ with train:
         train_config = TrainConfig(steps=int(steps), batch=int(batch), seed=int(seed))
         start_job("shift_train", config.label, lambda j: train_and_evaluate(config, train_config, int(eval_samples), j))
 
-    @st.fragment(run_every=1.0)
-    def training_status() -> None:
-        current = get_job("shift_train")
-        if current is None:
-            return
-        render_job(current)
-        if current.state == "done" and not current.consumed:
-            st.rerun()
-
-    training_status()
+    job_status("shift_train", render_job)  # once it is done, the page's rerun adds the model (above)
 
 with link_note:
     note_refused_params(LINK, {"shift_method": METHOD_LABELS.get})

@@ -1,8 +1,9 @@
 """Background jobs for long work (training, sweeps): one thread pool for the server, one job per session and kind.
 
 ``start_job(key, title, work)`` runs ``work(job)`` on :data:`EXECUTOR`; the work reports through ``job.on_progress``
-and checks ``job.stop`` between steps. The page polls the job (a fragment calling :func:`render_job`: progress bar,
-live metrics, a stop button) and reads ``result`` once it is done. A session holds one job per ``key``: starting
+and checks ``job.stop`` between steps. The page shows the job with :func:`job_status` (a fragment calling, e.g.,
+:func:`render_job`: progress bar, live metrics, a stop button), which polls only while the job is active, so an idle
+tab costs the server nothing; it reads ``result`` once the job is done. A session holds one job per ``key``: starting
 another under the same key stops the running one first (it ends "stopped" at its next step), so no job is ever
 left running where no Stop button reaches it. A stopped or failed job keeps nothing: engine functions write files
 atomically or not at all.
@@ -21,6 +22,7 @@ import streamlit as st
 
 from engine.core.progress import Progress, Stopped, StopToken
 
+POLL_SECONDS = 1.0  # how often an active job's status fragment reruns
 MAX_RUNNING = 4  # jobs computing at once over all sessions; later ones wait, shown as "queued"
 EXECUTOR = ThreadPoolExecutor(max_workers=MAX_RUNNING, thread_name_prefix="poslab-job")
 _TOKENS: weakref.WeakSet[StopToken] = weakref.WeakSet()  # the stop token of every job not yet garbage
@@ -96,6 +98,25 @@ def start_job(key: str, title: str, work: Callable[[Job], Any]) -> Job:
 def get_job(key: str) -> Job | None:
     """The job last started under ``key`` in this session, if any."""
     return st.session_state.get(_slot(key))
+
+
+def job_status(key: str, render: Callable[[Job], None]) -> None:
+    """``render(job)`` for this session's job ``key`` in a fragment that reruns every :data:`POLL_SECONDS` while the
+    job is active and never otherwise (nothing when there is none). Starting a job reruns the page, which starts the
+    polling; when the job ends, a rerun of the page stops it."""
+    job = get_job(key)
+    polling = job is not None and job.active
+
+    @st.fragment(run_every=POLL_SECONDS if polling else None)
+    def status() -> None:
+        current = get_job(key)
+        if current is None:
+            return
+        render(current)
+        if polling and not current.active:
+            st.rerun()
+
+    status()
 
 
 def render_job(job: Job, chart: Callable[[list[dict[str, float]]], None] | None = None) -> None:

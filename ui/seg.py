@@ -21,7 +21,7 @@ from engine.core.storage import ASSETS, cache_dir, fingerprint
 from engine.data.cityscapes_classes import colorize
 from engine.data.scenes import SceneSet
 from engine.models.segmentation import SegModel, cached_pretrained, load_model, load_pretrained
-from engine.seg import lab
+from engine.seg import lab, live
 from engine.seg.features import Latents, unlabelled_latents
 from engine.seg.fidelity import Fidelity, TopN
 from engine.seg.lab import DEFAULT_VAL, load_data
@@ -72,11 +72,12 @@ def shared_data(path: str = "", split: str = "val", count: int = DEFAULT_VAL.cou
 
 
 def live_ablation(seg: SegModel, data: SceneSet, subset: str, ranking: str, draw: int, n: int | None,
-                  rank_range: tuple[int, int] | None, rank_on: str, live: int) -> lab.AblationResult:
-    """One slider position: the first ``live`` images of ``subset`` with the channels zeroed (latents, orders and
-    the no-ablation scores come from the engine's cache, so a move runs the head once)."""
+                  rank_range: tuple[int, int] | None, rank_on: str, images: int) -> lab.AblationResult:
+    """One slider position: the first ``images`` images of ``subset`` with the channels zeroed, once per server for
+    every session (engine.seg.live: the shipped models' top-N positions are a lookup; latents, orders and the
+    no-ablation scores come from the engine's cache, so any other move runs the head once)."""
     with st.spinner("Computing backbone latents (once per model and data)…"):
-        return lab.ablate(seg, data, ranking, n, rank_range, [draw], subset, rank_on, images=live)
+        return live.ablate(seg, data, subset, ranking, draw, n, rank_range, rank_on, images)
 
 
 def shared_rankings(seg: SegModel, data: SceneSet, methods: tuple[str, ...], rank_on: str = "held-out") -> lab.RankResult:

@@ -161,9 +161,14 @@ def range_sweep(seg: SegModel, lat: Latents | StreamedLatents, orders: dict[str,
     return [{"ranking": name, "a": a, "b": b, **scores(c)} for (name, a, b, _), c in zip(cells, confs)]
 
 
-def qualitative(seg: SegModel, lat: Latents, index: int, mask: torch.Tensor) -> dict[str, np.ndarray]:
-    """For one image: ground truth, prediction before and after zeroing, and the changed pixels (Fig. 5)."""
+def qualitative(seg: SegModel, lat: Latents, index: int, mask: torch.Tensor | None,
+                before: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """For one image: ground truth, prediction before and after zeroing, and the changed pixels (Fig. 5); ``before``:
+    the prediction without zeroing when it is known already (with ``mask`` None, only it is computed)."""
     one = slice(index, index + 1)
-    before = predict_latents(seg, lat, None, one)[0].numpy()
+    if before is None:
+        before = predict_latents(seg, lat, None, one)[0].numpy()
+    if mask is None:
+        return {"truth": lat.labels[index].numpy(), "before": before}
     after = predict_latents(seg, lat, mask, one)[0].numpy()
     return {"truth": lat.labels[index].numpy(), "before": before, "after": after, "changed": before != after}

@@ -342,9 +342,11 @@ def position(seg: SegModel, data: SceneSet, moves: Sequence[str] = ("mirror", "r
     return PositionResult(len(data.labels), out)
 
 
-def view(seg: SegModel, lat: Latents, index: int, zeroed: np.ndarray) -> dict[str, np.ndarray]:
-    """One image of ``lat`` before and after zeroing ``zeroed``: truth, both predictions, changed pixels (Fig. 5)."""
-    return qualitative(seg, lat, index, channel_mask(seg.channels, zeroed))
+def view(seg: SegModel, lat: Latents, index: int, zeroed: np.ndarray | None,
+         before: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """One image of ``lat`` before and after zeroing ``zeroed``: truth, both predictions, changed pixels (Fig. 5);
+    ``before`` reuses a known prediction without zeroing; with ``zeroed`` None only truth and ``before``."""
+    return qualitative(seg, lat, index, None if zeroed is None else channel_mask(seg.channels, zeroed), before)
 
 
 def fidelity(seg: SegModel, data: SceneSet, rank_on: str = "held-out", draws: int = 5,

@@ -1,0 +1,57 @@
+"""engine.seg.live: the live slider's shared results and the shipped table give exactly what a fresh ablation gives."""
+from __future__ import annotations
+
+import pytest
+
+from engine.core.storage import ASSETS
+from engine.models.segmentation import load_model
+from engine.seg import lab, live
+from engine.seg.metrics import REGIONS
+
+
+@pytest.fixture(scope="module")
+def seg():
+    return load_model(str(ASSETS / "seg" / "default.pt"))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return lab.load_data()
+
+
+def _fresh(seg, data, ranking: str, n: int | None, rank_range=None, draw: int = 0) -> lab.AblationResult:
+    return lab.ablate(seg, data, ranking, n, rank_range, [draw], "val", "held-out", images=lab.live_limit())
+
+
+def test_the_shipped_table_equals_a_fresh_ablation(seg, data):
+    lat = lab.latents(seg, data, "val", lab.live_limit())
+    table = live.shipped_table()
+    assert table and all(len(e["scores"]) == seg.channels + 1 for e in table.values())
+    for ranking, n in (("overall", 0), ("overall", 51), ("overall", 333), ("overall", 512)):
+        made_here = any(e["model"] == "default" and e["ranking"] == ranking and e["arithmetic"] == live.arithmetic(seg)
+                        for e in table.values())
+        found = live.lookup(seg, lat, lab.channel_order(seg, data, ranking, 0, "held-out"), n)
+        assert (found is not None) == made_here  # a table made on this kind of machine must be found, and only then
+        if found is not None:
+            fresh = _fresh(seg, data, ranking, n)
+            assert found == (fresh.baseline, fresh.draws[0].scores)  # to the last bit
+
+
+def test_a_position_is_computed_once_and_shared(seg, data):
+    args = (seg, data, "val", "magnitude", 0, None, (40, 90), "held-out", lab.live_limit())
+    first = live.ablate(*args)
+    assert live.ablate(*args) is first  # the second session reads the first one's result
+    fresh = _fresh(seg, data, "magnitude", None, (40, 90))
+    assert first.baseline == fresh.baseline and first.draws[0].scores == fresh.draws[0].scores
+    assert list(first.draws[0].zeroed) == list(fresh.draws[0].zeroed) and set(first.draws[0].scores) == set(REGIONS)
+    other = live.ablate(seg, data, "val", "random", 3, 20, None, "held-out", lab.live_limit())
+    assert other.draws[0].draw == 3 and other.draws[0].scores == _fresh(seg, data, "random", 20, draw=3).draws[0].scores
+
+
+def test_one_images_picture_is_computed_once_and_shared(seg, data):
+    lat = lab.latents(seg, data, "val", lab.live_limit())
+    zeroed = lab.channel_order(seg, data, "overall", 0, "held-out")[:51]
+    first = live.view(seg, lat, 3, zeroed)
+    assert live.view(seg, lat, 3, zeroed.copy()) is first and live.view(seg, lat, 4, zeroed) is not first
+    fresh = lab.view(seg, lat, 3, zeroed)
+    assert set(first) == set(fresh) and all((first[k] == fresh[k]).all() for k in fresh)
