@@ -6,9 +6,10 @@ from engine.core.training import TrainConfig
 from engine.data.named import named_source
 from engine.data.patches import DataError
 from engine.models.shift import DEFAULT_LAMBDA, METHOD_LABELS, METHODS, ShiftConfig
+from engine.shift import lab as shift_lab
 from engine.shift.shipped import SHIPPED_SETS
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
-from ui.jobs import get_job, render_job, start_job, take_result
+from ui.jobs import busy_message, current_run, recent_runs, run_status, start_run, store
 from ui.shift import (
     PAPER_COLUMN,
     SET_LABELS,
@@ -21,6 +22,7 @@ from ui.shift import (
     measured_frame,
     missing_note,
     probability_figure,
+    run_entry,
     scatter_figure,
     shipped_entries,
     slide_probabilities,
@@ -29,7 +31,6 @@ from ui.shift import (
     table_rows,
     target_status,
     teaching_image,
-    train_and_evaluate,
     view_image,
 )
 
@@ -77,9 +78,9 @@ for name, (found, missing) in shipped_by_set.items():
     for message in missing:
         st.warning(message)
 user: list[Entry] = st.session_state.setdefault("shift_user_entries", [])
-job = get_job("shift_train")
-if job is not None and (finished := take_result(job)) is not None:
-    user.append(Entry(f"yours #{len(user) + 1}: {job.title}", "yours", finished.model, finished.evaluation.as_dict()))
+finished = run_entry(current_run("shift")[0])  # the finished run of this page's URL (a reload, a link) is listed
+if finished is not None and finished.name not in {e.name for e in user}:
+    user.append(finished)
 shipped = shipped_by_set.get(dataset, ([], []))[0]
 entries = shipped + [e for e in user if entry_dataset(e) == dataset]
 
@@ -183,23 +184,17 @@ with train:
                                       "(training and evaluation). 0 = the set the shipped models learned.")
         st.caption(f"Trains on {SET_LABELS[dataset]} (the data set selector above)"
                    + ("; its training images are its own 1,297, whatever the pool says." if dataset == "digits" else "."))
-        submitted = st.form_submit_button("Train", type="primary", disabled=job is not None and job.active)
+        busy = busy_message("shift")
+        submitted = st.form_submit_button("Train", type="primary", disabled=busy is not None)
+    if busy:
+        st.caption(busy)
     if submitted:
         config = ShiftConfig(method=method, lam=lam, blur_filter=blur, train_images=int(pool), dataset=dataset,
                              clutter=float(clutter) if dataset == "shapes" else 0.0)
         train_config = TrainConfig(steps=int(steps), batch=int(batch), seed=int(seed))
-        start_job("shift_train", config.label, lambda j: train_and_evaluate(config, train_config, int(eval_samples), j))
-
-    @st.fragment(run_every=1.0)
-    def training_status() -> None:
-        current = get_job("shift_train")
-        if current is None:
-            return
-        render_job(current)
-        if current.state == "done" and not current.consumed:
-            st.rerun()
-
-    training_status()
+        start_run(shift_lab.start_run(store(), config, train_config, int(eval_samples)), shift_lab.train_run)
+    run_status("shift", resume=shift_lab.train_run)
+    recent_runs("shift")
 
 with link_note:
     note_refused_params(LINK, {"shift_method": METHOD_LABELS.get})
