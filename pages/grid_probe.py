@@ -74,6 +74,11 @@ kept = st.session_state.get("gp_nets")
 if kept and models and not set(kept) <= set(models):  # picked on another grid or task: keep what is here, else the first two
     st.session_state.gp_nets = [name for name in kept if name in models] or list(models)[:2]
 chosen = st.multiselect("Networks", list(models), default=list(models)[:2], key="gp_nets", bind="query-params") if models else []
+absent = [name for name in LINK.get("gp_nets", []) if name not in models]
+if absent:  # a link's network trained or uploaded in another browser: say so rather than drop it silently
+    st.info(f"This link names {', '.join(f'**{n}**' for n in absent)}, which this browser does not have: a network "
+            "trained or uploaded elsewhere comes with its run link (`?run=`) or upload link (`?ckpt=`), or upload its "
+            "checkpoint in the sidebar.")
 
 place_tab, all_tab, table_tab, train_tab = st.tabs(["Place an image", "All cells", "Table 1", "Train your own"], key="gp_tab", bind="query-params")
 
