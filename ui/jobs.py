@@ -237,8 +237,8 @@ def run_status(kind: str, chart: Callable[[list[dict[str, float]]], None] | None
             st.warning(str(err))
             return
         render_run(now, chart, resume)
-        if run.active and not now.active:
-            st.rerun()  # the page shows what the run made
+        if run.active != now.active:  # ended (the page shows what it made), or continued here (polling starts)
+            st.rerun()
 
     status()
     return run
