@@ -104,9 +104,11 @@ if recorded:
 else:
     st.info("No recorded decode table yet: `python -m engine decode --json assets/channel_code/decode.json`.")
 if st.button(f"Decode on a fresh sample ({key}, {grid}x{grid}, {layer})", key="cc_decode_run"):
-    rows = cc.fresh_decode(key, grid, layer, 600, 300, random.randrange(10_000))
-    st.dataframe(cc.decode_frame(rows), hide_index=True, key="cc_decode_fresh")
-    download_buttons(cc.decode_export(rows), "decode-fresh", as_json=rows)
+    st.session_state.cc_fresh_decode = (key, grid, layer), cc.fresh_decode(key, grid, layer, 600, 300, random.randrange(10_000))
+fresh_decode = st.session_state.get("cc_fresh_decode")
+if fresh_decode and fresh_decode[0] == (key, grid, layer):  # kept through other clicks, for the settings it was made with
+    st.dataframe(cc.decode_frame(fresh_decode[1]), hide_index=True, key="cc_decode_fresh")
+    download_buttons(cc.decode_export(fresh_decode[1]), "decode-fresh", as_json=fresh_decode[1])
 
 # ------------------------------------------------------------------ shuffle 2 x 2
 st.header("Shuffle at inference: the 2 x 2")
@@ -123,7 +125,9 @@ else:
     samples_col, run_col = st.columns([1, 2])
     samples = samples_col.select_slider("Samples for a fresh run", [200, 500, 1000], 200, key="cc_shuffle_samples")
     if run_col.button("Evaluate on a fresh sample", key="cc_shuffle_run"):
-        shuffle_rows, fresh = cc.fresh_shuffle(samples), True
+        st.session_state.cc_fresh_shuffle = cc.fresh_shuffle(samples)
+    if st.session_state.get("cc_fresh_shuffle"):  # the fresh 2 x 2 stays until the next fresh run
+        shuffle_rows, fresh = st.session_state.cc_fresh_shuffle, True
 if shuffle_rows:
     columns = st.columns(2)
     for i, ((task, kind), table) in enumerate(cc.shuffle_frames(shuffle_rows).items()):

@@ -11,9 +11,10 @@ from engine.models.probe import HEAD_LABELS, ProbeConfig
 from engine.probe import lab
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.findings import more
-from ui.jobs import Job, job_status, render_job, start_job, take_result
+from ui.jobs import busy_message, current_run, recent_runs, run_status, start_run, store
 from ui.probe import (
     MARK_POINTS,
+    add_run_probe,
     canvas_figure,
     class_bars,
     curve_figure,
@@ -57,6 +58,8 @@ with st.expander("What am I looking at?"):
         "Sec. 3, Table 1). " + more("Table 1 location", "Table 1 object")
     )
 
+run_model = add_run_probe(current_run("probe")[0])  # a finished or stopped run of this page's URL is listed
+
 c1, c2, c3 = st.columns(3)
 task = c1.radio("Task", ["location", "object"], horizontal=True, key="gp_task", bind="query-params")
 # The same grids for both tasks, so switching task never moves the grid (or leaves the URL behind).
@@ -76,6 +79,11 @@ kept = st.session_state.get("gp_nets")
 if kept and models and not set(kept) <= set(models):  # picked on another grid or task: keep what is here, else the first two
     st.session_state.gp_nets = [name for name in kept if name in models] or list(models)[:2]
 chosen = st.multiselect("Networks", list(models), default=list(models)[:2], key="gp_nets", bind="query-params") if models else []
+absent = [name for name in LINK.get("gp_nets", []) if name not in models]
+if absent:  # a link's network trained or uploaded in another browser: say so rather than drop it silently
+    st.info(f"This link names {', '.join(f'**{n}**' for n in absent)}, which this browser does not have: a network "
+            "trained or uploaded elsewhere comes with its run link (`?run=`) or upload link (`?ckpt=`), or upload its "
+            "checkpoint in the sidebar.")
 
 place_tab, all_tab, table_tab, train_tab = st.tabs(["Place an image", "All cells", "Table 1", "Train your own"], key="gp_tab", bind="query-params")
 
@@ -192,23 +200,22 @@ with train_tab:
         t_task = u1.selectbox("Task", ["location", "object"], index=["location", "object"].index(task))
         steps = u2.number_input("Steps (batch 48)", 10, 20000, 200, step=50)
         seed = u3.number_input("Seed", 0, 10_000, 0)
-        submitted = st.form_submit_button("Train", type="primary")
+        busy = busy_message("probe")
+        submitted = st.form_submit_button("Train", type="primary", disabled=busy is not None)
+    if busy:
+        st.caption(busy)
     if submitted:
         config = ProbeConfig(head=head, task=t_task, grid=int(t_grid), padding=t_pad, width=width)
-        train = TrainConfig(steps=int(steps), seed=int(seed))
-        start_job("gp_train", config.label,
-                  lambda job: lab.train(config, train, eval_samples=0, on_progress=job.on_progress, stop=job.stop).model)
+        start_run(lab.start_run(store(), config, TrainConfig(steps=int(steps), seed=int(seed))), lab.train_run)
 
-    def training_status(job: Job) -> None:
-        per_point = TrainConfig.batch * TrainConfig.report_every
-        render_job(job, lambda h: st.plotly_chart(curve_figure(h, per_point), key="gp_curve", config=chart_config("training-curve")))
-        model = take_result(job)
-        if model is not None:
-            name = f"{job.title} · yours #{len(user_probes()) + 1}"
-            user_probes()[name] = model
-            st.success(f"Trained: **{name}** is now selectable above.")
-            st.rerun()
-
-    job_status("gp_train", training_status)
+    per_point = TrainConfig.batch * TrainConfig.report_every
+    run = run_status("probe", lambda h: st.plotly_chart(curve_figure(h, per_point), key="gp_curve",
+                                                         config=chart_config("training-curve")), resume=lab.train_run)
+    if run is not None and run_model is not None:
+        accuracy = run.result.get("accuracy")
+        scored = f" Accuracy {accuracy:.1f}% on {run.result['samples']} fresh placements." if accuracy is not None else ""
+        st.success(f"**{run_model}** is selectable above (grid {run.settings['config']['grid']}, "
+                   f"{run.settings['config']['task']}).{scored}")
+    recent_runs("probe")
 
 note_refused_params(LINK)  # after every URL-bound widget has read its value

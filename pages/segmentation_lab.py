@@ -1,6 +1,8 @@
 """Segmentation lab: rank position-encoding latent channels, zero them, watch mIoU per region (paper Sec. 4.2)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -17,7 +19,7 @@ from engine.seg.ranking import METHODS
 from ui import seg as ui
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.findings import more
-from ui.jobs import Job, job_status, render_job, start_job, take_result
+from ui.jobs import busy_message, recent_runs, run_status, start_run, store
 from ui.paths import path_boxes_on
 
 LINK = url_snapshot("seg_")  # before any widget reads the URL
@@ -223,31 +225,29 @@ step = s4.number_input("rank-range step", 8, width, max(8, width // 8), key="seg
 with link_note:
     note_refused_params(LINK, {"seg_mode": MODES.get})
 b1, b2 = st.columns(2)
-run_top, run_range = b1.button("Run top-N sweep"), b2.button("Run rank-range sweep")
+busy = busy_message("seg_sweep")
+run_top = b1.button("Run top-N sweep", disabled=busy is not None)
+run_range = b2.button("Run rank-range sweep", disabled=busy is not None)
+if busy:
+    st.caption(busy)
 if run_top or run_range:  # every image of the subset; beyond the live slider's, rows are also written to a JSON file
     kind = "seg_sweep" if run_top else "seg_ranges"
     ns = [0] + [round(f / 100 * width) for f in sorted(fractions)]
     params = (kind, sweep_rankings, ns, int(draws), None if run_top else int(step))
     full = live_images < total_images and not seg.meta.get("uploaded")
     out = cache_dir() / "seg" / "sweeps" / f"{fingerprint(context, params)}.json" if full else None
-    st.session_state.seg_sweep_file = out
     work = ui.sweep_work(seg, data, subset, rank_on, sweep_rankings, ns, int(draws), None if run_top else int(step), out)
-    start_job("seg_sweep", f"{'top-N' if run_top else 'rank-range'} sweep"
-              + (f" of all {total_images} images" if live_images < total_images else ""),
-              lambda job: (kind, context, work(job).rows()))
+    title = f"{'top-N' if run_top else 'rank-range'} sweep" + (f" of all {total_images} images" if live_images < total_images else "")
+    settings = {"sweep": kind, "context": list(context), "file": str(out) if out else None}
+    command = ui.sweep_command(model_name, data_args, subset, rank_on, sweep_rankings, ns, int(draws),
+                               None if run_top else int(step))
+    start_run(store().create("seg_sweep", title, settings, command, 0), lambda rec: rec.finish(rows=work(rec).rows()))
 
-
-def sweep_status(job: Job) -> None:
-    """Progress and Stop of the running sweep; its rows are kept once it is done."""
-    render_job(job)
-    result = take_result(job)
-    if result is not None:
-        kind, job_context, rows = result
-        st.session_state[kind] = job_context, rows
-        st.rerun()
-
-
-job_status("seg_sweep", sweep_status)
+sweep_run = run_status("seg_sweep")  # progress and Stop while it runs (polling only then); its rows once done
+recent_runs("seg_sweep")
+if sweep_run is not None and sweep_run.state == "done":  # a reload or a link shows the rows it kept
+    st.session_state[sweep_run.settings["sweep"]] = tuple(sweep_run.settings["context"]), sweep_run.rows()
+    st.session_state.seg_sweep_file = Path(sweep_run.settings["file"]) if sweep_run.settings["file"] else None
 swept = st.session_state.get("seg_sweep", (None, None))
 images = total_images  # sweeps run on every image of the subset
 written = st.session_state.get("seg_sweep_file")

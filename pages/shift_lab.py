@@ -6,10 +6,11 @@ from engine.core.training import TrainConfig
 from engine.data import digits
 from engine.data.named import named_source
 from engine.models.shift import DEFAULT_LAMBDA, METHOD_LABELS, METHODS, ShiftConfig
+from engine.shift import lab as shift_lab
 from engine.shift.shipped import SHIPPED_SETS
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.findings import more
-from ui.jobs import get_job, job_status, render_job, start_job, take_result
+from ui.jobs import busy_message, current_run, recent_runs, run_status, start_run, store
 from ui.shift import (
     PAPER_COLUMN,
     SET_LABELS,
@@ -24,6 +25,7 @@ from ui.shift import (
     measured_frame,
     missing_note,
     probability_figure,
+    run_entry,
     scatter_figure,
     shipped_entries,
     slide_probabilities,
@@ -32,7 +34,6 @@ from ui.shift import (
     table_rows,
     teaching_image,
     tour_text,
-    train_and_evaluate,
     view_image,
 )
 
@@ -69,9 +70,9 @@ for name, (found, missing) in shipped_by_set.items():
     for message in missing:
         st.warning(message)
 user: list[Entry] = st.session_state.setdefault("shift_user_entries", [])
-job = get_job("shift_train")
-if job is not None and (finished := take_result(job)) is not None:
-    user.append(Entry(f"yours #{len(user) + 1}: {job.title}", "yours", finished.model, finished.evaluation.as_dict()))
+finished = run_entry(current_run("shift")[0])  # the finished run of this page's URL (a reload, a link) is listed
+if finished is not None and finished.name not in {e.name for e in user}:
+    user.append(finished)
 shipped = shipped_by_set.get(dataset, ([], []))[0]
 entries = shipped + [e for e in user if entry_dataset(e) == dataset]
 
@@ -175,14 +176,17 @@ with train:
                                       "(training and evaluation). 0 = the set the shipped models learned.")
         st.caption(f"Trains on {SET_LABELS[dataset]} (the data set selector above)"
                    + ("; its training images are its own 1,297, whatever the pool says." if dataset == "digits" else "."))
-        submitted = st.form_submit_button("Train", type="primary", disabled=job is not None and job.active)
+        busy = busy_message("shift")
+        submitted = st.form_submit_button("Train", type="primary", disabled=busy is not None)
+    if busy:
+        st.caption(busy)
     if submitted:
         config = ShiftConfig(method=method, lam=lam, blur_filter=blur, train_images=int(pool), dataset=dataset,
                              clutter=float(clutter) if dataset == "shapes" else 0.0)
         train_config = TrainConfig(steps=int(steps), batch=int(batch), seed=int(seed))
-        start_job("shift_train", config.label, lambda j: train_and_evaluate(config, train_config, int(eval_samples), j))
-
-    job_status("shift_train", render_job)  # once it is done, the page's rerun adds the model (above)
+        start_run(shift_lab.start_run(store(), config, train_config, int(eval_samples)), shift_lab.train_run)
+    run_status("shift", resume=shift_lab.train_run)
+    recent_runs("shift")
 
 with link_note:
     note_refused_params(LINK, {"shift_method": METHOD_LABELS.get})

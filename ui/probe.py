@@ -9,8 +9,10 @@ import streamlit as st
 import torch
 from plotly.subplots import make_subplots
 
+from engine.core.runs import Run
 from engine.core.stats import format_rate, wilson
-from engine.models.probe import ProbeNet
+from engine.core.storage import CheckpointError
+from engine.models.probe import ProbeNet, load_probe
 from engine.probe.evaluate import ProbeEvaluation
 from engine.probe.shipped import PROBE_ASSETS, load_shipped_probe, paper_accuracy, shipped_probe_path
 
@@ -29,6 +31,25 @@ def shipped_available(head: str, task: str, grid: int, padding: str) -> bool:
 def user_probes() -> dict[str, ProbeNet]:
     """Models this session trained or loaded, by display name."""
     return st.session_state.setdefault("user_probes", {})
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _run_probe(path: str, modified: float) -> ProbeNet:
+    """A run's checkpoint loaded once per version of the file (shared read-only)."""
+    return load_probe(path)[0]
+
+
+def add_run_probe(run: Run | None) -> str | None:
+    """The model of an ended probe run (done, or stopped / interrupted at its last checkpoint) listed among this
+    session's probes; its display name, or ``None`` when it has none."""
+    if run is None or run.active or not run.has_checkpoint:
+        return None
+    name = f"{run.title} · run {run.id[:6]}" + ("" if run.state == "done" else f" (step {run.checkpoint_step:,})")
+    try:
+        user_probes()[name] = _run_probe(str(run.checkpoint), run.checkpoint.stat().st_mtime)
+    except (CheckpointError, OSError):
+        return None
+    return name
 
 
 # The probe card's target: object recognition "largely survives" the shuffle when PermuteNet is within this many points.

@@ -8,6 +8,7 @@ ablations pass channel masks, they never modify the model or the latents.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from engine.core.distributed import memory_budget
+from engine.core.runs import Recorder
 from engine.core.storage import ASSETS, cache_dir, fingerprint
 from engine.data.cityscapes_classes import colorize
 from engine.data.scenes import SceneSet
@@ -26,7 +28,6 @@ from engine.seg.features import Latents, unlabelled_latents
 from engine.seg.fidelity import Fidelity, TopN
 from engine.seg.lab import DEFAULT_VAL, load_data
 from engine.seg.metrics import REGIONS
-from ui.jobs import Job
 from ui.paths import server_path
 from ui.uploads import user_seg_models
 
@@ -99,13 +100,25 @@ def photo_latents(seg: SegModel, image: np.ndarray) -> Latents:
 
 
 def sweep_work(seg: SegModel, data: SceneSet, subset: str, rank_on: str, rankings: list[str], ns: list[int], draws: int,
-               step: int | None, path: Path | None) -> Callable[[Job], lab.SweepResult]:
+               step: int | None, path: Path | None) -> Callable[[Recorder], lab.SweepResult]:
     """A sweep job's work: the lab's sweep of every image of ``subset`` within a quarter of the memory budget (streamed
     from disk beyond it), rank ranges with their own baseline row; rows written to ``path`` when given."""
-    def work(job: Job) -> lab.SweepResult:
+    def work(run: Recorder) -> lab.SweepResult:
         return lab.sweep(seg, data, rankings, ns, draws, step, subset=subset, rank_on=rank_on, baseline_row=True,
-                         limit=memory_budget(0.25), path=path, on_progress=job.on_progress, stop=job.stop)
+                         limit=memory_budget(0.25), path=path, on_progress=run.on_progress, stop=run.stop)
     return work
+
+
+def sweep_command(model: str, data_args: dict, subset: str, rank_on: str, rankings: list[str], ns: list[int],
+                  draws: int, step: int | None) -> str:
+    """The ``sweep`` command line of a page sweep (the page's model named in a comment where it is no file)."""
+    parts = ["python", "-m", "engine", "sweep", "--rankings", ",".join(rankings), "--draws", draws, "--subset", subset,
+             "--rank-on", rank_on]
+    parts += ["--range-step", step] if step else ["--ns", ",".join(map(str, ns))]
+    if data_args:
+        parts += ["--data", data_args["path"], "--split", data_args["split"], "--val-images", data_args["count"],
+                  "--height", data_args["height"]]
+    return shlex.join(map(str, parts)) + f"  # model: {model}"
 
 
 def note_written(path: Path | None) -> None:

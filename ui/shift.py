@@ -13,16 +13,15 @@ from plotly.colors import qualitative
 
 from engine.core.cache import CACHE, model_key
 from engine.core.progress import ProgressFn
+from engine.core.runs import Run
 from engine.core.stats import format_pct, pct_interval
-from engine.core.storage import fingerprint
-from engine.core.training import TrainConfig
+from engine.core.storage import CheckpointError, fingerprint
 from engine.data.grid import denormalize
 from engine.data.named import named_source
-from engine.models.shift import METHOD_LABELS, METHODS, ShiftConfig, ShiftNet
+from engine.models.shift import METHOD_LABELS, METHODS, ShiftNet, load_shift_model
 from engine.shift import lab
 from engine.shift.consistency import held_out_images, slide_views
 from engine.shift.shipped import PAPER_TABLE2, SHIPPED_SETS, load_shipped, recorded_row
-from ui.jobs import Job
 
 TEACHING_SEED = 31_337
 
@@ -315,6 +314,18 @@ def probability_figure(entries: list[Entry], probs: dict[str, np.ndarray], shift
     return fig
 
 
-def train_and_evaluate(config: ShiftConfig, train: TrainConfig, eval_samples: int, job: Job) -> lab.TrainResult:
-    """The work of a page training job: train, then measure Top-1 / Cons.8 and the curves."""
-    return lab.train(config, train, eval_samples=eval_samples, on_progress=job.on_progress, stop=job.stop)
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _run_model(path: str, modified: float) -> ShiftNet:
+    """A run's checkpoint loaded once per version of the file (shared read-only)."""
+    return load_shift_model(path)[0]
+
+
+def run_entry(run: Run | None) -> Entry | None:
+    """A finished shift run as a model of the page (its evaluation from the run's record); ``None`` for any other."""
+    if run is None or run.state != "done" or not run.has_checkpoint or "evaluation" not in run.result:
+        return None
+    try:
+        model = _run_model(str(run.checkpoint), run.checkpoint.stat().st_mtime)
+    except (CheckpointError, OSError):
+        return None
+    return Entry(f"yours: {run.title} · run {run.id[:6]}", "yours", model, run.result["evaluation"])

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "engine.cli.assets",
     "engine.cli.channel",
     "engine.cli.probe",
+    "engine.cli.runs",
     "engine.cli.seg",
     "engine.cli.shift",
 ]

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
 from engine.cli.output import add_command, add_output_args, print_table, write_rows
 from engine.core.progress import print_progress
+from engine.core.runs import RunStore, run_recorded
 from engine.core.training import SCHEDULES, TrainConfig
-from engine.models.probe import ProbeConfig
+from engine.models.probe import ProbeConfig, load_probe
 from engine.probe import lab
 from engine.probe.shipped import PROBE_ASSETS, UNSHIPPED_ROWS, shipped_probe_path
 
@@ -55,11 +57,34 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
 def cmd_train_probe(args: argparse.Namespace) -> int:
     config = ProbeConfig(head=args.head, task=args.task, grid=args.grid, padding=args.padding, width=args.width,
                          patch=args.patch, permute=args.permute, background=args.background)
+    if args.run:
+        if args.init:
+            raise ValueError("--run starts a new run; continue a stopped one with: python -m engine runs --continue ID")
+        store = RunStore()
+        run = lab.start_run(store, config, _train_config(args), args.data, args.eval_samples)
+        print(f"run {run.id} in {run.folder} (python -m engine runs lists it)", file=sys.stderr)
+        result = run_recorded(store.recorder(run), lambda rec: lab.train_run(rec, args.device, note=_note))
+        if result is None:
+            print(f"stopped: {store.get(run.id).status()}", file=sys.stderr)
+            return 1
+        if args.out:
+            shutil.copyfile(run.checkpoint, args.out)
+        write_rows(result, args, document=result.document())
+        return 0
     out = Path(args.out) if args.out else shipped_probe_path(args.head, args.task, args.grid, args.padding)
     result = lab.train(config, _train_config(args), out, data=args.data, device=args.device, init=args.init,
                        eval_samples=args.eval_samples, eval_every=args.eval_every, command=_command(),
                        on_progress=print_progress, note=_note)
     write_rows(result, args, document=result.document())  # --json: one object (curve, history, provenance)
+    return 0
+
+
+def cmd_eval_probe(args: argparse.Namespace) -> int:
+    model, _ = load_probe(args.checkpoint)
+    result = lab.evaluate(model, Path(args.checkpoint).name, samples=args.samples, data=args.data, device=args.device)
+    print(f"{model.config.label}: accuracy {result.evaluation.accuracy:.2f}% on {args.samples} fresh placements")
+    write_rows(result, args, document={"config": model.config.__dict__, "accuracy": result.evaluation.accuracy,
+                                       "samples": args.samples, "per_cell": result.rows()})
     return 0
 
 
@@ -94,11 +119,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, metavar="PATH", help="checkpoint path (default: the shipped asset path)")
     add_output_args(p, json_help="write the configuration, evaluation and provenance here (one object)",
                     csv_help="write one row of them here as CSV (settings, accuracy, checkpoint path)")
-    p.add_argument("--init", default=None, metavar="PATH", help="continue training this probe checkpoint (same settings)")
+    p.add_argument("--init", default=None, metavar="PATH", help="continue training this probe checkpoint (same settings; "
+                   "a run's downloaded checkpoint too)")
+    p.add_argument("--run", action="store_true",
+                   help="record this training in the run store (checkpoint every few steps; listed by `runs` and on "
+                        "the Grid probe page of a localhost server; a stopped run continues with `runs --continue ID`)")
     p.add_argument("--eval-every", type=int, default=0, metavar="STEPS",
                    help="every STEPS steps: accuracy on 500 fresh placements into the meta's curve, and the weights "
                         "so far saved to --out (default: 0, off)")
     _add_model_args(p)
+
+    p = add_command(sub, "eval-probe", "accuracy of a probe checkpoint on fresh placements (a page run's download too)",
+                    ["--checkpoint probe.pt --samples 500", "--checkpoint run-checkpoint.pt --json eval.json"],
+                    cmd_eval_probe)
+    p.add_argument("--checkpoint", required=True, metavar="PATH", help="a probe checkpoint written by this app")
+    p.add_argument("--samples", type=int, default=500, help="fresh placements (default: %(default)s, as a page run)")
+    p.add_argument("--data", default=None, metavar="PATH", help="CIFAR-10/100 or image folder (default: generated shapes)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    add_output_args(p)
 
     p = add_command(sub, "table1", "GAPNet vs PermuteNet accuracy beside the paper's Table 1",
                     ["--tasks location object --grids 3 5 7 --paddings zero reflect replicate --json out.json",

@@ -74,6 +74,11 @@ def half_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu() for k, v in module.state_dict().items()}
 
 
+def save_bytes(data: bytes, path: Path) -> Path:
+    """Write ``data`` atomically."""
+    return _atomic(path, lambda fh: fh.write(data))
+
+
 def save_json(obj: Any, path: Path) -> Path:
     """Write JSON atomically (indent 2, keys as given)."""
     return _atomic(path, lambda fh: fh.write(json.dumps(obj, indent=2).encode() + b"\n"))

@@ -3,9 +3,10 @@ evaluate on fresh placements, sweep one image over every cell, Table 1. Each ret
 from __future__ import annotations
 
 import re
+import shlex
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
 from itertools import product
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from engine.core.cache import CACHE, model_key
 from engine.core.device import pick_device
 from engine.core.progress import Note, ProgressFn, StopToken, quiet
 from engine.core.results import Row
+from engine.core.runs import Recorder, Run, RunStore, checkpoint_every
 from engine.core.stats import format_rate
 from engine.core.storage import fingerprint
 from engine.core.training import TrainConfig
@@ -60,10 +62,12 @@ def steps_done(meta: dict) -> int:
 
 def train(config: ProbeConfig, settings: TrainConfig, out: Path | None = None, *, data: str | None = None,
           device: str | None = None, init: Path | str | None = None, eval_samples: int = 2000, eval_every: int = 0,
-          command: str | None = None, on_progress: ProgressFn | None = None, stop: StopToken | None = None,
+          curve_samples: int = CURVE_SAMPLES, command: str | None = None, on_progress: ProgressFn | None = None,
+          stop: StopToken | None = None, on_checkpoint: Callable[[int], None] | None = None,
           note: Note = quiet) -> TrainedProbe:
     """Train one probe (fresh, or continuing ``init``); with ``out``, save it (every ``eval_every`` steps too, with a
-    point of its curve) and evaluate exactly what was saved on ``eval_samples`` fresh placements (0: none)."""
+    point of its curve on ``curve_samples`` placements, 0: none; ``on_checkpoint(steps so far)`` after each) and
+    evaluate exactly what was saved on ``eval_samples`` fresh placements (0: none)."""
     torch_device = pick_device(device)
     source = open_patch_source(data, config.patch)
     start_model, init_meta = load_probe(init) if init else (None, {})
@@ -72,12 +76,19 @@ def train(config: ProbeConfig, settings: TrainConfig, out: Path | None = None, *
 
     def milestone(step: int, model: ProbeNet) -> dict[str, float]:
         """Accuracy on fresh placements, and the weights so far saved (a killed long run keeps its progress)."""
-        accuracy = evaluate_probe(model, source, CURVE_SAMPLES, CURVE_SEED, device=torch_device).accuracy
-        curve.append({"step": steps_before + step, "grid": config.grid, "accuracy": accuracy})
+        point = {}
+        if curve_samples:
+            accuracy = evaluate_probe(model, source, curve_samples, CURVE_SEED, device=torch_device).accuracy
+            curve.append({"step": steps_before + step, "grid": config.grid, "accuracy": accuracy})
+            point = {"eval_accuracy": accuracy}
+            note(f"step {step}: {accuracy:.1f}% on {curve_samples} fresh placements" + (f" (saved {out})" if out else ""))
         if out is not None:
-            save_probe(model, out, {"command": command, "partial": {"step": step, "of": settings.steps}, "curve": curve})
-        note(f"step {step}: {accuracy:.1f}% on {CURVE_SAMPLES} fresh placements" + (f" (saved {out})" if out else ""))
-        return {"eval_accuracy": accuracy}
+            save_probe(model, out, {"command": command, "steps_total": steps_before + step,
+                                    "partial": {"step": step, "of": settings.steps}, "curve": curve,
+                                    **({"init": {"path": str(init), "command": init_meta.get("command")}} if init else {})})
+            if on_checkpoint is not None:
+                on_checkpoint(steps_before + step)
+        return point
 
     start = time.perf_counter()
     model, history = train_probe(config, settings, source, torch_device, on_progress=on_progress, stop=stop,
@@ -100,7 +111,48 @@ def train(config: ProbeConfig, settings: TrainConfig, out: Path | None = None, *
         meta["init"] = {"path": str(init), "command": init_meta.get("command"), "init": init_meta.get("init")}
     if out is not None:
         save_probe(model, out, meta)
+        if on_checkpoint is not None:
+            on_checkpoint(meta["steps_total"])
     return TrainedProbe(model, config, out, meta)
+
+
+def train_command(config: ProbeConfig, settings: TrainConfig, data: str | None = None) -> str:
+    """The ``train-probe`` command line that trains ``config`` with ``settings`` as a recorded run."""
+    parts = ["python", "-m", "engine", "train-probe", "--head", config.head, "--task", config.task, "--grid", config.grid,
+             "--padding", config.padding, "--width", config.width, "--patch", config.patch, "--permute", config.permute,
+             "--background", config.background, "--steps", settings.steps, "--batch", settings.batch, "--lr", settings.lr,
+             "--seed", settings.seed, "--schedule", settings.schedule]
+    parts += ["--data", data] if data else []
+    return shlex.join(map(str, parts + (["--freeze-bn"] if settings.freeze_bn else []) + ["--run"]))
+
+
+def run_settings(config: ProbeConfig, settings: TrainConfig, data: str | None, eval_samples: int) -> dict:
+    """What a probe run records to be continued: the network, the training, the data and the evaluation size."""
+    return {"config": asdict(config), "train": settings.as_dict(), "data": data, "eval_samples": eval_samples}
+
+
+def start_run(store: RunStore, config: ProbeConfig, settings: TrainConfig, data: str | None = None,
+              eval_samples: int = 500) -> Run:
+    """A new queued probe-training run in ``store`` (:func:`train_run` does the work)."""
+    return store.create("probe", config.label, run_settings(config, settings, data, eval_samples),
+                        train_command(config, settings, data), settings.steps)
+
+
+def train_run(recorder: Recorder, device: str | None = None, note: Note = quiet) -> TrainedProbe:
+    """Train the run's probe, or continue it from its last checkpoint to the same total step count: ``checkpoint.pt``
+    every few steps (what a Stop keeps), then the evaluation on the run's ``eval_samples`` fresh placements."""
+    run = recorder.run
+    config, settings = ProbeConfig(**run.settings["config"]), TrainConfig(**run.settings["train"])
+    init = run.checkpoint if run.has_checkpoint and 0 < run.checkpoint_step < run.total else None
+    leg = replace(settings, steps=run.total - (run.checkpoint_step if init else 0))
+    result = train(config, leg, run.checkpoint, data=run.settings.get("data"), device=device, init=init,
+                   eval_samples=run.settings.get("eval_samples", 500), eval_every=checkpoint_every(run.total),
+                   curve_samples=0, command=run.command, on_progress=recorder.on_progress, stop=recorder.stop,
+                   on_checkpoint=recorder.checkpointed, note=note)
+    recorder.finish({"accuracy": result.meta.get("eval", {}).get("accuracy"),
+                     "samples": result.meta.get("eval", {}).get("samples"), "steps_total": result.meta["steps_total"]},
+                    rows=[{k: v for k, v in row.items() if k != "path"} for row in result.rows()])  # no server path
+    return result
 
 
 @dataclass

@@ -3,18 +3,21 @@ Cons.k of several (:func:`consistency`), :func:`slide` one image across the canv
 with ``rows()``."""
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from engine.core.progress import ProgressFn, StopToken
-from engine.core.training import TrainConfig
+from engine.core.device import pick_device
+from engine.core.progress import Progress, ProgressFn, StopToken, report
+from engine.core.runs import Recorder, Run, RunStore, checkpoint_every
+from engine.core.training import MilestoneFn, TrainConfig
 from engine.data.patches import open_patch_source
-from engine.models.shift import METHODS, ShiftConfig, ShiftNet
+from engine.models.shift import METHODS, ShiftConfig, ShiftNet, load_shift_model, save_shift_model
 from engine.shift.consistency import EVAL_SEED, ShiftEvaluation, default_source, evaluate_shift, held_out_images
 from engine.shift.consistency import consistency as cons_k
 from engine.shift.consistency import slide as slide_one
@@ -40,15 +43,70 @@ class TrainResult:
 
 def train(config: ShiftConfig, schedule: TrainConfig, data: str | Path | None = None, eval_samples: int = 2000,
           device: torch.device | None = None, on_progress: ProgressFn | None = None,
-          stop: StopToken | None = None) -> TrainResult:
-    """Train a fresh model of ``config.method`` on ``data`` (a name or path; default: ``config.dataset``, with its
-    pool and clutter), then measure Top-1 and Cons.8 on ``eval_samples`` held-out images of the same data."""
+          stop: StopToken | None = None, init: ShiftNet | None = None, milestone: MilestoneFn | None = None,
+          milestone_every: int = 0) -> TrainResult:
+    """Train a fresh model of ``config.method`` (or ``init`` further) on ``data`` (a name or path; default:
+    ``config.dataset``, with its pool and clutter), then measure Top-1 and Cons.8 on ``eval_samples`` held-out images
+    of the same data. A ``stop`` set during the evaluation is honoured too (the trained model is what it keeps)."""
     source = config_source(config) if data is None else open_patch_source(data, config.crop, config.train_images, config.clutter)
     start = time.perf_counter()
-    model, history = train_shift(config, schedule, source, device, on_progress=on_progress, stop=stop)
+    model, history = train_shift(config, schedule, source, device, on_progress=on_progress, stop=stop, init=init,
+                                 milestone=milestone, milestone_every=milestone_every)
     seconds = time.perf_counter() - start
-    evaluation = evaluate_shift(model, source, samples=eval_samples, device=device, on_progress=on_progress)
+
+    def evaluating(p: Progress) -> None:
+        report(on_progress, p)
+        if stop is not None:
+            stop.check()
+
+    if stop is not None:
+        stop.check()
+    evaluation = evaluate_shift(model, source, samples=eval_samples, device=device, on_progress=evaluating)
     return TrainResult(model, evaluation, history, seconds, source.name)
+
+
+def train_command(config: ShiftConfig, schedule: TrainConfig, eval_samples: int) -> str:
+    """The ``train-shift`` command line that trains ``config`` with ``schedule`` (every option spelled out)."""
+    parts = ["python", "-m", "engine", "train-shift", "--method", config.method, "--steps", schedule.steps, "--batch",
+             schedule.batch, "--lr", schedule.lr, "--seed", schedule.seed, "--width", config.width, "--lam", config.lam,
+             "--blur-filter", config.blur_filter, "--pad", config.pad, "--crop", config.crop, "--train-images",
+             config.train_images, "--clutter", config.clutter, "--data", config.dataset, "--schedule", schedule.schedule,
+             "--eval-samples", eval_samples]
+    return shlex.join(map(str, parts))
+
+
+def start_run(store: RunStore, config: ShiftConfig, schedule: TrainConfig, eval_samples: int = 500) -> Run:
+    """A new queued shift-training run in ``store`` (:func:`train_run` does the work)."""
+    settings = {"config": asdict(config), "train": schedule.as_dict(), "eval_samples": eval_samples}
+    return store.create("shift", config.label, settings, train_command(config, schedule, eval_samples), schedule.steps)
+
+
+def train_run(recorder: Recorder, device: str | torch.device | None = None) -> TrainResult:
+    """Train the run's model, or continue it from its last checkpoint to the same total step count (``checkpoint.pt``
+    every few steps: what a Stop keeps), then measure it; the result's evaluation is kept in ``run.json``."""
+    run = recorder.run
+    config, schedule = ShiftConfig(**run.settings["config"]), TrainConfig(**run.settings["train"])
+    resume = run.has_checkpoint and 0 < run.checkpoint_step < run.total
+    init = load_shift_model(run.checkpoint)[0] if resume else None
+    before = run.checkpoint_step if resume else 0
+    torch_device = pick_device(device) if not isinstance(device, torch.device) else device
+
+    def checkpoint(step: int, model: ShiftNet) -> dict[str, float]:
+        save_shift_model(model, run.checkpoint, {"command": run.command, "steps_total": before + step,
+                                                 "partial": {"step": before + step, "of": run.total}})
+        recorder.checkpointed(before + step)
+        return {}
+
+    result = train(config, replace(schedule, steps=run.total - before), eval_samples=run.settings.get("eval_samples", 500),
+                   device=torch_device, on_progress=recorder.on_progress, stop=recorder.stop, init=init,
+                   milestone=checkpoint, milestone_every=checkpoint_every(run.total))
+    save_shift_model(result.model, run.checkpoint, {"command": run.command, "steps_total": run.total,
+                                                    "train": schedule.as_dict(), "data": result.data,
+                                                    "eval": result.evaluation.as_dict()})
+    recorder.checkpointed(run.total)
+    recorder.finish({"evaluation": result.evaluation.as_dict(), "data": result.data, "seconds": round(result.seconds, 1)},
+                    rows=result.rows())
+    return result
 
 
 @dataclass(frozen=True)

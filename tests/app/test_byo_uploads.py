@@ -63,3 +63,35 @@ def test_grid_probe_page_reports_each_bad_upload_and_keeps_working():
     table = at.dataframe[0].value
     assert list(table["image"]) == list(GOOD) and len(table.columns) == 3  # GAPNet and PermuteNet per image
     assert {m.label for m in at.metric} >= {"GAPNet says", "PermuteNet says"}
+
+
+def _grid_probe_app(**params) -> AppTest:
+    """The Grid probe through app.py (the sidebar with the checkpoint uploader is drawn there), its URL's ``params``."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.switch_page("pages/grid_probe.py").run()
+
+
+def test_an_uploaded_probe_comes_back_after_a_reload_and_path_errors_do_not_pile_up(tmp_path, monkeypatch):
+    from engine.probe.shipped import shipped_probe_path
+
+    monkeypatch.setenv("POSLAB_DATA_ROOT", str(tmp_path))  # the path box reads inside the data root only
+    at = _grid_probe_app()
+    data = shipped_probe_path("gapnet", "location", 3, "zero").read_bytes()
+    at.file_uploader(key="ckpt_uploads").set_value([("mine.pt", data, "application/octet-stream")]).run()
+    assert not at.exception, at.exception
+    name = next(o for o in at.multiselect(key="gp_nets").options if o.startswith("mine.pt"))
+    kept = at.query_params["ckpt"]
+    assert kept  # the URL names the upload
+
+    reloaded = _grid_probe_app(ckpt=kept)  # F5: a new session with the same URL
+    assert not reloaded.exception and name in reloaded.multiselect(key="gp_nets").options
+
+    for typed in ("a.pt", "b.pt", "c.pt"):  # none exists
+        reloaded.text_input(key="ckpt_path").set_value(str(tmp_path / typed)).run()
+    errors = [e.value for e in reloaded.sidebar.error]
+    assert len(errors) == 1 and "c.pt" in errors[0]  # the latest path's message only
+
+    linked = _grid_probe_app(gp_nets=["GAPNet", "theirs · GAPNet 3x3"])  # a link naming a network this browser lacks
+    assert any("theirs · GAPNet 3x3" in i.value and "does not have" in i.value for i in linked.info)

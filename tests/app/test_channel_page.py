@@ -87,3 +87,19 @@ def test_exports_name_their_units():
     exported = cc.shuffle_export(rows)[0]
     assert {"accuracy_pct", "ci95_low_pct", "ci95_high_pct", "chance_pct", "samples"} <= exported.keys()
     assert "accuracy" not in exported and 0 <= exported["ci95_low_pct"] <= exported["accuracy_pct"] <= 100
+
+
+def test_a_fresh_decode_and_a_fresh_2x2_stay_through_the_next_click(monkeypatch):
+    """Fresh results are kept in the session: a click elsewhere on the page (the permutation demo) leaves them shown."""
+    calls = []
+    monkeypatch.setattr(cc, "fresh_decode", lambda *args: calls.append("decode") or cc.recorded("decode")[:2])
+    monkeypatch.setattr(cc, "fresh_shuffle", lambda samples: calls.append("shuffle") or cc.recorded("shuffle"))
+    at = AppTest.from_file(str(REPO_ROOT / "pages" / "channel_code.py"), default_timeout=120).run()
+    tables = len(at.dataframe)
+    at.button(key="cc_decode_run").click().run()
+    assert len(at.dataframe) == tables + 1  # the fresh decode's table
+    at.button(key="cc_shuffle_run").click().run()
+    at.button(key="cc_permute").click().run()
+    assert not at.exception and calls == ["decode", "shuffle"]
+    assert len(at.dataframe) == tables + 1  # still there after two more clicks
+    assert not any("Recorded with `python -m engine shuffle" in c.value for c in at.caption)  # the fresh 2 x 2, not the recorded

@@ -1,4 +1,5 @@
-"""The job runner (ui/jobs.py) without a browser: one job per session and key, stop, queue and failure."""
+"""The pages' view of the run store (ui/jobs.py) without a browser: the URL's run, one run per session and kind, the
+server-wide queue with its position, Stop, polling only while a run is active, and a server that exits mid-run."""
 from __future__ import annotations
 
 import subprocess
@@ -9,101 +10,111 @@ import time
 
 import pytest
 
+from engine.core.runs import RunStore
 from ui import jobs
-from ui.jobs import Job, get_job, start_job, stop_all
 
 
 @pytest.fixture(autouse=True)
-def session(monkeypatch) -> dict:
-    """One browser session's state: a plain dict in place of ``st.session_state``."""
+def session(monkeypatch, tmp_path) -> dict:
+    """One browser session: plain dicts for its state and its URL's parameters; a run store of its own."""
     state: dict = {}
     monkeypatch.setattr(jobs.st, "session_state", state)
+    monkeypatch.setattr(jobs.st, "query_params", {})
+    monkeypatch.setattr(jobs, "store", lambda: RunStore(tmp_path / "runs"))
     return state
 
 
 def until_stopped(started: threading.Event):
-    """Work that signals ``started`` and then runs until its job is stopped."""
-    def work(job: Job) -> None:
+    """Work that signals ``started`` and then runs until its run is stopped."""
+    def work(rec) -> None:
         started.set()
         while True:
-            job.stop.check()
+            rec.stop.check()
             time.sleep(0.01)
     return work
 
 
-def test_a_second_start_under_the_same_key_stops_the_first():
-    started = threading.Event()
-    first = start_job("gp_train", "first", until_stopped(started))
-    assert started.wait(30) and first.state == "running"
-    second = start_job("gp_train", "second", lambda job: 42)
-    assert get_job("gp_train") is second
-    first.future.result(timeout=30)
-    second.future.result(timeout=30)
-    assert first.state == "stopped" and first.result is None
-    assert second.state == "done" and second.result == 42
+def wait_for(predicate, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
-def test_jobs_under_other_keys_keep_running_until_their_stop():
+def test_a_started_run_is_the_pages_run_and_a_second_of_its_kind_waits_for_it():
     started = threading.Event()
-    training = start_job("gp_train", "training", until_stopped(started))
+    run = jobs.start_run(jobs.store().create("probe", "first", {}, "c", 10), until_stopped(started))
+    assert started.wait(30) and jobs.st.query_params["run"] == run.id
+    assert jobs.current_run("probe") == (jobs.store().get(run.id), None)
+    assert "at most 1 at a time" in jobs.busy_message("probe")
+    assert jobs.busy_message("shift") is None  # one run per kind
+    jobs.stop_run(run.id)  # what the Stop button calls
+    wait_for(lambda: jobs.store().get(run.id).state == "stopped")
+    assert jobs.busy_message("probe") is None
+
+
+def test_a_link_to_another_kind_or_a_gone_run_says_so():
+    run = jobs.store().create("probe", "probe run", {}, "c", 10)
+    jobs.st.query_params["run"] = run.id
+    assert jobs.current_run("shift")[1].startswith("This link's run is a probe run")
+    jobs.st.query_params["run"] = "x" * 22
+    assert "No run" in jobs.current_run("probe")[1]
+
+
+def test_runs_beyond_the_servers_limit_queue_and_show_their_position(monkeypatch):
+    monkeypatch.setattr(jobs, "POOL", jobs.Pool(1))
+    started = threading.Event()
+    first = jobs.start_run(jobs.store().create("probe", "first", {}, "c", 10), until_stopped(started))
     assert started.wait(30)
-    assert start_job("shift_train", "other", lambda job: "ok").future.result(timeout=30) is None
-    assert training.state == "running" and get_job("shift_train").result == "ok"
-    training.stop.stop()  # what the Stop button calls
-    training.future.result(timeout=30)
-    assert training.state == "stopped" and not training.active
+    jobs.st.session_state.clear()  # another browser session
+    second = jobs.start_run(jobs.store().create("probe", "second", {}, "c", 10), lambda rec: rec.finish())
+    queued = jobs.store().get(second.id)
+    assert queued.state == "queued"
+    assert "the server is busy, your run is queued (position 1 of 1)" in jobs._label(queued)
+    jobs.stop_run(first.id)
+    wait_for(lambda: jobs.store().get(second.id).state == "done")
+    assert jobs.store().get(first.id).state == "stopped"
 
 
-def test_a_job_stopped_while_queued_never_runs():
-    ran = []
-    job = Job("k", "queued")
-    job.stop.stop()
-    job.run(ran.append)
-    assert job.state == "stopped" and not ran
+def test_the_status_polls_only_while_the_run_is_active(monkeypatch):
+    every = []
+
+    def fragment(run_every=None):
+        every.append(run_every)
+        return lambda f: (lambda: None)
+
+    monkeypatch.setattr(jobs.st, "fragment", fragment)
+    assert jobs.run_status("probe") is None and every == []  # no run: no fragment, no polling
+    run = jobs.store().create("probe", "t", {}, "c", 10)
+    jobs.st.query_params["run"] = run.id
+    jobs.run_status("probe")  # queued in this process: polls
+    run.state = "done"
+    jobs.store().save(run)
+    jobs.run_status("probe")
+    assert every == [jobs.POLL_SECONDS, None]
 
 
-def test_a_failing_job_reports_its_error():
-    def work(job: Job) -> None:
-        raise ValueError("bad data")
-
-    job = start_job("gp_train", "failing", work)
-    job.future.result(timeout=30)
-    assert job.state == "failed" and job.error == "ValueError: bad data"
-
-
-def test_stop_all_stops_every_running_job():
-    started = threading.Event()
-    job = start_job("gp_train", "training", until_stopped(started))
-    assert started.wait(30)
-    stop_all()
-    job.future.result(timeout=30)
-    assert job.state == "stopped"
-
-
-def test_a_server_exits_while_a_job_still_runs():
-    """The pool's threads are joined at exit: without stop_all a stopping server would wait for the job to end."""
-    script = textwrap.dedent("""
+def test_a_server_exits_while_a_run_still_runs_and_the_run_reads_interrupted(tmp_path):
+    """Daemon workers: the process exits at once; its run is then interrupted, with its last checkpoint step."""
+    script = textwrap.dedent(f"""
         import threading, time
         import streamlit as st
+        from engine.core.runs import RunStore
         from ui import jobs
-        st.session_state = {}
+        st.session_state, st.query_params = {{}}, {{}}
+        jobs.store = lambda: RunStore({str(tmp_path)!r})
         started = threading.Event()
-        def work(job):
+        def work(rec):
+            rec.checkpointed(3)
             started.set()
             while True:
-                job.stop.check()
+                rec.stop.check()
                 time.sleep(0.01)
-        jobs.start_job("gp_train", "forever", work)
+        run = jobs.start_run(jobs.store().create("probe", "forever", {{}}, "c", 10), work)
         assert started.wait(60)
+        print(run.id)
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-
-
-def test_a_finished_result_is_taken_once():
-    from ui.jobs import Job, take_result
-
-    job = Job("k", "t")
-    assert take_result(job) is None  # still queued
-    job.run(lambda j: 42)
-    assert take_result(job) == 42 and take_result(job) is None
+    run = RunStore(tmp_path).get(done.stdout.strip())
+    assert run.state == "interrupted" and run.checkpoint_step == 3

@@ -132,19 +132,32 @@ def test_training_chart_has_round_accuracy_ticks_and_no_legend_over_it():
     assert "480 training images" in fig.layout.xaxis2.title.text
 
 
-def test_a_finished_training_becomes_a_selectable_network_once():
+def test_a_finished_training_becomes_a_selectable_network_once_and_a_reload_finds_it_again():
     at = AppTest.from_file(PAGE, default_timeout=180).run()
     next(n for n in at.number_input if n.label == "Steps (batch 48)").set_value(10)
     next(b for b in at.button if b.label == "Train").click().run()
     deadline = time.monotonic() + 120
-    while not any("yours #" in o for o in at.multiselect(key="gp_nets").options) and time.monotonic() < deadline:
+    while not any(" · run " in o for o in at.multiselect(key="gp_nets").options) and time.monotonic() < deadline:
         time.sleep(1)
         at.run()
     assert not at.exception, at.exception
-    mine = [o for o in at.multiselect(key="gp_nets").options if "yours #" in o]
+    mine = [o for o in at.multiselect(key="gp_nets").options if " · run " in o]
     assert len(mine) == 1
+    assert any(mine[0] in s.value and "selectable above" in s.value for s in at.success)  # stays, not a flash
     at.run()
-    assert [o for o in at.multiselect(key="gp_nets").options if "yours #" in o] == mine  # taken once, not twice
+    assert [o for o in at.multiselect(key="gp_nets").options if " · run " in o] == mine  # listed once, not twice
+    run_id = at.query_params["run"][0] if isinstance(at.query_params["run"], list) else at.query_params["run"]
+
+    reloaded = AppTest.from_file(PAGE, default_timeout=180)  # a new browser session with the run's link
+    reloaded.query_params["run"] = run_id
+    reloaded.run()
+    assert mine[0] in reloaded.multiselect(key="gp_nets").options and not reloaded.exception
+    assert any(b.label == "Checkpoint (.pt)" for b in reloaded.get("download_button"))
+
+    gone = AppTest.from_file(PAGE, default_timeout=180)
+    gone.query_params["run"] = "x" * 22
+    gone.run()
+    assert any("No run" in w.value for w in gone.warning)
 
 
 def test_table1_view_marks_cells_far_from_the_paper_with_a_reason():
