@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.cli import recipes
 from engine.core.storage import CheckpointError
 
 COMMAND_MODULES = [
@@ -39,8 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its exit code (2 with one ``error:`` line for bad checkpoints, paths and values)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "recipe", None):
+            recipes.check_argv(argv)
+            if "--out" not in {a.split("=")[0] for a in argv}:
+                raise ValueError("--recipe needs --out PATH (where the last leg writes; earlier legs write beside it)")
+            extra = ["--device", args.device] if args.device else []
+            return recipes.run(args.command, args.recipe, Path(args.out), extra, main)
         return int(args.func(args) or 0)
     except (CheckpointError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

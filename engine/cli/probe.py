@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.cli.output import add_command, add_output_args, print_table, write_rows
+from engine.cli.recipes import add_recipe_argument
 from engine.core.progress import print_progress
 from engine.core.runs import RunStore, run_recorded
 from engine.core.training import SCHEDULES, TrainConfig
@@ -117,6 +118,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--background", default="mean", choices=["mean", "black"],
                    help="fill of the empty cells: the data's mean colour or black (default: %(default)s)")
     p.add_argument("--out", default=None, metavar="PATH", help="checkpoint path (default: the shipped asset path)")
+    add_recipe_argument(p, "train-probe")
     add_output_args(p, json_help="write the configuration, evaluation and provenance here (one object)",
                     csv_help="write one row of them here as CSV (settings, accuracy, checkpoint path)")
     p.add_argument("--init", default=None, metavar="PATH", help="continue training this probe checkpoint (same settings; "

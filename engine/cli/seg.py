@@ -15,6 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from engine.cli.output import add_command, add_output_args, print_table, write_rows
+from engine.cli.recipes import add_recipe_argument
 from engine.core import distributed
 from engine.core.device import pick_device
 from engine.core.distributed import Shard
@@ -261,4 +262,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--out", default=str(DEFAULT_WEIGHTS), help="where to write the weights (also after every epoch, so a "
                                                                "stopped run can be continued with --init)")
+    add_recipe_argument(p, "train-seg")
     add_output_args(p)

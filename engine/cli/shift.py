@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from engine.cli.output import add_command, add_output_args, print_table, write_rows
+from engine.cli.recipes import add_recipe_argument
 from engine.core.device import pick_device
 from engine.core.progress import print_progress
 from engine.core.storage import cache_dir
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "--method blurpool --blur-filter 5 --clutter 0.5 --out blurpool.pt",
                          "--method augshift --data shapes100 --train-images 30000 --schedule cosine --out a100.pt",
                          "--method baseline --data digits --steps 1000 --eval-samples 500"], run_train)
-    train.add_argument("--method", choices=METHODS, required=True, help="what the model is trained with")
+    train.add_argument("--method", choices=METHODS, help="what the model is trained with (required unless --recipe)")
     train.add_argument("--steps", type=int, default=3000, help="training steps (default: %(default)s)")
     train.add_argument("--batch", type=int, default=128, help="images per step (AugShift: two crops of each; default: %(default)s)")
     train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
@@ -48,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--eval-samples", type=int, default=2000,
                        help="held-out images Top-1 and Cons.8 are measured on (default: %(default)s)")
     train.add_argument("--out", metavar="PATH", help="checkpoint path (default: <cache>/shift/<method>.pt)")
+    add_recipe_argument(train, "train-shift")
     add_output_args(train)
 
     cons = add_command(sub, "consistency", "Top-1 and Cons.k of the shipped (or given) models beside paper Table 2",
@@ -87,6 +89,8 @@ def _train_command(args: argparse.Namespace) -> str:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    if args.method is None:
+        raise ValueError("train-shift needs --method (or --recipe NAME)")
     config = ShiftConfig(method=args.method, width=args.width, crop=args.crop, pad=args.pad,
                          blur_filter=args.blur_filter, lam=args.lam, train_images=args.train_images, clutter=args.clutter)
     train = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, schedule=args.schedule)

@@ -50,6 +50,8 @@ class TrainConfig:
     val_images: int = field(default=200, metadata={"help": "val images the final mIoU is measured on"})
     height: int = field(default=128, metadata={"help": "image height (width = 2x; divisible by 16)"})
     epochs: int = field(default=50, metadata={"help": "passes over the training images"})
+    stop_after: int = field(default=0, metadata={"help": "end after this many epochs while the one-cycle schedule still spans "
+                                                         "--epochs (0: run them all)"})
     batch_size: int = field(default=32, metadata={"help": "images per step"})
     lr: float = field(default=2e-3, metadata={"help": "peak learning rate of the one-cycle schedule (AdamW)"})
     weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
@@ -99,7 +101,8 @@ def train_segmentation(cfg: TrainConfig, device: torch.device | None = None, on_
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
     gen = torch.Generator().manual_seed(cfg.seed)
     start_time, loss = time.time(), torch.zeros(())
-    for epoch in range(cfg.epochs):
+    epochs = min(cfg.stop_after or cfg.epochs, cfg.epochs)
+    for epoch in range(epochs):
         perm = torch.randperm(len(images), generator=gen)
         for step in range(steps_per_epoch):
             if stop:
@@ -119,7 +122,7 @@ def train_segmentation(cfg: TrainConfig, device: torch.device | None = None, on_
         report(on_progress, Progress(epoch + 1, cfg.epochs, "training", {"loss": loss.item()}))
         if checkpoint is not None:  # the last epoch too: a failure in the val measurement below loses no training
             save_model(_finished(copy.deepcopy(model).cpu(), cfg, device, start_time, epoch + 1), checkpoint)
-    seg = _finished(model, cfg, device, start_time, cfg.epochs)
+    seg = _finished(model, cfg, device, start_time, epochs)
     val = load_data(cfg.data, "val", cfg.val_images, cfg.height, DEFAULT_VAL.seed, layout=cfg.layout)
     seg.meta["val_miou"] = scores(evaluate_full(seg, val, exact=False))
     return seg
