@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image
@@ -38,7 +39,13 @@ def fit(png: bytes, limit: int = MAX_BYTES) -> bytes:
 
 
 def take(out: Path, names: list[str]) -> list[Path]:
-    """Screenshot each named page into ``out``; the written paths."""
+    """Screenshot each named page into ``out``; the written paths (on a worker thread: Playwright's sync API refuses a
+    thread that already runs another sync Playwright session, as the browser tests' do)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_take, out, names).result()
+
+
+def _take(out: Path, names: list[str]) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)

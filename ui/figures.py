@@ -11,6 +11,7 @@ import argparse
 import os
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -92,7 +93,13 @@ def figures() -> dict[str, Callable[[], go.Figure]]:
 
 
 def render(figs: dict[str, go.Figure], out: Path) -> list[Path]:
-    """Write each figure to ``out/<stem>.png`` through chromium; the written paths."""
+    """Write each figure to ``out/<stem>.png`` through chromium; the written paths. Runs on a worker thread: Playwright's
+    sync API refuses a thread whose event loop is busy (a notebook, or another sync Playwright session)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_render, figs, out).result()
+
+
+def _render(figs: dict[str, go.Figure], out: Path) -> list[Path]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as err:

@@ -67,7 +67,8 @@ def test_a_run_survives_a_reload_a_stop_and_a_server_restart(chromium, tmp_path,
                 .to_be_visible(timeout=LOAD_TIMEOUT)
             stopped = record(cache, stopped_id)
             assert stopped["state"] == "stopped" and 100 <= stopped["checkpoint_step"] < 2000
-            with tab.expect_download() as download:
+            tab.wait_for_selector(APP_IDLE, timeout=LOAD_TIMEOUT)  # the page's rerun after the run ended has drawn its buttons
+            with tab.expect_download(timeout=LOAD_TIMEOUT) as download:
                 tab.get_by_role("button", name="Checkpoint (.pt)").click()
             saved = tmp_path / "stopped.pt"
             download.value.save_as(saved)
