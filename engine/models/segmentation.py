@@ -30,7 +30,7 @@ from torchvision.models import segmentation as tvseg
 from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.resnet import Bottleneck, ResNet
 from torchvision.models.segmentation import FCN, DeepLabV3
-from torchvision.models.segmentation.deeplabv3 import ASPP, DeepLabHead
+from torchvision.models.segmentation.deeplabv3 import ASPP, ASPPPooling, DeepLabHead
 from torchvision.models.segmentation.fcn import FCNHead
 
 from engine.core.checkpoints import load_state_into, unwrap_state_dict
@@ -77,10 +77,26 @@ class SlimResNet(ResNet):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
 
-def slim_head(in_channels: int, num_classes: int, rates: tuple[int, ...], width: int = SLIM_ASPP) -> nn.Sequential:
-    """``DeepLabHead`` with a narrower ASPP (torchvision's ``ASPP(out_channels=width)``): same module indices."""
-    return nn.Sequential(ASPP(in_channels, list(rates), out_channels=width), nn.Conv2d(width, width, 3, padding=1, bias=False),
+def slim_head(in_channels: int, num_classes: int, rates: tuple[int, ...], width: int = SLIM_ASPP,
+              pooling: bool = True) -> nn.Sequential:
+    """``DeepLabHead`` with a narrower ASPP (torchvision's ``ASPP(out_channels=width)``): same module indices.
+    ``pooling=False`` removes ASPP's image-pooling branch (a GAP of the latent broadcast to every pixel), its
+    projection narrowed to match: a head whose every pixel reads only the latent positions its convolutions reach."""
+    aspp = ASPP(in_channels, list(rates), out_channels=width)
+    if not pooling:
+        aspp.convs = nn.ModuleList(list(aspp.convs)[:-1])
+        aspp.project[0] = nn.Conv2d(width * len(aspp.convs), width, 1, bias=False)
+    return nn.Sequential(aspp, nn.Conv2d(width, width, 3, padding=1, bias=False),
                          nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, num_classes, 1))
+
+
+def head_options(model: DeepLabV3 | FCN) -> dict[str, Any]:
+    """A slim model's non-default build options (``pooling``, ``stages``), read from its modules; {} for the rest."""
+    if not isinstance(model, DeepLabV3):
+        return {}
+    options = {"pooling": False} if not isinstance(model.classifier[0].convs[-1], ASPPPooling) else {}
+    last = next(iter(model.backbone.return_layers))
+    return options | ({"stages": int(last[-1])} if last != "layer4" and last.startswith("layer") else {})
 
 
 def default_rates(output_stride: int) -> tuple[int, int, int]:
@@ -102,20 +118,25 @@ def preset(arch: str, config: str = "torchvision") -> tuple[int, tuple[int, ...]
 
 
 def build_model(arch: str = DEFAULT_ARCH, num_classes: int = NUM_CLASSES, output_stride: int = 16,
-                rates: tuple[int, ...] | None = None, aux: bool = False) -> DeepLabV3 | FCN:
+                rates: tuple[int, ...] | None = None, aux: bool = False, pooling: bool = True,
+                stages: int = 4) -> DeepLabV3 | FCN:
     """A randomly initialised model (nothing downloaded) with torchvision's module names.
 
     ResNet trunks take output stride 8 or 16, MobileNets 16; ``rates`` default to :func:`default_rates`;
-    ``aux`` adds the auxiliary FCN head that torchvision's pretrained weights carry.
+    ``aux`` adds the auxiliary FCN head that torchvision's pretrained weights carry. The slim ResNet also takes
+    ``pooling=False`` (see :func:`slim_head`) and ``stages=3`` (the latent is layer3's output, 256 channels).
     """
     if arch not in ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHS}")
     trunk_name = arch.split("_", 1)[1]
+    if (not pooling or stages != 4) and trunk_name != "resnet_slim":
+        raise ValueError(f"only deeplabv3_resnet_slim is built without ASPP pooling or with fewer stages, not {arch}")
     if trunk_name == "resnet_slim":
-        if output_stride not in (8, 16):
-            raise ValueError(f"{arch} supports output stride 8 or 16")
-        body = IntermediateLayerGetter(SlimResNet(SLIM_WIDTHS, SLIM_DEPTHS, output_stride), {"layer4": "out"})
-        return DeepLabV3(body, slim_head(4 * SLIM_WIDTHS[-1], num_classes, rates or default_rates(output_stride), SLIM_ASPP))
+        if output_stride not in (8, 16) or stages not in (3, 4):
+            raise ValueError(f"{arch} supports output stride 8 or 16 and 3 or 4 stages")
+        body = IntermediateLayerGetter(SlimResNet(SLIM_WIDTHS, SLIM_DEPTHS, output_stride), {f"layer{stages}": "out"})
+        return DeepLabV3(body, slim_head(4 * SLIM_WIDTHS[stages - 1], num_classes, rates or default_rates(output_stride),
+                                         SLIM_ASPP, pooling))
     if trunk_name.startswith("resnet"):
         if output_stride not in (8, 16):
             raise ValueError(f"{arch} supports output stride 8 or 16")
@@ -177,7 +198,8 @@ class SegModel:
 def wrap(model: DeepLabV3 | FCN, arch: str, output_stride: int = 16, meta: dict[str, Any] | None = None) -> SegModel:
     """Put a model in eval mode and fingerprint its weights and settings (the cache key for latents and rankings)."""
     model.eval()
-    rates = tuple(c[0].dilation[0] for c in model.classifier[0].convs[1:4]) if isinstance(model, DeepLabV3) else None
+    convs = model.classifier[0].convs[1:4] if isinstance(model, DeepLabV3) else None
+    rates = tuple(c[0].dilation[0] for c in convs if not isinstance(c, ASPPPooling)) if convs is not None else None
     flat = {k: v.reshape(-1) for k, v in model.state_dict().items()}  # flattened: the shipped rankings are keyed by this hash
     settings = [] if (output_stride, rates) == (16, default_rates(16)) else [output_stride, list(rates or [])]
     return SegModel(model, arch, output_stride, meta or {}, fingerprint(arch, *settings, flat), rates)
@@ -186,7 +208,7 @@ def wrap(model: DeepLabV3 | FCN, arch: str, output_stride: int = 16, meta: dict[
 def save_model(seg: SegModel, path: Path) -> Path:
     """Save the weights as an fp16 state dict (half the size; BN statistics included) with its settings."""
     return save_torch({"arch": seg.arch, "output_stride": seg.output_stride, "rates": seg.rates, "meta": seg.meta,
-                       "state_dict": half_state_dict(seg.model)}, path)
+                       **head_options(seg.model), "state_dict": half_state_dict(seg.model)}, path)
 
 
 def detect_arch(state: dict[str, torch.Tensor]) -> str:
@@ -224,17 +246,19 @@ def model_from_blob(blob: object, name: str = "checkpoint", arch: str = "auto", 
     if isinstance(blob, dict) and blob.get("arch") in ARCHS and "output_stride" in blob and "state_dict" in blob:
         arch, output_stride = blob["arch"], blob["output_stride"]
         rates = blob.get("rates", None if arch.startswith("fcn") else default_rates(output_stride))
+        options = {k: blob[k] for k in ("pooling", "stages") if k in blob}
         meta |= blob.get("meta") or {}
         state = unwrap_state_dict(blob["state_dict"], name)
     else:
         state = unwrap_state_dict(blob, name)
         arch = detect_arch(state) if arch == "auto" else arch
         output_stride, rates = preset(arch, config)
+        options = {}
         meta["config"] = config
     last = state.get("classifier.4.weight")
     num_classes = int(last.shape[0]) if last is not None and last.dim() == 4 else NUM_CLASSES
     aux = any(k.startswith("aux_classifier.") for k in state)
-    model = build_model(arch, num_classes, output_stride, tuple(rates) if rates else None, aux)
+    model = build_model(arch, num_classes, output_stride, tuple(rates) if rates else None, aux, **options)
     load_state_into(model, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, name)
     return wrap(model, arch, output_stride, meta)
 

@@ -44,6 +44,11 @@ class TrainConfig:
 
     arch: str = field(default=DEFAULT_ARCH, metadata={"help": f"architecture (default: {DEFAULT_ARCH})"})
     output_stride: int = field(default=16, metadata={"help": "output stride of the backbone: 16 or, for ResNets, 8"})
+    stages: int = field(default=4, metadata={"help": "trunk stages of the slim ResNet: 4, or 3 (the latent is layer3's "
+                                                     "256 channels; a latent column sees about half the image width)"})
+    aspp_pooling: bool = field(default=True, metadata={"help": "ASPP's image-pooling branch (a GAP of the latent broadcast "
+                                                               "to every pixel); --no-aspp-pooling: a head that reads "
+                                                               "only nearby latent positions (slim ResNet)"})
     aspp_rates: str = field(default="", metadata={"help": "comma list of ASPP dilation rates (default: 6,12,18 at output "
                                                           "stride 16, the paper's; 1,2,3 scales them to a 128x256 image)"})
     train_images: int = field(default=6000, metadata={"help": "training scenes (or the first N images of --data)"})
@@ -94,7 +99,8 @@ def train_segmentation(cfg: TrainConfig, device: torch.device | None = None, on_
             raise ValueError(f"the starting checkpoint is a {init.arch} at output stride {init.output_stride}; this run trains a {cfg.arch} "
                              f"at {cfg.output_stride}")
     rates = tuple(int(r) for r in cfg.aspp_rates.split(",")) if cfg.aspp_rates else None
-    model = init.model if cfg.init else build_model(cfg.arch, output_stride=cfg.output_stride, rates=rates)
+    model = init.model if cfg.init else build_model(cfg.arch, output_stride=cfg.output_stride, rates=rates,
+                                                    pooling=cfg.aspp_pooling, stages=cfg.stages)
     model = prepare_model(model, device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(images) // cfg.batch_size)  # a folder smaller than a batch still trains
