@@ -4,9 +4,7 @@ import random
 import streamlit as st
 
 from engine.channel import lab
-from engine.channel.code_map import SHIPPED_IMAGES
-from engine.channel.features import LAYERS
-from engine.channel.nets import available_nets
+from engine.channel.lab import LAYERS, SHIPPED_IMAGES, available_nets
 from ui import channel_code as cc
 from ui import model_sources
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot

@@ -4,11 +4,18 @@ import torch
 
 from engine.core.stats import format_rate
 from engine.core.training import TrainConfig
-from engine.data.grid import denormalize, place_on_grid
-from engine.data.images import ImageError, decode_image, image_to_patch
-from engine.data.shapes import CLASSES, shape_example
-from engine.models.probe import HEAD_LABELS, ProbeConfig
 from engine.probe import lab
+from engine.probe.lab import (
+    CLASSES,
+    HEAD_LABELS,
+    ImageError,
+    ProbeConfig,
+    decode_image,
+    denormalize,
+    image_to_patch,
+    place_on_grid,
+    shape_example,
+)
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.findings import more
 from ui.jobs import busy_message, current_run, recent_runs, run_status, start_run, store

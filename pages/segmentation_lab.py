@@ -8,14 +8,22 @@ import pandas as pd
 import streamlit as st
 
 from engine.core.storage import CheckpointError, cache_dir, fingerprint
-from engine.data.cityscapes import SPLITS
-from engine.data.images import ImageError, decode_image, fit_image
-from engine.data.patches import DataError
-from engine.models.segmentation import cached_pretrained, pretrained_file
-from engine.seg import lab, live
-from engine.seg.lab import RANK_ON, RANKINGS, SUBSETS
-from engine.seg.metrics import REGIONS, region_fractions
-from engine.seg.ranking import METHODS
+from engine.seg import lab
+from engine.seg.lab import (
+    METHODS,
+    RANK_ON,
+    RANKINGS,
+    REGIONS,
+    SPLITS,
+    SUBSETS,
+    DataError,
+    ImageError,
+    cached_pretrained,
+    decode_image,
+    fit_image,
+    pretrained_file,
+    region_fractions,
+)
 from ui import seg as ui
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.findings import more
@@ -189,7 +197,7 @@ def live_panel() -> None:
             "draw": int(draw) if ranking == "random" else None, "zeroed_channels": [int(c) for c in zeroed], "mIoU": rows}
     download_buttons(rows, "seg_view", as_json=view)
     idx = st.slider("image", 0, result.images - 1, 0, key="seg_image", bind="query-params")
-    q = live.view(seg, lab.latents(seg, data, subset, live_images), idx, zeroed)
+    q = lab.live_view(seg, lab.latents(seg, data, subset, live_images), idx, zeroed)
     image = data.images[lab.subset_index(data, subset)[idx]]
     cols = st.columns(5)
     cols[0].image(image, caption="input")

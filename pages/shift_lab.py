@@ -3,11 +3,8 @@ import pandas as pd
 import streamlit as st
 
 from engine.core.training import TrainConfig
-from engine.data import digits
-from engine.data.named import named_source
-from engine.models.shift import DEFAULT_LAMBDA, METHOD_LABELS, METHODS, ShiftConfig
 from engine.shift import lab as shift_lab
-from engine.shift.shipped import SHIPPED_SETS
+from engine.shift.lab import DEFAULT_LAMBDA, METHOD_LABELS, METHODS, SHIPPED_SETS, ShiftConfig
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.findings import more
 from ui.jobs import busy_message, current_run, recent_runs, run_status, start_run, store
@@ -56,7 +53,7 @@ with st.expander("What am I looking at?"):
         "is scikit-learn's real handwriting (no models ship for it). " + more("Table 2 shift consistency"))
 
 
-SETS = [*SHIPPED_SETS, *(["digits"] if digits.available() else [])]
+SETS = shift_lab.datasets()
 dataset = st.selectbox("Data set", SETS, format_func=SET_LABELS.get, key="shift_set", bind="query-params",
                        help="The set of the curves, the sliding image, Measure it yourself and Train your own; "
                             "Results shows every set's table.")
@@ -141,7 +138,7 @@ with teach:
                        help=f"Offset from the original position: -{half} to +{half} px on a canvas with a {max_shift} px margin")
     shift = offset + half  # index of the view, 0..max_shift
     image, label = teaching_image(int(index), 32, dataset)
-    classes = named_source(dataset).classes
+    classes = shift_lab.class_names(dataset)
     slid = slide_probabilities(entries, image, max_shift, classes)
     probs = slid.probs
     pic, bars = st.columns([1, 3])

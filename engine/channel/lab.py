@@ -1,6 +1,7 @@
 """The channel code's one API, shared by the CLI (``channel-map``, ``decode``, ``shuffle``, ``channel-nets``) and the
 Channel code page: which networks to probe, the code map, the decode table, the 2 x 2 and the object classifier.
-Each returns a typed result with ``rows()``; derived results are kept in the shared cache by content."""
+Each returns a typed result with ``rows()``; derived results are kept in the shared cache by content.
+The names the page needs from the modules below are importable from here, so it imports one module."""
 from __future__ import annotations
 
 import functools
@@ -12,6 +13,7 @@ import torch
 
 from engine.channel.code_map import SHIPPED_IMAGES, ChannelMap, channel_map, ship_maps
 from engine.channel.decode import PROBE_SEED, DecodeResult, decode_cells
+from engine.channel.features import LAYERS as LAYERS
 from engine.channel.features import Probed, data_key
 from engine.channel.nets import (
     OBJECT_CLASSIFIER,

@@ -1,5 +1,6 @@
 """The grid probe's one API, shared by the CLI (``train-probe``, ``table1``) and the Grid probe page: train (and save),
-evaluate on fresh placements, sweep one image over every cell, Table 1. Each returns a typed result with ``rows()``."""
+evaluate on fresh placements, sweep one image over every cell, Table 1. Each returns a typed result with ``rows()``.
+The names the page needs from the layers below are re-exported here (``import X as X``), so it imports one module."""
 from __future__ import annotations
 
 import re
@@ -20,7 +21,15 @@ from engine.core.runs import Recorder, Run, RunStore, checkpoint_every
 from engine.core.stats import format_rate
 from engine.core.storage import fingerprint
 from engine.core.training import TrainConfig
+from engine.data.grid import denormalize as denormalize
+from engine.data.grid import place_on_grid as place_on_grid
+from engine.data.images import ImageError as ImageError
+from engine.data.images import decode_image as decode_image
+from engine.data.images import image_to_patch as image_to_patch
 from engine.data.patches import open_patch_source
+from engine.data.shapes import CLASSES as CLASSES
+from engine.data.shapes import shape_example as shape_example
+from engine.models.probe import HEAD_LABELS as HEAD_LABELS
 from engine.models.probe import ProbeConfig, ProbeNet, load_probe, save_probe
 from engine.probe.evaluate import CURVE_SEED, EVAL_SEED, ProbeEvaluation, cell_sweep, evaluate_probe, sweep_accuracy
 from engine.probe.shipped import PROBE_ASSETS, UNSHIPPED_ROWS, Table1Row, measure_table1, shipped_probe_path

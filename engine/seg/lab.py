@@ -1,6 +1,7 @@
 """The segmentation lab's API, one call per experiment for the CLI and the page: :func:`rank`, :func:`ablate`,
 :func:`sweep`, :func:`position`, :func:`fidelity`, each returning a typed result with ``rows()``; and what they share:
-the val data (generated or a Cityscapes folder), subsets, channel orders, latents.
+the val data (generated or a Cityscapes folder), subsets, channel orders, latents. The names the page needs from the
+modules below are importable from here, so it imports one module.
 
 Each call runs in one process or as one rank of a torchrun run (``shard``: a disjoint share of the images, partial
 sums combined by ``all_reduce``); latents stay in the engine's shared cache within ``limit`` bytes and are streamed
@@ -19,15 +20,22 @@ from engine.core.cache import CACHE
 from engine.core.distributed import SINGLE, Shard
 from engine.core.progress import ProgressFn, StopToken
 from engine.core.storage import fingerprint, save_json
+from engine.data.cityscapes import SPLITS as SPLITS
 from engine.data.cityscapes import load_cityscapes
 from engine.data.cityscapes_classes import NUM_CLASSES
+from engine.data.images import ImageError as ImageError
+from engine.data.images import decode_image as decode_image
+from engine.data.images import fit_image as fit_image
 from engine.data.patches import DataError
 from engine.data.scenes import SceneConfig, SceneSet, generate, person_subsets
 from engine.models.segmentation import SegModel
+from engine.models.segmentation import cached_pretrained as cached_pretrained
+from engine.models.segmentation import pretrained_file as pretrained_file
 from engine.seg.ablation import channel_mask, evaluate_masks, qualitative, random_order, range_sweep, scores, select
 from engine.seg.ablation import sweep as sweep_orders
 from engine.seg.features import BATCH, LatentCache, Latents, StreamedLatents, latent_bytes, latents_for
 from engine.seg.metrics import REGIONS
+from engine.seg.metrics import region_fractions as region_fractions
 from engine.seg.ranking import METHODS, Ranking, add_to_shipped
 from engine.seg.ranking import rank as rank_method
 
@@ -347,6 +355,15 @@ def view(seg: SegModel, lat: Latents, index: int, zeroed: np.ndarray | None,
     """One image of ``lat`` before and after zeroing ``zeroed``: truth, both predictions, changed pixels (Fig. 5);
     ``before`` reuses a known prediction without zeroing; with ``zeroed`` None only truth and ``before``."""
     return qualitative(seg, lat, index, None if zeroed is None else channel_mask(seg.channels, zeroed), before)
+
+
+def live_view(seg: SegModel, lat: Latents, index: int, zeroed: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`view` for the page's live slider, computed once per server for every session (the engine's cache); the
+    prediction before zeroing once per image."""
+    image = fingerprint(seg.fingerprint, lat.key, index)
+    before = CACHE.get_or_compute(f"seg/live-before/{image}", lambda: view(seg, lat, index, None)["before"])
+    key = fingerprint(image, np.asarray(zeroed).tolist())
+    return CACHE.get_or_compute(f"seg/live-view/{key}", lambda: view(seg, lat, index, zeroed, before))
 
 
 def fidelity(seg: SegModel, data: SceneSet, rank_on: str = "held-out", draws: int = 5,

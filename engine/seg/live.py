@@ -1,5 +1,6 @@
-"""The Segmentation lab's live slider as a lookup: one slider position's mIoU and picture computed once per server,
-shared by every session, and every top-N position of the shipped models read from a table shipped in assets/seg.
+"""The Segmentation lab's live slider as a lookup: one slider position's mIoU computed once per server, shared by
+every session (its picture: :func:`engine.seg.lab.live_view`), and every top-N position of the shipped models read
+from a table shipped in assets/seg.
 
 A result is keyed by the model's weights, the latents, the ranking and the zeroed channels, and held in the
 engine's cache (:data:`engine.core.cache.CACHE`), so two sessions at the same slider position share one head run.
@@ -99,11 +100,3 @@ def ablate(seg: SegModel, data: SceneSet, subset: str, ranking: str, draw: int, 
     return CACHE.get_or_compute(f"seg/live-result/{fingerprint(seg.fingerprint, lat.key, ranking, picked, zeroed.tolist())}",
                                 compute)
 
-
-def view(seg: SegModel, lat: Latents, index: int, zeroed: np.ndarray) -> dict[str, np.ndarray]:
-    """:func:`engine.seg.lab.view` (one image before and after zeroing ``zeroed``), once per server for every session;
-    the prediction before zeroing once per image."""
-    image = fingerprint(seg.fingerprint, lat.key, index)
-    before = CACHE.get_or_compute(f"seg/live-before/{image}", lambda: lab.view(seg, lat, index, None)["before"])
-    key = fingerprint(image, np.asarray(zeroed).tolist())
-    return CACHE.get_or_compute(f"seg/live-view/{key}", lambda: lab.view(seg, lat, index, zeroed, before))

@@ -1,6 +1,6 @@
 """The shift lab's API, one call per experiment for the CLI and the page: :func:`train` a model, measure Top-1 and
 Cons.k of several (:func:`consistency`), :func:`slide` one image across the canvas; each returns a typed result
-with ``rows()``."""
+with ``rows()``. The names the page needs from the modules below are importable from here."""
 from __future__ import annotations
 
 import shlex
@@ -16,12 +16,16 @@ from engine.core.device import pick_device
 from engine.core.progress import Progress, ProgressFn, StopToken, report
 from engine.core.runs import Recorder, Run, RunStore, checkpoint_every
 from engine.core.training import MilestoneFn, TrainConfig
+from engine.data import digits
+from engine.data.named import named_source
 from engine.data.patches import open_patch_source
+from engine.models.shift import DEFAULT_LAMBDA as DEFAULT_LAMBDA
+from engine.models.shift import METHOD_LABELS as METHOD_LABELS
 from engine.models.shift import METHODS, ShiftConfig, ShiftNet, load_shift_model, save_shift_model
 from engine.shift.consistency import EVAL_SEED, ShiftEvaluation, default_source, evaluate_shift, held_out_images
 from engine.shift.consistency import consistency as cons_k
 from engine.shift.consistency import slide as slide_one
-from engine.shift.shipped import PAPER_TABLE2, load_shipped, recorded_row, shipped_path
+from engine.shift.shipped import PAPER_TABLE2, SHIPPED_SETS, load_shipped, recorded_row, shipped_path
 from engine.shift.train import config_source, dataset_key, train_shift
 
 
@@ -143,6 +147,16 @@ class ConsistencyResult:
                  "data": m.data, "classes": m.classes, "max_shift": self.max_shift, "samples": self.samples,
                  "passes": self.passes, "seed": self.seed, "split": self.split, "seconds": round(m.seconds, 2),
                  "agree_curve": m.evaluation.agree_curve, **paper_columns(m.method)} for m in self.models]
+
+
+def datasets() -> list[str]:
+    """The sets the lab offers: the shipped ones, and the real handwritten digits when scikit-learn (which ships them) is installed."""
+    return [*SHIPPED_SETS, *(["digits"] if digits.available() else [])]
+
+
+def class_names(dataset: str) -> list[str]:
+    """The class names of a named set (``shapes``, ``shapes100``, ``digits``, ...), in label order."""
+    return list(named_source(dataset).classes)
 
 
 def paper_columns(method: str) -> dict[str, float | None]:

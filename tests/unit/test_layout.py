@@ -42,3 +42,31 @@ def test_the_engine_never_imports_streamlit_or_the_ui():
 def test_every_engine_module_lives_in_a_layer():
     loose = {p.name for p in ENGINE.glob("*.py")} - {"__init__.py", "__main__.py"}
     assert not loose and {p.name for p in ENGINE.iterdir() if p.is_dir() and p.name != "__pycache__"} == {*ALLOWED, "cli"}
+
+
+PAGES = ENGINE.parent / "pages"
+PAGE_LAB = {"grid_probe": "probe", "channel_code": "channel", "segmentation_lab": "seg", "shift_lab": "shift", "home": None}
+
+
+def engine_imports(path: Path) -> set[str]:
+    """The engine names a page imports, as ``module`` or ``module.name`` for ``from module import name``."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names if alias.name.split(".")[0] == "engine"}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "engine":
+            one_dot = node.module.count(".") == 1  # ``from engine.seg import lab``: the modules are the names
+            names |= {f"{node.module}.{alias.name}" for alias in node.names} if one_dot else {node.module}
+    return names
+
+
+@pytest.mark.parametrize("page", sorted(PAGE_LAB))
+def test_a_page_imports_its_lab_the_ui_and_core_types_only(page):
+    own = PAGE_LAB[page]
+    allowed = {f"engine.{own}.lab"} if own else set()
+    for name in engine_imports(PAGES / f"{page}.py"):
+        assert name in allowed or name.startswith("engine.core."), f"pages/{page}.py imports {name}"
+
+
+def test_every_page_is_held_by_the_layout_rule():
+    assert {p.stem for p in PAGES.glob("*.py")} == set(PAGE_LAB)

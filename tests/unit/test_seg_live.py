@@ -51,7 +51,7 @@ def test_a_position_is_computed_once_and_shared(seg, data):
 def test_one_images_picture_is_computed_once_and_shared(seg, data):
     lat = lab.latents(seg, data, "val", lab.live_limit())
     zeroed = lab.channel_order(seg, data, "overall", 0, "held-out")[:51]
-    first = live.view(seg, lat, 3, zeroed)
-    assert live.view(seg, lat, 3, zeroed.copy()) is first and live.view(seg, lat, 4, zeroed) is not first
+    first = lab.live_view(seg, lat, 3, zeroed)
+    assert lab.live_view(seg, lat, 3, zeroed.copy()) is first and lab.live_view(seg, lat, 4, zeroed) is not first
     fresh = lab.view(seg, lat, 3, zeroed)
     assert set(first) == set(fresh) and all((first[k] == fresh[k]).all() for k in fresh)
