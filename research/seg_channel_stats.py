@@ -10,16 +10,16 @@ uses).
 """
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
 import numpy as np
 
 from engine.data.scenes import SceneSet
-from engine.models.segmentation import DEFAULT_WEIGHTS, SegModel, load_model
+from engine.models.segmentation import DEFAULT_WEIGHTS, SegModel
 from engine.seg.features import compute_latents
 from engine.seg.fidelity import FRACTIONS
 from engine.seg.lab import load_data, method_ranking
+from research import checkpoints_parser, print_reports
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -47,14 +47,9 @@ def channel_stats(seg: SegModel, data: SceneSet, sample: SceneSet) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m research.seg_channel_stats", description=__doc__.split("\n")[0])
-    parser.add_argument("checkpoints", nargs="*", default=[str(DEFAULT_WEIGHTS)], help="segmentation checkpoints")
-    args = parser.parse_args(argv)
+    args = checkpoints_parser("research.seg_channel_stats", __doc__, [DEFAULT_WEIGHTS]).parse_args(argv)
     data, sample = load_data(), load_data(count=64)
-    for path in args.checkpoints:
-        lines = channel_stats(load_model(path), data, sample)
-        print(f"{path}: {lines[0]}", *lines[1:], sep="\n")
-    return 0
+    return print_reports(args.checkpoints, lambda seg: channel_stats(seg, data, sample))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Rankings on the held-out split, measured on val (as the lab does); mIoU in point
 """
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,12 +23,13 @@ import torch
 
 from engine.data.cityscapes_classes import NUM_CLASSES
 from engine.data.scenes import LAYOUTS, SceneSet
-from engine.models.segmentation import DEFAULT_WEIGHTS, SegModel, load_model, upsample_logits
+from engine.models.segmentation import DEFAULT_WEIGHTS, SegModel, upsample_logits
 from engine.seg.ablation import channel_mask, select, sweep
 from engine.seg.features import LatentCache, Latents
 from engine.seg.fidelity import FRACTIONS
 from engine.seg.lab import load_data, method_ranking, ranking_data
 from engine.seg.metrics import miou, quarter_counts, regions_of
+from research import checkpoints_parser, print_reports
 
 PATHS = ("pooling", "local")
 
@@ -86,17 +86,13 @@ def contrast(seg: SegModel, data: SceneSet) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m research.seg_fig6_contrast", description=__doc__.split("\n")[0])
-    parser.add_argument("checkpoints", nargs="*", default=[str(DEFAULT_WEIGHTS)], help="segmentation checkpoints")
+    parser = checkpoints_parser("research.seg_fig6_contrast", __doc__, [DEFAULT_WEIGHTS])
     parser.add_argument("--seed", type=int, default=0, help="val scene seed (7: the strict tests' fresh sample)")
     parser.add_argument("--height", type=int, default=128, help="scene height the checkpoints were trained at")
     parser.add_argument("--layout", choices=LAYOUTS, default="divided", help="scene layout the checkpoints were trained on")
     args = parser.parse_args(argv)
     data = load_data(seed=args.seed, height=args.height, layout=args.layout)
-    for path in args.checkpoints:
-        lines = contrast(load_model(path), data)
-        print(f"{path} on val seed {args.seed}: {lines[0]}", *lines[1:], sep="\n")
-    return 0
+    return print_reports(args.checkpoints, lambda seg: contrast(seg, data), f" on val seed {args.seed}")
 
 
 if __name__ == "__main__":

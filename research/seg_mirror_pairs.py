@@ -9,15 +9,15 @@ top 25% of the Eq. 2 ranking (held-out), with the mean |E GAP_c(mirror) - E GAP_
 """
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
 import numpy as np
 
 from engine.data.scenes import SceneSet
-from engine.models.segmentation import CONTROL_WEIGHTS, DEFAULT_WEIGHTS, SegModel, load_model
+from engine.models.segmentation import CONTROL_WEIGHTS, DEFAULT_WEIGHTS, SegModel
 from engine.seg.features import LatentCache
 from engine.seg.lab import load_data, method_ranking, moved
+from research import checkpoints_parser, print_reports
 
 
 def standardized(gap: np.ndarray) -> np.ndarray:
@@ -40,15 +40,9 @@ def mirror_pairs(seg: SegModel, data: SceneSet) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m research.seg_mirror_pairs", description=__doc__.split("\n")[0])
-    parser.add_argument("checkpoints", nargs="*", default=[str(DEFAULT_WEIGHTS), str(CONTROL_WEIGHTS)],
-                        help="segmentation checkpoints")
-    args = parser.parse_args(argv)
+    args = checkpoints_parser("research.seg_mirror_pairs", __doc__, [DEFAULT_WEIGHTS, CONTROL_WEIGHTS]).parse_args(argv)
     data = load_data()
-    for path in args.checkpoints:
-        lines = mirror_pairs(load_model(path), data)
-        print(f"{path}: {lines[0]}", *lines[1:], sep="\n")
-    return 0
+    return print_reports(args.checkpoints, lambda seg: mirror_pairs(seg, data))
 
 
 if __name__ == "__main__":
