@@ -219,10 +219,12 @@ class TrainedNets:
         return list(self.records)
 
 
-def nets(grids: Sequence[int] = (3,), steps: int = TRAIN_STEPS, seed: int = TRAIN_SEED,
+def nets(grids: Sequence[int] = (3,), steps: int = TRAIN_STEPS, seed: int = TRAIN_SEED, out: Path | None = None,
          on_progress: ProgressFn | None = None, stop: StopToken | None = None) -> TrainedNets:
-    """Train and save the object-only classifier of ``assets/channel_code`` for each grid."""
-    return TrainedNets([train_object_classifier(grid, steps, seed, on_progress=on_progress, stop=stop) for grid in grids])
+    """Train and save the object-only classifier of ``assets/channel_code`` for each grid (to ``out``: one grid)."""
+    if out is not None and len(grids) != 1:
+        raise ValueError(f"one checkpoint path for {len(grids)} grids: give one grid with --out")
+    return TrainedNets([train_object_classifier(grid, steps, seed, out, on_progress=on_progress, stop=stop) for grid in grids])
 
 
 @dataclass

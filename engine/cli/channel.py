@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from engine.channel import lab
 from engine.channel.features import LAYERS
 from engine.channel.nets import NETS, OBJECT_CLASSIFIER, TRAIN_SEED, TRAIN_STEPS
 from engine.cli.output import add_command, add_output_args, print_table, write_rows
+from engine.cli.recipes import add_recipe_argument
 from engine.core.progress import print_progress
 from engine.models.importers import RAPIDOCR_CLS
 from engine.models.user_classifier import ARCHS as CLASSIFIER_ARCHS
@@ -86,7 +88,7 @@ def run_real_network(args: argparse.Namespace) -> int:
 
 
 def run_channel_nets(args: argparse.Namespace) -> int:
-    result = lab.nets(args.grids, args.steps, args.seed, on_progress=print_progress)
+    result = lab.nets(args.grids, args.steps, args.seed, Path(args.out) if args.out else None, on_progress=print_progress)
     print_table(result.rows(), NETS_COLUMNS)
     write_rows(result, args)
     return 0
@@ -168,8 +170,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_output_args(p)
 
     p = add_command(sub, "channel-nets", "train the object-only classifier shipped in assets/channel_code",
-                    ["--grids 3", "--grids 3 5 --steps 400 --json nets.json"], run_channel_nets)
+                    ["--recipe object-classifier-g3 --out object-classifier-g3.pt", "--grids 3",
+                     "--grids 3 5 --steps 400 --json nets.json"], run_channel_nets)
     p.add_argument("--grids", type=int, nargs="+", default=[3], help="grids to train one classifier for each (default: 3)")
     p.add_argument("--steps", type=int, default=TRAIN_STEPS, help="training steps of batch 48 (default: %(default)s)")
     p.add_argument("--seed", type=int, default=TRAIN_SEED, help="seeds the weights and the training canvases (default: %(default)s)")
+    p.add_argument("--out", metavar="PATH", help="checkpoint path, with one grid (default: "
+                   "assets/channel_code/object-classifier-g<grid>.pt)")
     add_output_args(p)  # each network's record (path, accuracy, command)
+    add_recipe_argument(p, "channel-nets")

@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             recipes.check_argv(argv)
             if "--out" not in {a.split("=")[0] for a in argv}:
                 raise ValueError("--recipe needs --out PATH (where the last leg writes; earlier legs write beside it)")
-            extra = ["--device", args.device] if args.device else []
+            extra = ["--device", args.device] if getattr(args, "device", None) else []
             return recipes.run(args.command, args.recipe, Path(args.out), extra, main)
         return int(args.func(args) or 0)
     except (CheckpointError, FileNotFoundError, ValueError) as err:

@@ -3,7 +3,9 @@
 ``python -m engine train-seg --recipe default --out default.pt`` runs every leg of the recipe in turn: each leg is the
 training command with its recorded flags, writes ``<out stem>.legK<suffix>`` (the last leg writes ``--out``) and
 starts from the previous leg's file (``{prev}``). A leg whose file is marked finished (``<file>.done``) is skipped, so
-a stopped recipe continues at the leg it was in; a leg that was stopped part-way runs again from its start. A leg
+a stopped recipe continues at the leg it was in. A ``train-seg`` leg stopped part-way continues from the checkpoint it
+saved after its last finished epoch (``--init <file> --start-epoch K``); a leg of the other commands (minutes each)
+runs again from its start. A leg
 written ``@name`` is another recipe of the same command, made first. The legs and where each comes from:
 docs/research/2026-recipes.md.
 """
@@ -65,6 +67,7 @@ RECIPES: dict[str, dict[str, Recipe]] = {
                                                       ("blurpool", "blurpool"), ("augshift-blurpool", "augshift+blurpool"))},
         **{f"shapes100-{m}": _shift(m, "--data shapes100 --schedule cosine") for m in ("baseline", "augshift", "blurpool")},
     },
+    "channel-nets": {"object-classifier-g3": Recipe((tuple("--grids 3 --steps 800 --seed 0".split()),))},
 }
 # Options a recipe run accepts beside --recipe; every other flag is the recipe's.
 OWN_OPTIONS = {"--recipe", "--out", "--device"}
@@ -91,6 +94,20 @@ def check_argv(argv: Sequence[str]) -> None:
                          f"{', '.join(sorted(OWN_OPTIONS))})")
 
 
+def resume_flags(command: str, leg: Sequence[str], target: Path) -> list[str]:
+    """``leg``'s flags continuing a part-done ``train-seg`` leg from ``target`` (its per-epoch checkpoint): ``--init``
+    replaced by ``target`` and ``--start-epoch`` set to the epochs it holds; ``leg`` unchanged for everything else."""
+    if command != "train-seg" or not target.is_file():
+        return list(leg)
+    from engine.models.segmentation import load_model  # only here: the other commands never need the seg models
+
+    done = int(load_model(target).meta.get("epochs_done", 0))
+    if not done:
+        return list(leg)
+    kept = [a for i, a in enumerate(leg) if a != "--init" and (i == 0 or leg[i - 1] != "--init")]
+    return [*kept, "--init", str(target), "--start-epoch", str(done)]
+
+
 def run(command: str, name: str, out: Path, extra: Sequence[str], main: Callable[[Sequence[str]], int]) -> int:
     """Run recipe ``name`` of ``command`` leg by leg into ``out``, skipping finished legs; the first failing exit code."""
     recipe = RECIPES[command][name]
@@ -105,7 +122,9 @@ def run(command: str, name: str, out: Path, extra: Sequence[str], main: Callable
             if leg[0].startswith("@"):
                 code = run(command, leg[0][1:], target, extra, main)
             else:
-                flags = [a.replace("{prev}", str(previous)) for a in leg]
+                flags = resume_flags(command, [a.replace("{prev}", str(previous)) for a in leg], target)
+                if "--start-epoch" in flags:
+                    print(f"recipe {name}: leg {index + 1} continues at epoch {flags[-1]} from {target}", file=sys.stderr)
                 saved = {k: os.environ.get(k) for k in recipe.env}
                 os.environ.update(recipe.env)
                 try:

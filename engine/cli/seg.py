@@ -261,6 +261,6 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.add_argument(flag, type=type(default), default=default, help=helptext)
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--out", default=str(DEFAULT_WEIGHTS), help="where to write the weights (also after every epoch, so a "
-                                                               "stopped run can be continued with --init)")
+                                                               "stopped run can be continued with --init and --start-epoch)")
     add_recipe_argument(p, "train-seg")
     add_output_args(p)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -57,6 +58,9 @@ class TrainConfig:
     epochs: int = field(default=50, metadata={"help": "passes over the training images"})
     stop_after: int = field(default=0, metadata={"help": "end after this many epochs while the one-cycle schedule still spans "
                                                          "--epochs (0: run them all)"})
+    start_epoch: int = field(default=0, metadata={"help": "with --init from a stopped run's checkpoint: continue its schedule "
+                                                          "and data order at this epoch (the optimizer's moments start "
+                                                          "afresh)"})
     batch_size: int = field(default=32, metadata={"help": "images per step"})
     lr: float = field(default=2e-3, metadata={"help": "peak learning rate of the one-cycle schedule (AdamW)"})
     weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
@@ -87,7 +91,12 @@ def segmentation_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, 
 def train_segmentation(cfg: TrainConfig, device: torch.device | None = None, on_progress: ProgressFn | None = None,
                        stop: StopToken | None = None, checkpoint: Path | None = None) -> SegModel:
     """Train ``cfg.arch`` from scratch (nothing downloaded) or from ``cfg.init`` with AdamW + one-cycle; returns it
-    with its val mIoU. With ``checkpoint``, the weights so far are saved there after every epoch (atomically)."""
+    with its val mIoU. With ``checkpoint``, the weights so far are saved there after every epoch (atomically);
+    ``cfg.start_epoch`` continues a stopped run from such a checkpoint (``cfg.init``), ``cfg.stop_after`` ends one early."""
+    epochs = min(cfg.stop_after or cfg.epochs, cfg.epochs)
+    if not 0 <= cfg.start_epoch <= epochs or (cfg.start_epoch and not cfg.init):
+        raise ValueError(f"--start-epoch {cfg.start_epoch} needs --init (the stopped run's checkpoint) and at most "
+                         f"{epochs} epochs (--epochs, --stop-after)")
     device = device or pick_device()
     seed_everything(cfg.seed)
     workers = min(16, os.cpu_count() or 1)
@@ -107,16 +116,20 @@ def train_segmentation(cfg: TrainConfig, device: torch.device | None = None, on_
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
     gen = torch.Generator().manual_seed(cfg.seed)
     start_time, loss = time.time(), torch.zeros(())
-    epochs = min(cfg.stop_after or cfg.epochs, cfg.epochs)
     for epoch in range(epochs):
         perm = torch.randperm(len(images), generator=gen)
         for step in range(steps_per_epoch):
+            idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size].to(device)
+            mirror = (torch.rand(len(idx), generator=gen) < 0.5).to(device) if cfg.flip else None
+            if epoch < cfg.start_epoch:  # a stopped run's epochs: the same draws and schedule, no training
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # "lr_scheduler.step() before optimizer.step()"
+                    sched.step()
+                continue
             if stop:
                 stop.check()
-            idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size].to(device)
             x, y = to_input(images[idx]), labels[idx].long()
-            if cfg.flip:
-                mirror = (torch.rand(len(idx), generator=gen) < 0.5).to(device)
+            if mirror is not None:
                 x = torch.where(mirror.view(-1, 1, 1, 1), x.flip(-1), x)
                 y = torch.where(mirror.view(-1, 1, 1), y.flip(-1), y)
             with autocast(device):
@@ -125,6 +138,8 @@ def train_segmentation(cfg: TrainConfig, device: torch.device | None = None, on_
             loss.backward()
             opt.step()
             sched.step()
+        if epoch < cfg.start_epoch:
+            continue
         report(on_progress, Progress(epoch + 1, cfg.epochs, "training", {"loss": loss.item()}))
         if checkpoint is not None:  # the last epoch too: a failure in the val measurement below loses no training
             save_model(_finished(copy.deepcopy(model).cpu(), cfg, device, start_time, epoch + 1), checkpoint)

@@ -7,14 +7,16 @@ import pytest
 from engine.cli import recipes
 from engine.cli.main import build_parser, main
 from engine.core.storage import ASSETS
+from engine.models.segmentation import load_model
 
-COMMAND_OF = {"probe": "train-probe", "seg": "train-seg", "shift": "train-shift"}
+COMMAND_OF = {"probe": "train-probe", "seg": "train-seg", "shift": "train-shift", "channel_code": "channel-nets"}
+MEASUREMENTS = {"maps.pt"}  # shipped tensors that are measurements, not checkpoints (scripts/ship_channel_maps.py)
 
 
 def shipped_names() -> list[tuple[str, str]]:
     out = []
     for folder, command in COMMAND_OF.items():
-        for path in sorted((ASSETS / folder).rglob("*.pt")):
+        for path in sorted(p for p in (ASSETS / folder).rglob("*.pt") if p.name not in MEASUREMENTS):
             prefix = "shapes100-" if path.parent.name == "shapes100" else ""
             out.append((command, prefix + path.stem))
     return out
@@ -72,3 +74,29 @@ def test_flags_beside_a_recipe_are_refused(capsys):
     assert "--epochs" in capsys.readouterr().err
     assert main(["train-shift", "--recipe", "baseline"]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+TINY_SEG = "--train-images 4 --val-images 1 --height 32 --batch-size 2 --epochs 2 --seed 0".split()
+
+
+def test_a_stopped_segmentation_leg_continues_at_its_last_epoch(tmp_path, capsys):
+    out = tmp_path / "seg.pt"
+    assert main(["train-seg", *TINY_SEG, "--stop-after", "1", "--device", "cpu", "--out", str(out)]) == 0
+    assert load_model(out).meta["epochs_done"] == 1
+    flags = recipes.resume_flags("train-seg", [*TINY_SEG, "--init", "leg1.pt"], out)
+    assert flags[-4:] == ["--init", str(out), "--start-epoch", "1"] and "leg1.pt" not in flags
+    capsys.readouterr()
+    assert main(["train-seg", *flags, "--device", "cpu", "--out", str(out)]) == 0
+    assert load_model(out).meta["epochs_done"] == 2
+    assert "1/2" not in capsys.readouterr().err  # the finished epoch was replayed, not trained again
+    assert recipes.resume_flags("train-probe", ["--steps", "5"], out) == ["--steps", "5"]
+
+
+def test_start_epoch_needs_the_stopped_checkpoint(capsys):
+    assert main(["train-seg", *TINY_SEG, "--start-epoch", "1", "--out", "x.pt"]) == 2
+    assert "--init" in capsys.readouterr().err
+
+
+def test_channel_nets_takes_one_path_for_one_grid(capsys):
+    assert main(["channel-nets", "--grids", "3", "5", "--out", "x.pt"]) == 2
+    assert "one grid" in capsys.readouterr().err
