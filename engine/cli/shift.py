@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -12,8 +13,10 @@ from engine.cli.output import add_command, add_output_args, print_table, write_r
 from engine.cli.recipes import add_recipe_argument
 from engine.core.device import pick_device
 from engine.core.progress import print_progress
+from engine.core.runs import RunStore, run_recorded
 from engine.core.storage import cache_dir
 from engine.core.training import TrainConfig
+from engine.data.named import is_named
 from engine.models.shift import DEFAULT_LAMBDA, METHODS, ShiftConfig, load_shift_model, save_shift_model
 from engine.shift import lab
 from engine.shift.consistency import EVAL_SEED
@@ -49,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--eval-samples", type=int, default=2000,
                        help="held-out images Top-1 and Cons.8 are measured on (default: %(default)s)")
     train.add_argument("--out", metavar="PATH", help="checkpoint path (default: <cache>/shift/<method>.pt)")
+    train.add_argument("--init", metavar="PATH", help="continue training this shift checkpoint for --steps more (same "
+                                                      "settings; a run's downloaded checkpoint too)")
+    train.add_argument("--run", action="store_true",
+                       help="record this training in the run store (checkpoint every few steps; listed by `runs` and on "
+                            "the Shift lab of a localhost server; a stopped run continues with `runs --continue ID`)")
     add_recipe_argument(train, "train-shift")
     add_output_args(train)
 
@@ -85,7 +93,7 @@ def _train_command(args: argparse.Namespace) -> str:
         value = getattr(args, name)
         if value is not None:
             parts += [f"--{name.replace('_', '-')}", str(value)]
-    return shlex.join(parts + (["--out", args.out] if args.out else []))
+    return shlex.join(parts + (["--init", args.init] if args.init else []) + (["--out", args.out] if args.out else []))
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -94,8 +102,11 @@ def run_train(args: argparse.Namespace) -> int:
     config = ShiftConfig(method=args.method, width=args.width, crop=args.crop, pad=args.pad,
                          blur_filter=args.blur_filter, lam=args.lam, train_images=args.train_images, clutter=args.clutter)
     train = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, schedule=args.schedule)
+    if args.run:
+        return _train_as_run(args, config, train)
     device = pick_device(args.device)
-    result = lab.train(config, train, args.data, args.eval_samples, device, on_progress=print_progress)
+    init = load_shift_model(args.init)[0] if args.init else None
+    result = lab.train(config, train, args.data, args.eval_samples, device, on_progress=print_progress, init=init)
     ev = result.evaluation
     meta = {"command": _train_command(args), "train": train.as_dict(), "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -106,6 +117,26 @@ def run_train(args: argparse.Namespace) -> int:
     print_table(result.rows(), ["method", "top1", "cons", "seconds"])
     print(f"saved {out}", file=sys.stderr)
     write_rows(result, args, document={"method": args.method, "top1": ev.top1, "cons": ev.cons, "path": str(out), **meta})
+    return 0
+
+
+def _train_as_run(args: argparse.Namespace, config: ShiftConfig, train: TrainConfig) -> int:
+    """``train-shift --run``: the training as a run of the run store, as the Shift lab starts one."""
+    if args.init:
+        raise ValueError("--run starts a new run; continue a stopped one with: python -m engine runs --continue ID")
+    if args.data and not is_named(args.data):
+        raise ValueError(f"--run trains on a built-in set (shapes, shapes100, digits), not the folder {args.data!r}")
+    store = RunStore()
+    run = lab.start_run(store, config.with_(dataset=args.data or "shapes"), train, args.eval_samples)
+    print(f"run {run.id} in {run.folder} (python -m engine runs lists it)", file=sys.stderr)
+    result = run_recorded(store.recorder(run), lambda rec: lab.train_run(rec, args.device))
+    if result is None:
+        print(f"stopped: {store.get(run.id).status()}", file=sys.stderr)
+        return 1
+    if args.out:
+        shutil.copyfile(run.checkpoint, args.out)
+    print_table(result.rows(), ["method", "top1", "cons", "seconds"])
+    write_rows(result, args, document={"run": run.id, **store.get(run.id).result})
     return 0
 
 

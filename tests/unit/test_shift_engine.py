@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from engine.cli.main import main
+from engine.core.runs import RunStore
 from engine.data.patches import GeneratedShapes
 from engine.models.blurpool import BlurPool, antialias, binomial_filter, count_blurpools
 from engine.models.resnet import PaperResNet18, set_padding_mode
@@ -165,3 +166,30 @@ def test_cli_trains_and_measures_the_named_sets(tmp_path):
         assert {"method", "top1", "cons", "cons8", "cons4"} <= set(row)
     digits = load_shift_model(tmp_path / "digits.pt")[0].config if "digits" in sets else None
     assert digits is None or digits.train_images == 1297  # a real set's pool is its training split
+
+
+TINY_SHIFT = ["--method", "baseline", "--steps", "2", "--batch", "8", "--width", "0.125", "--eval-samples", "20",
+              "--device", "cpu"]
+
+
+def test_cli_continues_a_checkpoint_with_init_and_refuses_other_settings(tmp_path, capsys):
+    first, more = tmp_path / "first.pt", tmp_path / "more.pt"
+    assert main(["train-shift", *TINY_SHIFT, "--out", str(first)]) == 0
+    assert main(["train-shift", *TINY_SHIFT, "--init", str(first), "--out", str(more)]) == 0
+    before, after = load_shift_model(first)[0], load_shift_model(more)[0]
+    assert after.config == before.config and f"--init {first}" in load_shift_model(more)[1]["command"]
+    assert any(not torch.equal(a, b) for a, b in zip(before.state_dict().values(), after.state_dict().values()))
+    capsys.readouterr()
+    assert main(["train-shift", *TINY_SHIFT[:-4], "--width", "0.25", "--device", "cpu", "--init", str(first)]) == 2
+    assert "starting checkpoint" in capsys.readouterr().err
+
+
+def test_cli_trains_a_shift_model_as_a_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("POSLAB_CACHE", str(tmp_path))
+    out = tmp_path / "run.pt"
+    assert main(["train-shift", *TINY_SHIFT, "--run", "--out", str(out)]) == 0
+    (run,), _ = RunStore().list()
+    assert (run.kind, run.state, run.step, run.total) == ("shift", "done", 2, 2) and "--method baseline" in run.command
+    assert load_shift_model(out)[1]["steps_total"] == 2
+    assert main(["train-shift", *TINY_SHIFT, "--run", "--data", str(tmp_path)]) == 2
+    assert "built-in set" in capsys.readouterr().err
