@@ -360,18 +360,6 @@ def claims_markdown(fid: Fidelity) -> str:
     return "\n".join(f"- **{'holds' if c['holds'] else 'does not hold'}** · {c['claim']}: {c['here']}" for c in fid.claims())
 
 
-def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.55) -> np.ndarray:
-    """An RGB image with a label map blended over it."""
-    return (image * (1 - alpha) + colorize(labels) * alpha).astype(np.uint8)
-
-
-def changed_map(image: np.ndarray, changed: np.ndarray) -> np.ndarray:
-    """The image dimmed, with pixels whose prediction changed in bright magenta."""
-    out = (image * 0.35).astype(np.uint8)
-    out[changed] = (255, 0, 255)
-    return out
-
-
 def legend_markdown(labels: np.ndarray, names: list[str]) -> str:
     """A colour legend of the classes present in a label map."""
     present = [c for c in np.unique(labels) if c < len(names)]

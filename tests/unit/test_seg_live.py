@@ -55,3 +55,17 @@ def test_one_images_picture_is_computed_once_and_shared(seg, data):
     assert live.view(seg, lat, 3, zeroed.copy()) is first and live.view(seg, lat, 4, zeroed) is not first
     fresh = lab.view(seg, lat, 3, zeroed)
     assert set(first) == set(fresh) and all((first[k] == fresh[k]).all() for k in fresh)
+
+
+def test_one_images_pictures_are_encoded_once_and_shared(seg, data):
+    lat = lab.latents(seg, data, "val-left", lab.live_limit())
+    zeroed = lab.channel_order(seg, data, "overall", 0, "held-out")[:51]
+    first = live.pictures(seg, data, "val-left", lat, 2, zeroed)
+    assert live.pictures(seg, data, "val-left", lat, 2, zeroed.copy()) is first  # another session reads the same bytes
+    image, fresh = data.images[lab.subset_index(data, "val-left")[2]], lab.view(seg, lat, 2, zeroed)
+    assert first == {"input": live.jpeg(image), "truth": live.jpeg(live.overlay(image, fresh["truth"])),
+                     "before": live.jpeg(live.overlay(image, fresh["before"])),
+                     "after": live.jpeg(live.overlay(image, fresh["after"])),
+                     "changed": live.jpeg(live.changed_map(image, fresh["changed"]))}
+    other = live.pictures(seg, data, "val-left", lat, 2, zeroed[:5])
+    assert other["after"] != first["after"] and other["input"] == first["input"]
