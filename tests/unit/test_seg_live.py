@@ -1,6 +1,9 @@
 """engine.seg.live: the live slider's shared results and the shipped table give exactly what a fresh ablation gives."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from engine.core.storage import ASSETS
@@ -69,3 +72,9 @@ def test_one_images_pictures_are_encoded_once_and_shared(seg, data):
                      "changed": live.jpeg(live.changed_map(image, fresh["changed"]))}
     other = live.pictures(seg, data, "val-left", lat, 2, zeroed[:5])
     assert other["after"] != first["after"] and other["input"] == first["input"]
+
+
+def test_a_move_pays_no_full_garbage_collection():
+    """Streamlit's default full gc.collect(2) after every run costs a server holding the models more than a move."""
+    config = (Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text()
+    assert re.search(r"^\[runner\][^\[]*^postScriptGC\s*=\s*false\s*$", config, re.MULTILINE)
