@@ -3,7 +3,8 @@
 Each session follows one of four patterns of key presses on the N slider (PageUp/PageDown/Home/End). Every pattern is
 first run alone (the single-session reference), then all sessions at once against the same server; every (N, mIoU)
 the concurrent sessions see must equal what their pattern saw alone: no errors, no cross-talk. Prints the median and
-p95 latency per slider move and the server's peak memory.
+p95 latency per slider move, the server's and the browsers' CPU time per move (they share the cores) and the server's
+peak memory.
 
     python bench/bench_load.py [--sessions 4] [--moves 8] [--model control]
     python bench/bench_load.py --sessions 16 --servers 2    # also the same sessions split over two servers
