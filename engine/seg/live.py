@@ -1,5 +1,6 @@
-"""The Segmentation lab's live slider as a lookup: one slider position's mIoU and pictures computed (and the pictures
-encoded) once per server, shared by every session, and every top-N position of the shipped models read from a table shipped in assets/seg.
+"""The Segmentation lab's live slider as a lookup: one slider position's mIoU and pictures computed (the pictures
+JPEG-encoded) once per server, shared by every session, and every top-N position of the shipped models read from a
+table shipped in assets/seg.
 
 A result is keyed by the model's weights, the latents, the ranking and the zeroed channels, and held in the
 engine's cache (:data:`engine.core.cache.CACHE`), so two sessions at the same slider position share one head run.
