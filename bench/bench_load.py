@@ -3,7 +3,8 @@
 Each session follows one of four patterns of key presses on the N slider (PageUp/PageDown/Home/End). Every pattern is
 first run alone (the single-session reference), then all sessions at once against the same server; every (N, mIoU)
 the concurrent sessions see must equal what their pattern saw alone: no errors, no cross-talk. Prints the median and
-p95 latency per slider move and the server's peak memory.
+p95 latency per slider move, the server's and the browsers' CPU time per move (they share the cores) and the server's
+peak memory.
 
     python bench/bench_load.py [--sessions 4] [--moves 8] [--model control]
     python bench/bench_load.py --sessions 16 --servers 2    # also the same sessions split over two servers
@@ -114,6 +115,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def browser_cpu_seconds(servers: list) -> float:
+    """CPU time so far of this script's child processes other than the servers: chromium and the Playwright driver
+    (with their exited children's, which their parents have reaped)."""
+    parent, times = {}, {}
+    for proc in Path("/proc").iterdir():
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, ValueError):
+            continue
+        if proc.name.isdigit():
+            parent[int(proc.name)] = int(fields[1])
+            times[int(proc.name)] = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    skip, total = {x.pid for x in servers}, 0.0
+    for pid, seconds in times.items():
+        up = parent.get(pid)
+        while up is not None and up not in skip and up != os.getpid():
+            up = parent.get(up)
+        total += seconds if up == os.getpid() and pid not in skip else 0.0
+    return total
+
+
 def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
 
@@ -124,15 +146,17 @@ def lab_url(server, model: str) -> str:
 
 async def together(browser, started: list, model: str, patterns: list[tuple[str, ...]]):
     """Every session at once, session i on server ``i % len(started)``; they open the page, then all start moving.
-    Returns the sessions' runs and the servers' CPU seconds and the wall seconds from the first move to the last."""
+    Returns the sessions' runs, the servers' and the browsers' CPU seconds and the wall seconds from the first move to
+    the last."""
     barrier, window = asyncio.Barrier(len(patterns)), {}
 
     def on_start() -> None:
-        window.update(cpu=sum(cpu_seconds(x.pid) for x in started), wall=time.monotonic())
+        window.update(cpu=sum(cpu_seconds(x.pid) for x in started), browsers=browser_cpu_seconds(started), wall=time.monotonic())
 
     runs = await asyncio.gather(*(run_session(browser, lab_url(started[i % len(started)], model), keys, barrier, on_start)
                                   for i, keys in enumerate(patterns)))
-    return runs, sum(cpu_seconds(x.pid) for x in started) - window["cpu"], time.monotonic() - window["wall"]
+    return (runs, sum(cpu_seconds(x.pid) for x in started) - window["cpu"], browser_cpu_seconds(started) - window["browsers"],
+            time.monotonic() - window["wall"])
 
 
 def report(label: str, runs, alone: dict, patterns: list[tuple[str, ...]]) -> tuple[list[float], int]:
@@ -167,12 +191,14 @@ async def slider(sessions: int, moves: int, model: str, servers: int) -> int:
         for count in sorted({1, servers}):
             with contextlib.ExitStack() as stack:
                 started = [stack.enter_context(streamlit_server(timeout=180)) for _ in range(count)]
-                runs, cpu, wall = await together(browser, started, model, patterns)
+                runs, cpu, browsers, wall = await together(browser, started, model, patterns)
                 memory = ", ".join(f"{peak_rss_mib(x.pid):.0f} MiB" for x in started)
             lat, more = report(f"{sessions} at once, {count} server{'s' if count > 1 else ''}", runs, alone, patterns)
             moved = sum(len(r[0]) - 1 for r in runs)
             print(f"  while they moved: server CPU {cpu:.1f} s in {wall:.1f} s ({100 * cpu / wall:.0f}% of one core), "
-                  f"{cpu / moved:.3f} s per move (the browsers run on the same machine)")
+                  f"{cpu / moved:.3f} s per move; the browsers (chromium, Playwright) on the same cores: {browsers / moved:.3f} s per move")
+            print(f"  bound without the browsers: server CPU per move x {len(patterns)} sessions / {os.cpu_count()} cores = "
+                  f"{cpu / moved * len(patterns) / os.cpu_count():.2f} s for every session to move once")
             print(f"  all opening at once: first chart after median {statistics.median(r[2][1] for r in runs):.1f} s; "
                   f"server peak memory (VmHWM): {memory}")
             p95s[count], bad = p95(lat), bad + more

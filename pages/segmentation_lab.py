@@ -197,14 +197,12 @@ def live_panel() -> None:
             "draw": int(draw) if ranking == "random" else None, "zeroed_channels": [int(c) for c in zeroed], "mIoU": rows}
     download_buttons(rows, "seg_view", as_json=view)
     idx = st.slider("image", 0, result.images - 1, 0, key="seg_image", bind="query-params")
-    q = lab.live_view(seg, lab.latents(seg, data, subset, live_images), idx, zeroed)
-    image = data.images[lab.subset_index(data, subset)[idx]]
-    cols = st.columns(5)
-    cols[0].image(image, caption="input")
-    cols[1].image(ui.overlay(image, q["truth"]), caption="ground truth")
-    cols[2].image(ui.overlay(image, q["before"]), caption="prediction, no ablation")
-    cols[3].image(ui.overlay(image, q["after"]), caption="prediction, channels zeroed")
-    cols[4].image(ui.changed_map(image, q["changed"]), caption=f"changed pixels: {int(q['changed'].sum())}")
+    lat = lab.latents(seg, data, subset, live_images)
+    q, pictures = lab.live_view(seg, lat, idx, zeroed), ui.live_pictures(seg, data, subset, lat, idx, zeroed)  # once per server
+    captions = {"input": "input", "truth": "ground truth", "before": "prediction, no ablation",
+                "after": "prediction, channels zeroed", "changed": f"changed pixels: {int(q['changed'].sum())}"}
+    for col, (name, caption) in zip(st.columns(5), captions.items()):
+        col.image(pictures[name], caption=caption)
     st.markdown(ui.legend_markdown(q["truth"], names), unsafe_allow_html=True)
 
 

@@ -27,6 +27,8 @@ from engine.seg import lab, live
 from engine.seg.features import Latents, unlabelled_latents
 from engine.seg.fidelity import Fidelity, TopN
 from engine.seg.lab import DEFAULT_VAL, load_data
+from engine.seg.live import changed_map as changed_map
+from engine.seg.live import overlay as overlay
 from engine.seg.metrics import REGIONS
 from ui.paths import server_path
 from ui.uploads import user_seg_models
@@ -358,18 +360,6 @@ def fig6_figure(fid: Fidelity, title: str) -> go.Figure:
 def claims_markdown(fid: Fidelity) -> str:
     """The paper's patterns as a list: holds here or not, and the numbers measured."""
     return "\n".join(f"- **{'holds' if c['holds'] else 'does not hold'}** · {c['claim']}: {c['here']}" for c in fid.claims())
-
-
-def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.55) -> np.ndarray:
-    """An RGB image with a label map blended over it."""
-    return (image * (1 - alpha) + colorize(labels) * alpha).astype(np.uint8)
-
-
-def changed_map(image: np.ndarray, changed: np.ndarray) -> np.ndarray:
-    """The image dimmed, with pixels whose prediction changed in bright magenta."""
-    out = (image * 0.35).astype(np.uint8)
-    out[changed] = (255, 0, 255)
-    return out
 
 
 def legend_markdown(labels: np.ndarray, names: list[str]) -> str:

@@ -1,6 +1,6 @@
-"""The Segmentation lab's live slider as a lookup: one slider position's mIoU computed once per server, shared by
-every session (its picture: :func:`engine.seg.lab.live_view`), and every top-N position of the shipped models read
-from a table shipped in assets/seg.
+"""The Segmentation lab's live slider as a lookup: one slider position's mIoU and pictures computed (the pictures
+JPEG-encoded) once per server, shared by every session, and every top-N position of the shipped models read from a
+table shipped in assets/seg.
 
 A result is keyed by the model's weights, the latents, the ranking and the zeroed channels, and held in the
 engine's cache (:data:`engine.core.cache.CACHE`), so two sessions at the same slider position share one head run.
@@ -11,15 +11,18 @@ bf16 or fp32, torch version), so a lookup equals a fresh :func:`engine.seg.lab.a
 """
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from engine.core.cache import CACHE
 from engine.core.device import native_bf16
 from engine.core.storage import ASSETS, fingerprint, save_json
+from engine.data.cityscapes_classes import colorize
 from engine.data.scenes import SceneSet
 from engine.models.segmentation import SegModel
 from engine.seg import lab
@@ -100,3 +103,34 @@ def ablate(seg: SegModel, data: SceneSet, subset: str, ranking: str, draw: int, 
     return CACHE.get_or_compute(f"seg/live-result/{fingerprint(seg.fingerprint, lat.key, ranking, picked, zeroed.tolist())}",
                                 compute)
 
+
+def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """An RGB image with a label map blended over it."""
+    return (image * (1 - alpha) + colorize(labels) * alpha).astype(np.uint8)
+
+
+def changed_map(image: np.ndarray, changed: np.ndarray) -> np.ndarray:
+    """The image dimmed, with pixels whose prediction changed in bright magenta."""
+    out = (image * 0.35).astype(np.uint8)
+    out[changed] = (255, 0, 255)
+    return out
+
+
+def jpeg(image: np.ndarray) -> bytes:
+    """An RGB image as the JPEG bytes Streamlit's ``st.image`` makes of an array (quality 100), so it sends them as they are."""
+    out = io.BytesIO()
+    Image.fromarray(image).save(out, format="JPEG", quality=100)
+    return out.getvalue()
+
+
+def pictures(seg: SegModel, data: SceneSet, subset: str, lat: Latents, index: int, zeroed: np.ndarray) -> dict[str, bytes]:
+    """Image ``index`` of ``subset`` (row ``index`` of ``lat``) as the live panel shows it, JPEG-encoded once per server for
+    every session: ``input``, ``truth`` and both predictions overlaid, ``changed`` pixels (:func:`engine.seg.lab.live_view`)."""
+    key = fingerprint(seg.fingerprint, lat.key, data.key, subset, index, np.asarray(zeroed).tolist())
+
+    def compute() -> dict[str, bytes]:
+        image, q = data.images[lab.subset_index(data, subset)[index]], lab.live_view(seg, lat, index, zeroed)
+        return {"input": jpeg(image), **{k: jpeg(overlay(image, q[k])) for k in ("truth", "before", "after")},
+                "changed": jpeg(changed_map(image, q["changed"]))}
+
+    return CACHE.get_or_compute(f"seg/live-pictures/{key}", compute)

@@ -1,6 +1,9 @@
 """engine.seg.live: the live slider's shared results and the shipped table give exactly what a fresh ablation gives."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from engine.core.storage import ASSETS
@@ -55,3 +58,23 @@ def test_one_images_picture_is_computed_once_and_shared(seg, data):
     assert lab.live_view(seg, lat, 3, zeroed.copy()) is first and lab.live_view(seg, lat, 4, zeroed) is not first
     fresh = lab.view(seg, lat, 3, zeroed)
     assert set(first) == set(fresh) and all((first[k] == fresh[k]).all() for k in fresh)
+
+
+def test_one_images_pictures_are_encoded_once_and_shared(seg, data):
+    lat = lab.latents(seg, data, "val-left", lab.live_limit())
+    zeroed = lab.channel_order(seg, data, "overall", 0, "held-out")[:51]
+    first = live.pictures(seg, data, "val-left", lat, 2, zeroed)
+    assert live.pictures(seg, data, "val-left", lat, 2, zeroed.copy()) is first  # another session reads the same bytes
+    image, fresh = data.images[lab.subset_index(data, "val-left")[2]], lab.view(seg, lat, 2, zeroed)
+    assert first == {"input": live.jpeg(image), "truth": live.jpeg(live.overlay(image, fresh["truth"])),
+                     "before": live.jpeg(live.overlay(image, fresh["before"])),
+                     "after": live.jpeg(live.overlay(image, fresh["after"])),
+                     "changed": live.jpeg(live.changed_map(image, fresh["changed"]))}
+    other = live.pictures(seg, data, "val-left", lat, 2, zeroed[:5])
+    assert other["after"] != first["after"] and other["input"] == first["input"]
+
+
+def test_a_move_pays_no_full_garbage_collection():
+    """Streamlit's default full gc.collect(2) after every run costs a server holding the models more than a move."""
+    config = (Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text()
+    assert re.search(r"^\[runner\][^\[]*^postScriptGC\s*=\s*false\s*$", config, re.MULTILINE)
