@@ -12,8 +12,8 @@ instead, so the browser shows a blank page. A browser asking for such a page is 
 ``/not-found?path=...`` instead, which app.py answers with its own "No such page" and links.
 
 Streamlit fetches its plotly bundle (4.7 MB of JavaScript) only when a page's first chart arrives, then spends
-seconds loading it before the chart shows. Every page's HTML therefore asks the browser to preload that bundle
-(``<link rel="modulepreload">``), so it loads while the page's script runs.
+seconds loading it before the chart shows. Every page's HTML therefore asks the browser to fetch that bundle at once
+(``<link rel="modulepreload">``) and to run it once the page has connected, while the page's script runs.
 
     python -m ui.serve [--host] [streamlit run options, e.g. --server.port 8502]
 
@@ -91,10 +91,17 @@ def with_deep_path_redirect(app):
 
 
 def preload_links(static_dir: Path | str | None = None, chunks: tuple[str, ...] = PRELOADED_CHUNKS) -> str:
-    """``<link rel="modulepreload">`` tags for Streamlit's scripts named ``chunks`` (the file names carry a hash)."""
+    """Tags that fetch Streamlit's scripts named ``chunks`` (the file names carry a hash) at once and run them once the
+    page has connected to the server, while its first script runs, so the first chart finds them ready."""
     folder = Path(static_dir or file_util.get_static_dir()) / "static" / "js"
-    files = sorted(f.name for chunk in chunks for f in folder.glob(f"{chunk}.*.js"))
-    return "".join(f'<link rel="modulepreload" crossorigin href="./static/js/{name}">' for name in files)
+    urls = [f"./static/js/{f.name}" for chunk in chunks for f in sorted(folder.glob(f"{chunk}.*.js"))]
+    if not urls:
+        return ""
+    fetch = "".join(f'<link rel="modulepreload" crossorigin href="{url}">' for url in urls)
+    imports = ";".join(f'import("{url}")' for url in urls)
+    return fetch + ('<script type="module">const o=new MutationObserver(()=>{if(document.querySelector('
+                    '"[data-test-connection-state=CONNECTED]")){o.disconnect();' + imports + '}});'
+                    'o.observe(document,{subtree:true,attributes:true,childList:true})</script>')
 
 
 def with_preload(html: bytes, links: str) -> bytes:
