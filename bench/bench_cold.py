@@ -34,7 +34,7 @@ CHART = "[data-testid='stPlotlyChart'] .main-svg"
 PAGES = {"Home": ("", "PosLab", None), "Grid probe": ("grid-probe", "Grid probe", CHART),
          "Channel code": ("channel-code", "Channel code", CHART), "Shift lab": ("shift-lab", "Shift lab", CHART)}
 RUNNING = "[data-testid='stApp'][data-test-script-state='running']"
-FRESH_TABLE = ".st-key-cc_decode_fresh"
+FRESH_TABLE = ".st-key-cc_fresh_decode_table"
 SWITCH_NET = "probe/location-gapnet"
 
 

@@ -30,7 +30,7 @@ from ui.uploads import user_classifiers
 YOURS = "yours: "
 DEMO_NETS = dict(zip(lab.DEMO_NETS, ("Location GAPNet (trained in order)", "Object PermuteNet (trained shuffled)",
                                     "Object GAPNet (trained in order)")))  # the demo's networks and their titles
-FRESH_WAIT = 1.0  # seconds a click waits for its fresh decode before showing its progress instead
+FRESH_WAIT = 0.3  # seconds a click waits for its fresh decode before showing its progress instead
 _FRESH_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="poslab-fresh-decode")  # one decode at a time
 TABLE1_SAMPLES = 2000  # `python -m engine table1 --eval-samples` default, for rows that do not record their n
 
@@ -394,8 +394,9 @@ def show_fresh_decode(fresh: FreshDecode, wait: float = 0.0) -> None:
     except Exception as err:  # noqa: BLE001  (a network that cannot decode: say why, keep the page)
         st.error(f"The fresh decode failed: {err}")
         return
-    st.dataframe(decode_frame(rows), hide_index=True, key="cc_decode_fresh")
-    download_buttons(decode_export(rows), "decode-fresh", as_json=rows)
+    with st.container(key="cc_fresh_decode_table"):
+        st.dataframe(decode_frame(rows), hide_index=True, key="cc_decode_fresh")
+        download_buttons(decode_export(rows), "decode-fresh", as_json=rows)
 
 
 def _decoding(fresh: FreshDecode) -> None:
