@@ -101,12 +101,12 @@ if recorded:
                "--json assets/channel_code/decode.json` (see assets/channel_code/MODEL_CARD.md).")
 else:
     st.info("No recorded decode table yet: `python -m engine decode --json assets/channel_code/decode.json`.")
-if st.button(f"Decode on a fresh sample ({key}, {grid}x{grid}, {layer})", key="cc_decode_run"):
-    st.session_state.cc_fresh_decode = (key, grid, layer), cc.fresh_decode(key, grid, layer, 600, 300, random.randrange(10_000))
+clicked = st.button(f"Decode on a fresh sample ({key}, {grid}x{grid}, {layer})", key="cc_decode_run")
+if clicked:
+    st.session_state.cc_fresh_decode = cc.start_fresh_decode(key, grid, layer, 600, 300, random.randrange(10_000))
 fresh_decode = st.session_state.get("cc_fresh_decode")
-if fresh_decode and fresh_decode[0] == (key, grid, layer):  # kept through other clicks, for the settings it was made with
-    st.dataframe(cc.decode_frame(fresh_decode[1]), hide_index=True, key="cc_decode_fresh")
-    download_buttons(cc.decode_export(fresh_decode[1]), "decode-fresh", as_json=fresh_decode[1])
+if fresh_decode and fresh_decode.settings == (key, grid, layer):  # kept through other clicks, for its own settings
+    cc.show_fresh_decode(fresh_decode, cc.FRESH_WAIT if clicked else 0.0)
 
 # ------------------------------------------------------------------ shuffle 2 x 2
 st.header("Shuffle at inference: the 2 x 2")

@@ -2,6 +2,8 @@
 text shown before its first chart or table (in page order, the expander's contents aside: they open on a click)."""
 from __future__ import annotations
 
+import time
+
 from streamlit.testing.v1 import AppTest
 
 EXPLAINER = "What am I looking at?"
@@ -40,3 +42,12 @@ def before_first_chart(at: AppTest) -> str:
 
     walk(at.main)
     return " ".join(filter(None, out))
+
+
+def finish_fresh_decode(at: AppTest, timeout: float = 120) -> AppTest:
+    """Rerun the Channel code page until its fresh decode (computing on the server's worker thread) has shown."""
+    deadline = time.monotonic() + timeout
+    while any(i.value.startswith("Decoding on a fresh sample") for i in at.info) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        at.run()
+    return at

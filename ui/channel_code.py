@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as Pending
+from dataclasses import dataclass
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -19,12 +23,15 @@ from engine.data.grid import denormalize
 from engine.models.probe import HEAD_LABELS
 from engine.probe.shipped import paper_accuracy
 from ui import model_sources
+from ui.export import download_buttons
 from ui.probe import percent, table1_entry, user_probes
 from ui.uploads import user_classifiers
 
 YOURS = "yours: "
 DEMO_NETS = dict(zip(lab.DEMO_NETS, ("Location GAPNet (trained in order)", "Object PermuteNet (trained shuffled)",
                                     "Object GAPNet (trained in order)")))  # the demo's networks and their titles
+FRESH_WAIT = 0.3  # seconds a click waits for its fresh decode before showing its progress instead
+_FRESH_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="poslab-fresh-decode")  # one decode at a time
 TABLE1_SAMPLES = 2000  # `python -m engine table1 --eval-samples` default, for rows that do not record their n
 
 
@@ -353,10 +360,52 @@ def shuffle_export(rows: list[dict]) -> list[dict]:
     return out
 
 
-def fresh_decode(key: str, grid: int, layer: str, train: int, test: int, seed: int) -> list[dict]:
-    """Decode-table rows of network ``key`` on a fresh sample (``seed``); an upload's features stay in memory."""
-    with st.spinner("Decoding the cell from GAP vectors..."):
-        return lab.decode([grid], [layer], [key], _user(key), train=train, test=test, seed=seed).rows()
+def fresh_decode(key: str, grid: int, layer: str, train: int, test: int, seed: int, user: lab.UserNet | None = None
+                 ) -> list[dict]:
+    """Decode-table rows of network ``key`` (``user``: the upload or outside network behind it) on a fresh sample
+    (``seed``); an upload's features stay in memory."""
+    return lab.decode([grid], [layer], [key], user, train=train, test=test, seed=seed).rows()
+
+
+@dataclass
+class FreshDecode:
+    """A fresh decode computing on the server's worker thread: its settings, its job and when it started."""
+
+    settings: tuple[str, int, str]
+    canvases: int
+    job: Future
+    started: float
+
+
+def start_fresh_decode(key: str, grid: int, layer: str, train: int, test: int, seed: int) -> FreshDecode:
+    """:func:`fresh_decode` started on the worker thread (the page answers at once and shows its progress)."""
+    job = _FRESH_POOL.submit(fresh_decode, key, grid, layer, train, test, seed, _user(key))
+    return FreshDecode((key, grid, layer), train + test, job, time.monotonic())
+
+
+def show_fresh_decode(fresh: FreshDecode, wait: float = 0.0) -> None:
+    """The fresh decode's table once its job has ended (waiting up to ``wait`` s for it); until then how long it has
+    run, refreshed every second, the recorded table above standing meanwhile."""
+    try:
+        rows = fresh.job.result(timeout=wait)
+    except Pending:
+        st.fragment(_decoding, run_every=1.0)(fresh)
+        return
+    except Exception as err:  # noqa: BLE001  (a network that cannot decode: say why, keep the page)
+        st.error(f"The fresh decode failed: {err}")
+        return
+    with st.container(key="cc_fresh_decode_table"):
+        st.dataframe(decode_frame(rows), hide_index=True, key="cc_decode_fresh")
+        download_buttons(decode_export(rows), "decode-fresh", as_json=rows)
+
+
+def _decoding(fresh: FreshDecode) -> None:
+    """The pending fresh decode's progress; a whole-page run once it has ended, which draws its table."""
+    if fresh.job.done():
+        st.rerun()
+    st.info(f"Decoding on a fresh sample: {fresh.canvases:,} new canvases through the network, "
+            f"{time.monotonic() - fresh.started:.0f} s so far (a 7x7 grid takes seconds). The recorded table above "
+            "stands meanwhile; the fresh one shows here when it is done.", icon=":material/hourglass_top:")
 
 
 def fresh_shuffle(samples: int) -> list[dict]:

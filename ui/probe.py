@@ -1,12 +1,15 @@
 """Grid-probe helpers for the pages: cached model loading, shipped Table 1 numbers in words, and plotly figures."""
 from __future__ import annotations
 
+import base64
+import io
 import json
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 import torch
+from PIL import Image
 from plotly.subplots import make_subplots
 
 from engine.core.runs import Run
@@ -211,11 +214,14 @@ def rescale_cell(cell: int, old_grid: int, new_grid: int) -> int:
 
 
 def canvas_figure(image: np.ndarray, grid: int, selected: int) -> go.Figure:
-    """The canvas with a clickable square marker per cell (plotly cannot click a heatmap)."""
+    """The canvas with a clickable square marker per cell (plotly cannot click a heatmap). The image travels as a PNG
+    (a few kB, drawn by the browser as it is), not as plotly's array of pixel values (a third of a MB to parse)."""
     size = image.shape[0]
     step = size / grid
     centres = [(c % grid + 0.5) * step for c in range(grid * grid)], [(c // grid + 0.5) * step for c in range(grid * grid)]
-    fig = go.Figure(go.Image(z=image, hoverinfo="skip"))
+    png = io.BytesIO()
+    Image.fromarray(image).save(png, format="PNG")
+    fig = go.Figure(go.Image(source="data:image/png;base64," + base64.b64encode(png.getvalue()).decode(), hoverinfo="skip"))
     fig.add_trace(go.Scatter(
         x=centres[0], y=centres[1], mode="markers", customdata=list(range(grid * grid)),
         marker=dict(symbol="square", size=max(8, int(300 / grid)), opacity=0.12, color=["#ff4b4b" if c == selected else "#ffffff" for c in range(grid * grid)],

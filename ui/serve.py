@@ -11,6 +11,10 @@ scripts resolved below the first segment (``/grid-probe/static/...``), which ans
 instead, so the browser shows a blank page. A browser asking for such a page is sent to
 ``/not-found?path=...`` instead, which app.py answers with its own "No such page" and links.
 
+Streamlit fetches its plotly bundle (4.7 MB of JavaScript) only when a page's first chart arrives, then spends
+seconds loading it before the chart shows. Every page's HTML therefore asks the browser to fetch that bundle at once
+(``<link rel="modulepreload">``) and to run it once the page has connected, while the page's script runs.
+
     python -m ui.serve [--host] [streamlit run options, e.g. --server.port 8502]
 
 ``--host`` serves a class: every interface (0.0.0.0), path boxes off (``POSLAB_DATA_ROOT`` unset), one running
@@ -21,11 +25,13 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
+from streamlit import file_util
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.web import cli
 
@@ -35,6 +41,7 @@ HOST_LIMITS = {"POSLAB_MAX_JOBS_PER_SESSION": "1", "POSLAB_MAX_HEAVY": "1"}
 NOT_FOUND = "not-found"  # the path a deep unknown URL is sent to (no page has it)
 PRELOAD = ("torch", "torchvision", "pandas", "plotly.graph_objects", "ui.sidebar", "ui.probe", "ui.channel_code",
            "ui.seg", "ui.shift", "ui.export")  # the modules the pages import
+PRELOADED_CHUNKS = ("PlotlyChart",)  # Streamlit's lazily loaded scripts every page's HTML preloads
 STREAMLIT_ROOTS = {"_stcore", "static", "media", "component", "app", "auth"}  # Streamlit's own routes
 
 
@@ -74,9 +81,8 @@ def with_deep_path_redirect(app):
 
     async def wrapped(scope, receive, send):
         if scope["type"] == "http" and scope["method"] in {"GET", "HEAD"}:
-            accept = dict(scope.get("headers", [])).get(b"accept", b"")
             target = deep_path_redirect(scope["path"], config.get_option("server.baseUrlPath") or "")
-            if target and b"text/html" in accept:
+            if target and _asks_html(scope):
                 await RedirectResponse(target, status_code=302)(scope, receive, send)
                 return
         await app(scope, receive, send)
@@ -84,12 +90,74 @@ def with_deep_path_redirect(app):
     return wrapped
 
 
+def preload_links(static_dir: Path | str | None = None, chunks: tuple[str, ...] = PRELOADED_CHUNKS) -> str:
+    """Tags that fetch Streamlit's scripts named ``chunks`` (the file names carry a hash) at once and run them once the
+    page has connected to the server, while its first script runs, so the first chart finds them ready."""
+    folder = Path(static_dir or file_util.get_static_dir()) / "static" / "js"
+    urls = [f"./static/js/{f.name}" for chunk in chunks for f in sorted(folder.glob(f"{chunk}.*.js"))]
+    if not urls:
+        return ""
+    fetch = "".join(f'<link rel="modulepreload" crossorigin href="{url}">' for url in urls)
+    imports = ";".join(f'import("{url}")' for url in urls)
+    return fetch + ('<script type="module">const o=new MutationObserver(()=>{if(document.querySelector('
+                    '"[data-test-connection-state=CONNECTED]")){o.disconnect();' + imports + '}});'
+                    'o.observe(document,{subtree:true,attributes:true,childList:true})</script>')
+
+
+def with_preload(html: bytes, links: str) -> bytes:
+    """A page's HTML with ``links`` at the end of its head."""
+    return re.sub(rb"</head>", links.encode() + b"</head>", html, count=1)
+
+
+def _asks_html(scope) -> bool:
+    return b"text/html" in dict(scope.get("headers", [])).get(b"accept", b"")
+
+
+def with_chart_preload(app, links: str):
+    """``app`` with every HTML page it answers asking the browser to preload ``links`` (uncompressed: the page is a
+    few kB)."""
+    async def wrapped(scope, receive, send):
+        if not links or scope["type"] != "http" or scope["method"] != "GET" or not _asks_html(scope):
+            await app(scope, receive, send)
+            return
+        headers = [(k, v) for k, v in scope.get("headers", []) if k != b"accept-encoding"]
+        start: dict = {}
+        body = b""
+
+        async def patched(message):
+            nonlocal start, body
+            if message["type"] == "http.response.start":
+                content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+                if not content_type.startswith(b"text/html"):
+                    start = {}
+                    await send(message)
+                    return
+                start = message
+                return
+            if message["type"] != "http.response.body" or not start:
+                await send(message)
+                return
+            body += message.get("body", b"")
+            if message.get("more_body"):
+                return
+            html = with_preload(body, links)
+            start["headers"] = [(k, str(len(html)).encode() if k == b"content-length" else v)
+                                for k, v in start.get("headers", [])]
+            await send(start)
+            await send({"type": "http.response.body", "body": html})
+
+        await app({**scope, "headers": headers}, receive, patched)
+
+    return wrapped
+
+
 def _install_redirect() -> None:
-    """Wrap the app Streamlit's server builds in :func:`with_deep_path_redirect`."""
+    """Wrap the app Streamlit's server builds in :func:`with_deep_path_redirect` and :func:`with_chart_preload`."""
     from streamlit.web.server.starlette import starlette_server
 
     build = starlette_server.create_starlette_app
-    starlette_server.create_starlette_app = lambda runtime: with_deep_path_redirect(build(runtime))
+    links = preload_links()
+    starlette_server.create_starlette_app = lambda runtime: with_chart_preload(with_deep_path_redirect(build(runtime)), links)
 
 
 def preload() -> None:

@@ -6,6 +6,7 @@ import json
 import random
 from pathlib import Path
 
+from page_text import finish_fresh_decode
 from streamlit.testing.v1 import AppTest
 
 from engine.channel import lab
@@ -23,7 +24,7 @@ def _fresh_decode(at: AppTest, name: str) -> dict[str, str]:
     """Pick ``name``, run the page's fresh decode, and return its read-outs as shown."""
     at.selectbox(key="cc_net").set_value(name).run()
     assert not at.exception, at.exception
-    at.button(key="cc_decode_run").click().run()
+    finish_fresh_decode(at.button(key="cc_decode_run").click().run())
     assert not at.exception, at.exception
     (table,) = [d.value for d in at.dataframe if name in set(d.value.get("net", []))]
     return {r: table[r].iloc[0] for r in ("ordered", "permuted")}

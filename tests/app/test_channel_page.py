@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
+import time
 
 import torch
-from page_text import before_first_chart, explainer, words
+from page_text import before_first_chart, explainer, finish_fresh_decode, words
 from streamlit.testing.v1 import AppTest
 
 from engine.channel.code_map import ChannelMap
@@ -103,3 +104,17 @@ def test_a_fresh_decode_and_a_fresh_2x2_stay_through_the_next_click(monkeypatch)
     assert not at.exception and calls == ["decode", "shuffle"]
     assert len(at.dataframe) == tables + 1  # still there after two more clicks
     assert not any("Recorded with `python -m engine shuffle" in c.value for c in at.caption)  # the fresh 2 x 2, not the recorded
+
+
+def test_a_slow_fresh_decode_answers_at_once_shows_its_progress_then_its_table(monkeypatch):
+    """The click returns while the decode computes on the worker thread; its table replaces the note when done."""
+    monkeypatch.setattr(cc, "FRESH_WAIT", 0.0)
+    monkeypatch.setattr(cc, "fresh_decode", lambda *args: time.sleep(2) or cc.recorded("decode")[:3])
+    at = AppTest.from_file(str(REPO_ROOT / "pages" / "channel_code.py"), default_timeout=120).run()
+    tables = len(at.dataframe)
+    at.button(key="cc_decode_run").click().run()
+    assert not at.exception and len(at.dataframe) == tables
+    assert any(i.value.startswith("Decoding on a fresh sample: 900 new canvases") for i in at.info)
+    finish_fresh_decode(at)
+    assert not at.exception and len(at.dataframe) == tables + 1
+    assert not any(i.value.startswith("Decoding on a fresh sample") for i in at.info)

@@ -26,6 +26,10 @@ def test_page_renders_and_placing_an_image_moves_the_prediction():
     at = AppTest.from_file(PAGE, default_timeout=180).run()
     assert not at.exception
     before = heatmap_spec(at, "GAPNet")["data"][0]["z"]
+    canvas = at.get("plotly_chart")[0].proto.spec
+    image = json.loads(canvas)["data"][0]
+    assert image["source"].startswith("data:image/png;base64,") and "z" not in image  # a PNG, not an array of pixels
+    assert len(canvas) < 20_000  # was a third of a MB, parsed by the browser before the page's first chart
     assert {m.label for m in at.metric} >= {"GAPNet says", "PermuteNet says"}
     assert at.metric[0].value == "cell 0"
     at.number_input(key="gp_cell").set_value(4).run()

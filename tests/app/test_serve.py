@@ -1,8 +1,10 @@
 """``python -m ui.serve`` (what scripts/start.sh runs): its options for a class, and where deep unknown paths go."""
 from __future__ import annotations
 
+import asyncio
+
 from engine.core import paths
-from ui.serve import NOT_FOUND, deep_path_redirect, server_options
+from ui.serve import NOT_FOUND, deep_path_redirect, preload_links, server_options, with_chart_preload
 
 
 def option(options: list[str], name: str) -> str:
@@ -39,3 +41,31 @@ def test_only_page_paths_of_several_segments_are_redirected():
         assert deep_path_redirect(served) is None
     assert deep_path_redirect("/poslab/a/b", "poslab") == f"/poslab/{NOT_FOUND}?path=/a/b"
     assert deep_path_redirect("/poslab/grid-probe", "/poslab/") is None
+
+
+def test_the_plotly_bundle_is_preloaded_by_every_html_page_and_nothing_else_changes():
+    links = preload_links()
+    assert links.count("modulepreload") == 1 and "./static/js/PlotlyChart." in links  # Streamlit's hashed file name
+
+    async def app(scope, receive, send):
+        html = scope["path"] == "/grid-probe"
+        body = b"<html><head><title>x</title></head><body></body></html>" if html else b"{}"
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"text/html; charset=utf-8" if html else b"application/json"),
+            (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    def get(path: str, accept: bytes) -> tuple[dict, bytes]:
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": path, "headers": [(b"accept", accept), (b"accept-encoding", b"gzip")]}
+        asyncio.run(with_chart_preload(app, links)(scope, None, send))
+        return dict(sent[0]["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
+
+    headers, body = get("/grid-probe", b"text/html,*/*")
+    assert body.endswith(b"<title>x</title>" + links.encode() + b"</head><body></body></html>")
+    assert int(headers[b"content-length"]) == len(body)
+    assert get("/_stcore/host-config", b"*/*")[1] == b"{}"
