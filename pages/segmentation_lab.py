@@ -198,7 +198,7 @@ def live_panel() -> None:
     download_buttons(rows, "seg_view", as_json=view)
     idx = st.slider("image", 0, result.images - 1, 0, key="seg_image", bind="query-params")
     lat = lab.latents(seg, data, subset, live_images)
-    q, pictures = lab.live_view(seg, lat, idx, zeroed), ui.live_pictures(seg, data, subset, lat, idx, zeroed)  # once per server
+    q, pictures = lab.live_view(seg, lat, idx, zeroed), ui.pictures(seg, data, subset, lat, idx, zeroed)  # once per server
     captions = {"input": "input", "truth": "ground truth", "before": "prediction, no ablation",
                 "after": "prediction, channels zeroed", "changed": f"changed pixels: {int(q['changed'].sum())}"}
     for col, (name, caption) in zip(st.columns(5), captions.items()):

@@ -29,6 +29,7 @@ from engine.seg.fidelity import Fidelity, TopN
 from engine.seg.lab import DEFAULT_VAL, load_data
 from engine.seg.live import changed_map as changed_map
 from engine.seg.live import overlay as overlay
+from engine.seg.live import pictures as pictures
 from engine.seg.metrics import REGIONS
 from ui.paths import server_path
 from ui.uploads import user_seg_models
