@@ -24,6 +24,7 @@ from engine.models.probe import HEAD_LABELS
 from engine.probe.shipped import paper_accuracy
 from ui import model_sources
 from ui.export import download_buttons
+from ui.jobs import POLL_SECONDS
 from ui.probe import percent, table1_entry, user_probes
 from ui.uploads import user_classifiers
 
@@ -388,8 +389,8 @@ def show_fresh_decode(fresh: FreshDecode, wait: float = 0.0) -> None:
     run, refreshed every second, the recorded table above standing meanwhile."""
     try:
         rows = fresh.job.result(timeout=wait)
-    except Pending:
-        st.fragment(_decoding, run_every=1.0)(fresh)
+    except Pending:  # poll while the job runs; the run that finds it done draws the table and polls no more
+        st.fragment(_decoding, run_every=POLL_SECONDS if not fresh.job.done() else None)(fresh)
         return
     except Exception as err:  # noqa: BLE001  (a network that cannot decode: say why, keep the page)
         st.error(f"The fresh decode failed: {err}")
