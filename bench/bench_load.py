@@ -41,9 +41,25 @@ SLIDER = "N channels zeroed"
 LABS = ("grid-probe", "segmentation-lab", "shift-lab")
 
 
+# The waits below watch the page with a MutationObserver and read textContent (no forced layout), instead of
+# Playwright's polling on every animation frame: with many tabs on the same cores, the polling's own CPU grew with the
+# latency it measured.
+WATCH = """([selector, value, timeout]) => new Promise(resolve => {
+  const read = () => selector ? (document.querySelector(selector) ? 'idle' : null)
+    : [...document.querySelectorAll("[data-testid='stMetric']")].find(m => m.textContent.includes('all mIoU'))
+        ?.querySelector("[data-testid='stMetricValue']")?.textContent.trim();
+  const done = () => { const now = read(); return now != null && now !== value; };
+  if (done()) return resolve(true);
+  const watcher = new MutationObserver(() => { if (done()) { watcher.disconnect(); resolve(true); } });
+  watcher.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+  setTimeout(() => { watcher.disconnect(); resolve(done()); }, timeout);
+})"""
+
+
 async def settle(page: Page) -> None:
     """Wait until the app has finished its run; called once that run has begun (first load, or a metric changed)."""
-    await page.wait_for_selector(APP_IDLE, timeout=TIMEOUT)
+    if not await page.evaluate(WATCH, [APP_IDLE, None, TIMEOUT]):
+        raise PlaywrightTimeout(f"the app did not finish its run within {TIMEOUT / 1000:.0f} s")
 
 
 async def reading(page: Page) -> tuple[int, str]:
@@ -88,13 +104,9 @@ async def run_session(browser, url: str, keys: tuple[str, ...], start_together: 
         start = time.perf_counter()
         await thumb.focus()
         await page.keyboard.press(key)
-        try:  # answered when the metric shows a new value; a move that keeps the value (rare with these jumps) is not timed
-            await page.wait_for_function(
-                "v => [...document.querySelectorAll(\"[data-testid='stMetric']\")].find(m => m.innerText.includes('all mIoU'))"
-                "?.querySelector(\"[data-testid='stMetricValue']\")?.innerText.trim() !== v", arg=before_value, timeout=30_000)
+        # answered when the metric shows a new value; a move that keeps the value (rare with these jumps) is not timed
+        if await page.evaluate(WATCH, [None, before_value, 30_000]):
             latencies.append(time.perf_counter() - start)
-        except PlaywrightTimeout:
-            pass
         await settle(page)
         readings.append(await reading(page))
     await context.close()
