@@ -11,8 +11,10 @@ bf16 or fp32, torch version), so a lookup equals a fresh :func:`engine.seg.lab.a
 """
 from __future__ import annotations
 
+import base64
 import io
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -58,18 +60,34 @@ def build_entry(seg: SegModel, lat: Latents, order: np.ndarray, on_progress=None
     return {"baseline": lab.baseline(seg, lat), "scores": [[scores(c)[r] for r in REGIONS] for c in confs]}
 
 
+def pack_scores(rows: list[list[float]]) -> str:
+    """A column's scores as the table stores them: float64 bytes, zlib-compressed, base64 (bit-exact, a third of JSON)."""
+    return base64.b64encode(zlib.compress(np.asarray(rows, dtype="<f8").tobytes(), 9)).decode()
+
+
+def unpack_scores(text: str) -> list[list[float]]:
+    """The inverse of :func:`pack_scores`: one row of per-region scores per N."""
+    return np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype="<f8").reshape(-1, len(REGIONS)).tolist()
+
+
+def read_table(path: Path = TABLE) -> dict:
+    """A table file with its columns unpacked (empty when absent)."""
+    table = json.loads(path.read_text()) if path.is_file() else {}
+    return {key: {**entry, "scores": unpack_scores(entry["scores"])} for key, entry in table.items()}
+
+
 def add_entry(seg: SegModel, lat: Latents, order: np.ndarray, label: dict, path: Path = TABLE, on_progress=None) -> dict:
     """Compute a top-N column (:func:`build_entry`) and store it in the table file at ``path`` (written atomically)."""
     table = json.loads(path.read_text()) if path.is_file() else {}
-    table[entry_key(seg, lat, order)] = {**label, "arithmetic": arithmetic(seg), **build_entry(seg, lat, order, on_progress)}
+    entry = build_entry(seg, lat, order, on_progress)
+    table[entry_key(seg, lat, order)] = {**label, "arithmetic": arithmetic(seg), **entry, "scores": pack_scores(entry["scores"])}
     save_json(table, path)
     return table
 
 
 def shipped_table() -> dict:
-    """The shipped table, read once per process (empty when absent)."""
-    return CACHE.get_or_compute(f"seg/live-table/{TABLE.stat().st_mtime_ns if TABLE.is_file() else 0}",
-                                lambda: json.loads(TABLE.read_text()) if TABLE.is_file() else {})
+    """The shipped table, read and unpacked once per process (empty when absent)."""
+    return CACHE.get_or_compute(f"seg/live-table/{TABLE.stat().st_mtime_ns if TABLE.is_file() else 0}", read_table)
 
 
 def lookup(seg: SegModel, lat: Latents | StreamedLatents, order: np.ndarray, n: int) -> tuple[dict, dict] | None:

@@ -40,6 +40,22 @@ def test_the_shipped_table_equals_a_fresh_ablation(seg, data):
             assert found == (fresh.baseline, fresh.draws[0].scores)  # to the last bit
 
 
+def test_every_shipped_column_made_here_equals_a_fresh_ablation(seg, data):
+    """Each (model, ranking) column made on this kind of machine, at one position of its own, against a fresh run."""
+    lat = lab.latents(seg, data, "val", lab.live_limit())
+    entries = [e for e in live.shipped_table().values() if e["model"] == "default" and e["arithmetic"] == live.arithmetic(seg)]
+    for i, entry in enumerate(entries):
+        n = 1 + 97 * i % seg.channels
+        found = live.lookup(seg, lat, lab.channel_order(seg, data, entry["ranking"], entry["draw"] or 0, "held-out"), n)
+        fresh = _fresh(seg, data, entry["ranking"], n, draw=entry["draw"] or 0)
+        assert found == (fresh.baseline, fresh.draws[0].scores), entry["ranking"]
+
+
+def test_packed_scores_are_bit_exact():
+    rows = [[0.1 + 1e-17 * i, 1 / 3, 2 / 7, float(i)] for i in range(5)]
+    assert live.unpack_scores(live.pack_scores(rows)) == rows
+
+
 def test_a_position_is_computed_once_and_shared(seg, data):
     args = (seg, data, "val", "magnitude", 0, None, (40, 90), "held-out", lab.live_limit())
     first = live.ablate(*args)
