@@ -34,7 +34,7 @@ def user_seg_models() -> dict[str, SegModel]:
 
 
 def user_classifiers() -> dict[str, UserClassifier]:
-    """Image classifiers (torchvision state dicts) this session loaded, by display name."""
+    """Image classifiers (torchvision or timm state dicts, ONNX) this session loaded, by display name."""
     return st.session_state.setdefault("user_classifiers", {})
 
 
