@@ -45,11 +45,16 @@ def _keep(source: bytes | str, settings: Settings) -> None:
     """Keep a checkpoint that loaded and name it in the URL (an upload by its content hash, a server path as itself):
     a reload or the link loads it again with the same settings."""
     kept = KeptCheckpoints()
-    if isinstance(source, bytes):
-        param, value = KEPT_PARAM, kept.keep(source, settings)
-    else:
-        kept.remember(source, settings)
-        param, value = PATH_PARAM, source
+    try:
+        if isinstance(source, bytes):
+            param, value = KEPT_PARAM, kept.keep(source, settings)
+        else:
+            kept.remember(source, settings)
+            param, value = PATH_PARAM, source
+    except OSError as err:  # a full or read-only disk: the model is loaded, only a reload loses it
+        st.session_state.setdefault("ckpt_log", {})[f"{settings.name} (not kept)"] = (
+            "error", f"{settings.name} is loaded but could not be kept on this server for a reload ({err.strerror}).")
+        return
     named = st.query_params.get_all(param)
     if value not in named:
         st.query_params[param] = [*named, value]

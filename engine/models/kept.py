@@ -51,22 +51,18 @@ class KeptCheckpoints:
     def keep(self, data: bytes, settings: Settings) -> str:
         """Keep an upload that loaded and its settings; its id (the content hash). Older uploads go when over budget."""
         digest = _digest(data)
-        path = self._file(digest)
-        if path is None:
+        if self._touch(digest) is None:
             suffix = Path(settings.name).suffix.lower()
             save_bytes(data, self.root / f"{digest}{suffix if suffix in SUFFIXES else '.pt'}")
-        else:
-            os.utime(path)
         save_json(asdict(settings), self.root / f"{digest}.json")
         self.evict(keep=digest)
         return digest
 
     def upload(self, digest: str) -> tuple[Path, Settings]:
         """A kept upload's file and settings, marked as used now; :class:`KeptGone` when this server does not have it."""
-        path = self._file(digest) if KEPT_ID.match(digest) else None
+        path = self._touch(digest) if KEPT_ID.match(digest) else None
         if path is None:
             raise KeptGone(GONE)
-        os.utime(path)
         return path, self._settings(digest, f"upload {digest[:8]}")
 
     def remember(self, path: str, settings: Settings) -> None:
@@ -95,8 +91,16 @@ class KeptCheckpoints:
             path.with_suffix(".json").unlink(missing_ok=True)
         return [path.stem for path in removed]
 
-    def _file(self, digest: str) -> Path | None:
-        return next((p for s in SUFFIXES if (p := self.root / f"{digest}{s}").is_file()), None)
+    def _touch(self, digest: str) -> Path | None:
+        """The kept file of ``digest`` marked as used now, ``None`` when there is none (or another session just removed it)."""
+        for suffix in SUFFIXES:
+            path = self.root / f"{digest}{suffix}"
+            try:
+                os.utime(path)
+            except FileNotFoundError:
+                continue
+            return path
+        return None
 
     def _settings(self, digest: str, name: str) -> Settings:
         try:

@@ -123,3 +123,14 @@ def test_a_server_path_is_named_in_the_url_and_read_again_only_where_path_boxes_
     (error,) = [e.value for e in refused.sidebar.error]
     assert "big_seg.pth" in error and "takes no folder or file paths" in error
     assert not _registries(refused)["segmentation"]
+
+
+def test_an_upload_that_cannot_be_kept_still_loads_and_says_a_reload_loses_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSLAB_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "uploads").write_text("a file where the folder goes")  # nothing can be written there
+    at = _app()
+    _upload(at, "tiny.onnx", tiny_onnx()[0])
+    assert list(_registries(at)["classifiers"]) == ["tiny.onnx · tiny"] and "ckpt" not in at.query_params
+    (error,) = [e.value for e in at.sidebar.error]
+    assert "tiny.onnx is loaded but could not be kept" in error
