@@ -55,10 +55,24 @@ def _keep(source: bytes | str, settings: Settings) -> None:
         st.session_state.setdefault("ckpt_log", {})[f"{settings.name} (not kept)"] = (
             "error", f"{settings.name} is loaded but could not be kept on this server for a reload ({err.strerror}).")
         return
-    named = st.query_params.get_all(param)
-    if value not in named:
-        st.query_params[param] = [*named, value]
     st.session_state.setdefault("ckpt_seen", set()).add((param, value))
+    _name_in_url(param, value)
+
+
+def _name_in_url(param: str, value: str) -> None:
+    """Name a loaded checkpoint in the URL for the rest of this session."""
+    named = st.session_state.setdefault("ckpt_named", {}).setdefault(param, [])
+    if value not in named:
+        named.append(value)
+    _restore_url()
+
+
+def _restore_url() -> None:
+    """Put back the session's checkpoints that the URL no longer names: moving to another page clears its parameters."""
+    for param, values in st.session_state.get("ckpt_named", {}).items():
+        listed = st.query_params.get_all(param)
+        if missing := [value for value in values if value not in listed]:
+            st.query_params[param] = [*listed, *missing]
 
 
 def _load_kept(seen: set) -> None:
@@ -80,7 +94,8 @@ def _load_kept(seen: set) -> None:
                 name = f"link checkpoint {value[:8]}" if param == KEPT_PARAM else Path(value).name
                 st.session_state.setdefault("ckpt_log", {})[name] = ("error", str(err))
                 continue
-            _load(source, settings)
+            if _load(source, settings):
+                _name_in_url(param, value)
 
 
 def _load(source: bytes | str | Path, settings: Settings) -> bool:
@@ -128,6 +143,7 @@ def render_checkpoint_uploader() -> None:
                              help=path_help("For files above the upload size limit (e.g. a ResNet-101 DeepLabV3). Named "
                                            "in the page's URL too: a reload reads it again.")).strip()
         seen = st.session_state.setdefault("ckpt_seen", set())
+        _restore_url()
         _load_kept(seen)
         for file in files or []:
             if (file.file_id, arch, config) not in seen:

@@ -70,6 +70,9 @@ def test_classifiers_and_segmentation_weights_come_back_after_a_reload_with_thei
     link = at.query_params["ckpt"]
     assert len(link) == 3  # the URL names each upload
     assert {p.suffix for p in (tmp_path / "cache" / "uploads").iterdir()} == {".onnx", ".safetensors", ".pth", ".json"}
+    at.query_params.clear()  # what moving to another page does to the URL
+    at.run()
+    assert at.query_params["ckpt"] == link  # named again: a reload on any page brings them back
 
     reloaded = _app(ckpt=link)  # F5: a new session with the same URL, the uploader empty
     assert not reloaded.exception, reloaded.exception
@@ -116,6 +119,8 @@ def test_a_server_path_is_named_in_the_url_and_read_again_only_where_path_boxes_
     reloaded = _app(ckpt_path=link)
     assert not reloaded.exception and not reloaded.sidebar.error
     assert _registries(reloaded) == kept
+    reloaded.query_params.clear()
+    assert reloaded.run().query_params["ckpt_path"] == link  # a link's checkpoint stays named too
 
     monkeypatch.delenv("POSLAB_DATA_ROOT")  # path boxes off (the test server is not bound to localhost)
     refused = _app(ckpt_path=link)
