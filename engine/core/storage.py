@@ -25,8 +25,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSETS = REPO_ROOT / "assets"
 
 
-
-
 def env_megabytes(name: str, default_mb: float) -> int:
     """A size limit in bytes from the environment variable ``name`` (in MB, fractions allowed), else ``default_mb``."""
     return int(float(os.environ.get(name, default_mb)) * 2**20)

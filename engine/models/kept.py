@@ -92,12 +92,13 @@ class KeptCheckpoints:
         return [path.stem for path in removed]
 
     def _touch(self, digest: str) -> Path | None:
-        """The kept file of ``digest`` marked as used now, ``None`` when there is none (or another session just removed it)."""
+        """The kept file of ``digest`` marked as used now; ``None`` when there is none (another session may just have
+        removed it)."""
         for suffix in SUFFIXES:
             path = self.root / f"{digest}{suffix}"
             try:
                 os.utime(path)
-            except FileNotFoundError:
+            except OSError:  # not there, or no folder to look in
                 continue
             return path
         return None

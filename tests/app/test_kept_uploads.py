@@ -139,3 +139,5 @@ def test_an_upload_that_cannot_be_kept_still_loads_and_says_a_reload_loses_it(tm
     assert list(_registries(at)["classifiers"]) == ["tiny.onnx · tiny"] and "ckpt" not in at.query_params
     (error,) = [e.value for e in at.sidebar.error]
     assert "tiny.onnx is loaded but could not be kept" in error
+    linked = _app(ckpt="0" * 32)  # a link while nothing can be kept: said, not a traceback
+    assert not linked.exception and GONE in linked.sidebar.error[0].value
