@@ -3,21 +3,20 @@
 Uploaded bytes are loaded in memory (``weights_only=True``); files above the upload limit can be given by a path
 inside the data root instead (see ``ui.paths``). The models live in this session's state: probes in ``user_probes``
 (the grid probe and channel code pages list them), image classifiers in ``user_classifiers`` (the channel code page
-lists them), segmentation models in ``user_seg_models`` (the segmentation lab lists them). An uploaded probe (a small
-file) is also kept in the cache folder by its content hash, named in the URL (``?ckpt=<hash>``), so a reload or the
-link brings it back; classifiers and segmentation weights are never written to disk.
+lists them), segmentation models in ``user_seg_models`` (the segmentation lab lists them). Every checkpoint that loads
+is also named in the URL, so a reload or the link loads it again with the same settings into the same registry: an
+upload by its content hash (``?ckpt=<hash>``; the file and its settings are kept on this server within a size budget,
+``engine.models.kept``), a server path as itself (``?ckpt_path=<path>``; read again only where path boxes are on).
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from pathlib import Path
 
 import streamlit as st
 
 from engine.core.paths import PathRefused
-from engine.core.storage import CheckpointError, cache_dir, save_bytes, save_json
+from engine.core.storage import CheckpointError
+from engine.models.kept import BUDGET_ENV, KeptCheckpoints, KeptGone, Settings
 from engine.models.segmentation import ARCHS, CONFIGS, SegModel
 from engine.models.user_classifier import ARCHS as CLASSIFIER_ARCHS
 from engine.models.user_classifier import UserClassifier
@@ -35,65 +34,89 @@ def user_seg_models() -> dict[str, SegModel]:
 
 
 def user_classifiers() -> dict[str, UserClassifier]:
-    """Image classifiers (torchvision state dicts) this session loaded, by display name."""
+    """Image classifiers (torchvision or timm state dicts, ONNX) this session loaded, by display name."""
     return st.session_state.setdefault("user_classifiers", {})
 
 
-KEPT_PARAM = "ckpt"
-KEPT_ID = re.compile(r"^[0-9a-f]{32}$")
+KEPT_PARAM, PATH_PARAM = "ckpt", "ckpt_path"
 
 
-def _kept_path(digest: str) -> Path:
-    return cache_dir() / "uploads" / f"{digest}.pt"
+def _keep(source: bytes | str, settings: Settings) -> None:
+    """Keep a checkpoint that loaded and name it in the URL (an upload by its content hash, a server path as itself):
+    a reload or the link loads it again with the same settings."""
+    kept = KeptCheckpoints()
+    try:
+        if isinstance(source, bytes):
+            param, value = KEPT_PARAM, kept.keep(source, settings)
+        else:
+            kept.remember(source, settings)
+            param, value = PATH_PARAM, source
+    except OSError as err:  # a full or read-only disk: the model is loaded, only a reload loses it
+        st.session_state.setdefault("ckpt_log", {})[f"{settings.name} (not kept)"] = (
+            "error", f"{settings.name} is loaded but could not be kept on this server for a reload ({err.strerror}).")
+        return
+    st.session_state.setdefault("ckpt_seen", set()).add((param, value))
+    _name_in_url(param, value)
 
 
-def _keep_probe(data: bytes, name: str) -> None:
-    """Keep an uploaded probe by its content hash and name it in the URL: a reload or the link loads it again."""
-    digest = hashlib.sha256(data).hexdigest()[:32]
-    save_bytes(data, _kept_path(digest))
-    save_json({"name": name}, _kept_path(digest).with_suffix(".json"))
-    kept = st.query_params.get_all(KEPT_PARAM)
-    if digest not in kept:
-        st.query_params[KEPT_PARAM] = [*kept, digest]
-    st.session_state.setdefault("ckpt_seen", set()).add(("kept", digest))
+def _name_in_url(param: str, value: str) -> None:
+    """Name a loaded checkpoint in the URL for the rest of this session."""
+    named = st.session_state.setdefault("ckpt_named", {}).setdefault(param, [])
+    if value not in named:
+        named.append(value)
+    _restore_url()
+
+
+def _restore_url() -> None:
+    """Put back the session's checkpoints that the URL no longer names: moving to another page clears its parameters."""
+    for param, values in st.session_state.get("ckpt_named", {}).items():
+        listed = st.query_params.get_all(param)
+        if missing := [value for value in values if value not in listed]:
+            st.query_params[param] = [*listed, *missing]
 
 
 def _load_kept(seen: set) -> None:
-    """The probes this URL names (``?ckpt=``), each loaded once per session; a gone or bad one is said once."""
-    for digest in st.query_params.get_all(KEPT_PARAM):
-        if ("kept", digest) in seen:
-            continue
-        seen.add(("kept", digest))
-        path = _kept_path(digest) if KEPT_ID.match(digest) else None
-        if path is None or not path.is_file():
-            st.session_state.setdefault("ckpt_log", {})[f"link checkpoint {digest[:8]}"] = (
-                "error", "This link names an uploaded checkpoint that is not on this server (upload it again).")
-            continue
-        try:
-            name = json.loads(path.with_suffix(".json").read_text())["name"]
-        except (OSError, ValueError, KeyError):
-            name = f"upload {digest[:8]}"
-        _load(path.read_bytes(), name, "auto", "torchvision")
+    """The checkpoints this URL names (``?ckpt=``, ``?ckpt_path=``), each loaded once per session with its kept
+    settings; a gone, refused or bad one is said once."""
+    kept = KeptCheckpoints()
+    for param in (KEPT_PARAM, PATH_PARAM):
+        for value in st.query_params.get_all(param):
+            if (param, value) in seen:
+                continue
+            seen.add((param, value))
+            try:
+                if param == KEPT_PARAM:
+                    source, settings = kept.upload(value)
+                else:
+                    source = server_path(value)
+                    settings = kept.settings_at(source)
+            except (KeptGone, PathRefused) as err:
+                name = f"link checkpoint {value[:8]}" if param == KEPT_PARAM else Path(value).name
+                st.session_state.setdefault("ckpt_log", {})[name] = ("error", str(err))
+                continue
+            if _load(source, settings):
+                _name_in_url(param, value)
 
 
-def _load(source: bytes | str, name: str, arch: str, config: str) -> str | None:
-    """Load a checkpoint into its registry and log how it went; its kind, or ``None`` when it was refused."""
+def _load(source: bytes | str | Path, settings: Settings) -> bool:
+    """Load a checkpoint into its registry and log how it went; whether it loaded."""
     log = st.session_state.setdefault("ckpt_log", {})
     try:
-        loaded = load_user_checkpoint(source, name, arch, config)
+        loaded = load_user_checkpoint(source, settings.name, settings.arch, settings.config)
     except (CheckpointError, ValueError) as err:
-        log[name] = ("error", str(err))
-        return None
+        log[settings.name] = ("error", str(err))
+        return False
     if loaded.kind == "segmentation":
         loaded.model.meta["uploaded"] = True  # its latents stay in memory, never in the disk cache
     registry = {"probe": user_probes, "classifier": user_classifiers, "segmentation": user_seg_models}[loaded.kind]()
-    registry[f"{name} · {loaded.model.config.label if loaded.kind == 'probe' else loaded.model.arch}"] = loaded.model
-    log[name] = ("ok", f"{loaded.kind}: {loaded.label}")
-    return loaded.kind
+    registry[f"{settings.name} · {loaded.model.config.label if loaded.kind == 'probe' else loaded.model.arch}"] = loaded.model
+    log[settings.name] = ("ok", f"{loaded.kind}: {loaded.label}")
+    return True
 
 
 def render_checkpoint_uploader() -> None:
     """Upload probe, classifier or segmentation checkpoints; each is loaded once per (file, settings) and listed with its status."""
+    kept = KeptCheckpoints()
     # A key keeps the expander the same element (open as the user left it) when messages above it come and go.
     with st.sidebar.expander("Your checkpoints", key="ckpt_expander", on_change="rerun"):
         files = st.file_uploader("Checkpoint files (.pt / .pth / .safetensors / .onnx)", accept_multiple_files=True,
@@ -103,7 +126,10 @@ def render_checkpoint_uploader() -> None:
                                       "its architecture below) or an ONNX classifier; or segmentation weights: this "
                                       "app's, or a torchvision DeepLabV3/FCN state dict. State dicts (.pt / .pth / "
                                       ".safetensors) may be plain or under model_state / state_dict / model, module. "
-                                      "prefixes ok. Nothing in a file runs. Kept in memory for this session only.")
+                                      "prefixes ok. Nothing in a file runs. Each file that loads is kept on this server "
+                                      f"(up to {kept.budget_bytes / 2**20:,.0f} MB of uploads in all, {BUDGET_ENV}; the "
+                                      "least recently used go first) and named in the page's URL: a reload or the link "
+                                      "loads it again with the same settings.")
         arch = st.selectbox("Architecture", ["auto", *CLASSIFIER_ARCHS, *ARCHS], key="ckpt_arch",
                             help="auto = told from the weights' keys")
         timm_arch = st.text_input("…or a timm architecture", key="ckpt_timm", placeholder="e.g. resnet18",
@@ -114,24 +140,31 @@ def render_checkpoint_uploader() -> None:
                               help="Weights do not record output stride or ASPP rates. The paper's DeepLabV3-ResNet-50 "
                                    "used stride 16 and rates 6/12/18.")
         path = st.text_input("…or a checkpoint path on the server", key="ckpt_path", disabled=not path_boxes_on(),
-                             help=path_help("For files above the upload size limit (e.g. a ResNet-101 DeepLabV3).")).strip()
+                             help=path_help("For files above the upload size limit (e.g. a ResNet-101 DeepLabV3). Named "
+                                           "in the page's URL too: a reload reads it again.")).strip()
         seen = st.session_state.setdefault("ckpt_seen", set())
+        _restore_url()
         _load_kept(seen)
         for file in files or []:
             if (file.file_id, arch, config) not in seen:
                 seen.add((file.file_id, arch, config))
-                if _load(file.getvalue(), file.name, arch, config) == "probe":
-                    _keep_probe(file.getvalue(), file.name)
+                settings = Settings(file.name, arch, config)
+                if _load(file.getvalue(), settings):
+                    _keep(file.getvalue(), settings)
         if path and (path, arch, config) not in seen:
             seen.add((path, arch, config))
             log = st.session_state.setdefault("ckpt_log", {})
             for earlier in st.session_state.pop("ckpt_path_errors", []):  # one message for the path box: the latest
                 if log.get(earlier, ("ok",))[0] == "error":
                     del log[earlier]
+            settings = Settings(Path(path).name, arch, config)
             try:
-                _load(server_path(path), Path(path).name, arch, config)
+                resolved = server_path(path)
             except PathRefused as err:
-                log[Path(path).name] = ("error", str(err))
+                log[settings.name] = ("error", str(err))
+            else:
+                if _load(resolved, settings):
+                    _keep(resolved, settings)
             st.session_state.ckpt_path_errors = [Path(path).name]
         for name, (status, text) in st.session_state.get("ckpt_log", {}).items():
             if status == "error":

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.progress import Progress, Stopped, StopToken
-from engine.core.storage import cache_dir, save_json, write_csv
+from engine.core.storage import cache_dir, env_megabytes, over_budget, save_json, write_csv
 
 BUDGET_ENV = "POSLAB_RUNS_BUDGET_MB"
 DEFAULT_BUDGET_MB = 500
@@ -142,9 +142,7 @@ class RunStore:
 
     def __init__(self, root: Path | None = None, budget_bytes: int | None = None) -> None:
         self.root = Path(root) if root is not None else cache_dir() / "runs"
-        if budget_bytes is None:
-            budget_bytes = int(float(os.environ.get(BUDGET_ENV, DEFAULT_BUDGET_MB)) * 1024 * 1024)
-        self.budget_bytes = budget_bytes
+        self.budget_bytes = env_megabytes(BUDGET_ENV, DEFAULT_BUDGET_MB) if budget_bytes is None else budget_bytes
         self._lock = threading.Lock()
 
     def create(self, kind: str, title: str, settings: dict[str, Any], command: str, total: int) -> Run:
@@ -206,14 +204,10 @@ class RunStore:
         with self._lock:
             runs, _ = self.list()
             sizes = {run.id: _folder_bytes(run.folder) for run in runs}
-            total = sum(sizes.values())
-            removed = []
-            for run in sorted((r for r in runs if not r.active), key=lambda r: r.updated):
-                if total <= self.budget_bytes:
-                    break
-                shutil.rmtree(run.folder, ignore_errors=True)
-                total -= sizes[run.id]
-                removed.append(run.id)
+            removed = over_budget([(r.id, sizes[r.id], r.updated) for r in runs if not r.active], sum(sizes.values()),
+                                  self.budget_bytes)
+            for run_id in removed:
+                shutil.rmtree(self.root / run_id, ignore_errors=True)
             if removed:
                 evicted = _read_json(self.root / EVICTED, [])
                 save_json((evicted + removed)[-EVICTED_KEPT:], self.root / EVICTED)

@@ -13,9 +13,9 @@ import json
 import lzma
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -25,7 +25,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSETS = REPO_ROOT / "assets"
 
 
-MAX_MODEL_BYTES = int(float(os.environ.get("POSLAB_MAX_MODEL_MB", 1024)) * 2**20)
+def env_megabytes(name: str, default_mb: float) -> int:
+    """A size limit in bytes from the environment variable ``name`` (in MB, fractions allowed), else ``default_mb``."""
+    return int(float(os.environ.get(name, default_mb)) * 2**20)
+
+
+MAX_MODEL_BYTES = env_megabytes("POSLAB_MAX_MODEL_MB", 1024)
 XZ_MAGIC = b"\xfd7zXZ\x00"  # shipped checkpoints are xz-compressed (``pack_checkpoint``); loading detects it
 
 
@@ -49,6 +54,21 @@ def _atomic(path: Path, write) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+Key = TypeVar("Key", bound=Hashable)
+
+
+def over_budget(candidates: Iterable[tuple[Key, int, float]], total: int, budget: int) -> list[Key]:
+    """What to remove, least recently used first, so that ``total`` bytes fit ``budget``: ``candidates`` are the
+    removable items as (key, bytes, last use time); whatever is not a candidate still counts in ``total``."""
+    removed = []
+    for key, size, _ in sorted(candidates, key=lambda c: c[2]):
+        if total <= budget:
+            break
+        removed.append(key)
+        total -= size
+    return removed
 
 
 def save_torch(obj: Any, path: Path) -> Path:
