@@ -160,7 +160,7 @@ def test_cosine_schedule_decays_to_zero_and_milestones_see_an_eval_model():
     model, seen = nn.Linear(4, 2), []
     batch = lambda step: (torch.randn(8, 4), torch.randint(0, 2, (8,)))
 
-    def milestone(step, m):
+    def milestone(step, m, state):
         seen.append((step, m.training))
         return {"eval_accuracy": 50.0}
 
