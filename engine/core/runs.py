@@ -1,8 +1,9 @@
 """The run store: every training and full-set sweep as a folder that outlives the browser tab and the server.
 
 ``cache_dir()/runs/<id>/`` holds ``run.json`` (kind, title, settings, the engine command that remakes it, state,
-step k of n, times, owner process), ``curve.json`` / ``curve.csv`` (the training metrics), ``checkpoint.pt`` (written
-atomically every few steps by the lab) and ``rows.json`` (a sweep's rows). Ids are unguessable
+step k of n, times, owner process, notes), ``curve.json`` / ``curve.csv`` (the training metrics), ``checkpoint.pt``
+(written atomically every few steps by the lab: fp32 weights and the training state a continue picks up, so a continued
+run ends as one never stopped) and ``rows.json`` (a sweep's rows). Ids are unguessable
 (``secrets.token_urlsafe``), so a shared server shows a run only to whoever has its link. A run whose owner process
 is gone while it was queued or running reads as ``interrupted``; it keeps its last checkpoint and can be continued.
 The store keeps within ``$POSLAB_RUNS_BUDGET_MB`` by removing the oldest finished runs first, never an active one.
