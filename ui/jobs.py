@@ -182,6 +182,8 @@ def render_run(run: Run, chart: Callable[[list[dict[str, float]]], None] | None 
     curve = run.curve()
     if chart is not None and curve:
         chart(curve)
+    for line in run.notes:
+        st.caption(line)
     if run.active:
         st.button("Stop", key=f"stop:{run.id}", on_click=stop_run, args=(run.id,), type="secondary")
         return

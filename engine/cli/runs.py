@@ -24,7 +24,10 @@ def _continue(store: RunStore, run_id: str, device: str | None) -> int:
         raise ValueError(f"a {run.kind} run is not continued: start it again (its command: {run.command})")
     print(f"continuing {run.status()}", file=sys.stderr)
     result = run_recorded(store.recorder(run), lambda rec: train_run(rec, device))
-    print(store.get(run_id).status(), file=sys.stderr)
+    run = store.get(run_id)
+    print(run.status(), file=sys.stderr)
+    for line in run.notes:
+        print(f"note: {line}", file=sys.stderr)
     return 0 if result is not None else 1
 
 

@@ -1,8 +1,9 @@
 """The run store: every training and full-set sweep as a folder that outlives the browser tab and the server.
 
 ``cache_dir()/runs/<id>/`` holds ``run.json`` (kind, title, settings, the engine command that remakes it, state,
-step k of n, times, owner process), ``curve.json`` / ``curve.csv`` (the training metrics), ``checkpoint.pt`` (written
-atomically every few steps by the lab) and ``rows.json`` (a sweep's rows). Ids are unguessable
+step k of n, times, owner process, notes), ``curve.json`` / ``curve.csv`` (the training metrics), ``checkpoint.pt``
+(written atomically every few steps by the lab: fp32 weights and the training state a continue picks up, so a continued
+run ends as one never stopped) and ``rows.json`` (a sweep's rows). Ids are unguessable
 (``secrets.token_urlsafe``), so a shared server shows a run only to whoever has its link. A run whose owner process
 is gone while it was queued or running reads as ``interrupted``; it keeps its last checkpoint and can be continued.
 The store keeps within ``$POSLAB_RUNS_BUDGET_MB`` by removing the oldest finished runs first, never an active one.
@@ -23,6 +24,7 @@ from typing import Any
 
 from engine.core.progress import Progress, Stopped, StopToken
 from engine.core.storage import cache_dir, env_megabytes, over_budget, save_json, write_csv
+from engine.core.training import TrainState, read_train_state
 
 BUDGET_ENV = "POSLAB_RUNS_BUDGET_MB"
 DEFAULT_BUDGET_MB = 500
@@ -85,6 +87,7 @@ class Run:
     checkpoint_step: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
     message: str = ""
+    notes: list[str] = field(default_factory=list)  # what a user should know about how the run went (kept over legs)
     error: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
     owner: dict[str, Any] = field(default_factory=this_process)
@@ -254,24 +257,21 @@ class Recorder:
         self.stop = RunStop(token, run.folder / "stop")
         self._curve: list[dict[str, float]] = run.curve()
         self._saved = 0.0
-        self.offset = 0  # steps before this leg (a continued run)
         self._counted = run.total == 0  # a sweep: its reports set the total (images), there are no training steps
         self.closed = False  # set when this process exits: the run is recorded as interrupted and nothing more
 
     def start(self) -> None:
         """Mark the run running in this process (a continued run: a new leg from its checkpoint)."""
         (self.run.folder / "stop").unlink(missing_ok=True)
-        self.offset = self.run.checkpoint_step if self.run.has_checkpoint else 0
-        if self.offset == 0:
-            self._curve = []
-        self._curve = [row for row in self._curve if row.get("step", 0) <= self.offset]
+        kept = self.run.checkpoint_step if self.run.has_checkpoint else 0
+        self._curve = [row for row in self._curve if 0 < row.get("step", 0) <= kept]
         self.run.state, self.run.error, self.run.message, self.run.owner = "running", None, "", this_process()
         self.store.save(self.run)
 
     def on_progress(self, p: Progress) -> None:
         """The engine's progress callback: step, metrics and the curve (saved at most every second)."""
-        if p.message == "training":  # the training loop's reports; others (evaluation, sweeps) only say what it does
-            self.run.step = self.offset + p.done
+        if p.message == "training":  # the training loop's reports (steps counted from the run's start); others
+            self.run.step = p.done  # (evaluation, sweeps) only say what it does
             self._curve.append({"step": self.run.step, **p.metrics})
         elif self._counted:
             self.run.step, self.run.total = p.done, p.total
@@ -280,6 +280,24 @@ class Recorder:
         if now - self._saved >= self.SAVE_EVERY_S or p.done >= p.total:
             self._flush()
             self._saved = now
+
+    def train_state(self) -> TrainState:
+        """Where the run's training picks up: step 0, or the state its checkpoint keeps. A checkpoint written without
+        the optimizer's state continues at its step with a fresh Adam, and the run's notes say so."""
+        run = self.run
+        if not (run.has_checkpoint and 0 < run.checkpoint_step < run.total):
+            return TrainState()
+        state = read_train_state(run.checkpoint)
+        if state is not None:
+            return state
+        self.note(f"Continued from step {run.checkpoint_step:,} with a fresh Adam optimizer: its checkpoint holds no "
+                  "optimizer state, so the weights differ from a run never stopped.")
+        return TrainState(run.checkpoint_step)
+
+    def note(self, text: str) -> None:
+        """Add a line to the run's notes (shown with it), saved now."""
+        self.run.notes.append(text)
+        self._flush()
 
     def checkpointed(self, step: int) -> None:
         """The lab wrote ``checkpoint.pt`` holding ``step`` steps (counted over every leg)."""

@@ -94,6 +94,15 @@ def half_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu() for k, v in module.state_dict().items()}
 
 
+def weight_entries(module: torch.nn.Module, train_state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A checkpoint's weights: fp16 (shipped files stay small); with ``train_state`` (a run to be continued) fp32 and
+    the state beside them, so the continued training starts from exactly these numbers."""
+    if train_state is None:
+        return {"state_dict": half_state_dict(module)}
+    return {"state_dict": {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()},
+            "train_state": train_state}
+
+
 def save_bytes(data: bytes, path: Path) -> Path:
     """Write ``data`` atomically."""
     return _atomic(path, lambda fh: fh.write(data))

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.core.checkpoints import load_state_into
-from engine.core.storage import CheckpointError, half_state_dict, load_torch, save_torch
+from engine.core.storage import CheckpointError, load_torch, save_torch, weight_entries
 from engine.models.resnet import PaperResNet18, canonical_padding
 
 HEADS = ("gapnet", "permutenet", "classifier")
@@ -114,9 +114,10 @@ def build_probe(config: ProbeConfig) -> ProbeNet:
     return ProbeNet(config)
 
 
-def save_probe(model: ProbeNet, path: Path, meta: dict[str, Any]) -> Path:
-    """Write weights (fp16, to keep assets small), config and ``meta`` (command, seed, metrics) atomically."""
-    return save_torch({"format": PROBE_FORMAT, "config": asdict(model.config), "state_dict": half_state_dict(model),
+def save_probe(model: ProbeNet, path: Path, meta: dict[str, Any], train_state: dict[str, Any] | None = None) -> Path:
+    """Write weights (fp16, to keep assets small; fp32 with ``train_state``, a run to be continued), config and
+    ``meta`` (command, seed, metrics) atomically."""
+    return save_torch({"format": PROBE_FORMAT, "config": asdict(model.config), **weight_entries(model, train_state),
                        "meta": meta}, path)
 
 

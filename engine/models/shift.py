@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from engine.core.checkpoints import load_state_into
-from engine.core.storage import CheckpointError, half_state_dict, load_torch, save_torch
+from engine.core.storage import CheckpointError, load_torch, save_torch, weight_entries
 from engine.data.shapes import CLASSES as SHAPE_CLASSES
 from engine.models.blurpool import antialias
 from engine.models.resnet import PaperResNet18, canonical_padding
@@ -88,9 +88,11 @@ class ShiftNet(nn.Module):
         return self.head(self.latent(x))
 
 
-def save_shift_model(model: ShiftNet, path: Path, meta: dict[str, Any]) -> Path:
-    """Write weights (fp16: shipped models stay small), config and ``meta`` atomically."""
-    return save_torch({"format": FORMAT, "config": asdict(model.config), "state_dict": half_state_dict(model), "meta": meta}, path)
+def save_shift_model(model: ShiftNet, path: Path, meta: dict[str, Any], train_state: dict[str, Any] | None = None) -> Path:
+    """Write weights (fp16: shipped models stay small; fp32 with ``train_state``, a run to be continued), config and
+    ``meta`` atomically."""
+    return save_torch({"format": FORMAT, "config": asdict(model.config), **weight_entries(model, train_state),
+                       "meta": meta}, path)
 
 
 def load_shift_model(path: Path | str) -> tuple[ShiftNet, dict[str, Any]]:

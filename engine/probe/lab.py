@@ -20,7 +20,7 @@ from engine.core.results import Row
 from engine.core.runs import Recorder, Run, RunStore, checkpoint_every
 from engine.core.stats import format_rate
 from engine.core.storage import fingerprint
-from engine.core.training import TrainConfig
+from engine.core.training import TrainConfig, TrainState
 from engine.data.grid import denormalize as denormalize
 from engine.data.grid import place_on_grid as place_on_grid
 from engine.data.images import ImageError as ImageError
@@ -73,17 +73,19 @@ def train(config: ProbeConfig, settings: TrainConfig, out: Path | None = None, *
           device: str | None = None, init: Path | str | None = None, eval_samples: int = 2000, eval_every: int = 0,
           curve_samples: int = CURVE_SAMPLES, command: str | None = None, on_progress: ProgressFn | None = None,
           stop: StopToken | None = None, on_checkpoint: Callable[[int], None] | None = None,
-          note: Note = quiet) -> TrainedProbe:
+          note: Note = quiet, resume: TrainState | None = None) -> TrainedProbe:
     """Train one probe (fresh, or continuing ``init``); with ``out``, save it (every ``eval_every`` steps too, with a
     point of its curve on ``curve_samples`` placements, 0: none; ``on_checkpoint(steps so far)`` after each) and
-    evaluate exactly what was saved on ``eval_samples`` fresh placements (0: none)."""
+    evaluate exactly what was saved on ``eval_samples`` fresh placements (0: none). With ``resume`` (a recorded run)
+    ``settings.steps`` counts the whole run, training picks up at ``resume.step`` from ``init`` and every checkpoint
+    on the way keeps the training state: a run continued this way ends as one never stopped."""
     torch_device = pick_device(device)
     source = open_patch_source(data, config.patch)
     start_model, init_meta = load_probe(init) if init else (None, {})
-    steps_before = steps_done(init_meta) if start_model is not None else 0
+    steps_before = steps_done(init_meta) if start_model is not None and resume is None else 0  # resume: fit counts them
     curve: list[dict] = list(init_meta.get("curve", []))  # a continued run's curve goes on from its start's
 
-    def milestone(step: int, model: ProbeNet) -> dict[str, float]:
+    def milestone(step: int, model: ProbeNet, state: TrainState) -> dict[str, float]:
         """Accuracy on fresh placements, and the weights so far saved (a killed long run keeps its progress)."""
         point = {}
         if curve_samples:
@@ -94,14 +96,15 @@ def train(config: ProbeConfig, settings: TrainConfig, out: Path | None = None, *
         if out is not None:
             save_probe(model, out, {"command": command, "steps_total": steps_before + step,
                                     "partial": {"step": step, "of": settings.steps}, "curve": curve,
-                                    **({"init": {"path": str(init), "command": init_meta.get("command")}} if init else {})})
+                                    **({"init": {"path": str(init), "command": init_meta.get("command")}} if init else {})},
+                       None if resume is None else state.as_dict())
             if on_checkpoint is not None:
                 on_checkpoint(steps_before + step)
         return point
 
     start = time.perf_counter()
     model, history = train_probe(config, settings, source, torch_device, on_progress=on_progress, stop=stop,
-                                 init=start_model, milestone=milestone, milestone_every=eval_every)
+                                 init=start_model, milestone=milestone, milestone_every=eval_every, resume=resume)
     seconds = time.perf_counter() - start
     meta: dict = {"command": command, "steps_total": steps_before + settings.steps, "train": settings.as_dict(),
                   "data": source.name, "device": str(torch_device), "train_seconds": round(seconds, 1)}
@@ -148,16 +151,17 @@ def start_run(store: RunStore, config: ProbeConfig, settings: TrainConfig, data:
 
 
 def train_run(recorder: Recorder, device: str | None = None, note: Note = quiet) -> TrainedProbe:
-    """Train the run's probe, or continue it from its last checkpoint to the same total step count: ``checkpoint.pt``
-    every few steps (what a Stop keeps), then the evaluation on the run's ``eval_samples`` fresh placements."""
+    """Train the run's probe, or continue it from its last checkpoint (its optimizer, schedule and data stream where
+    they stopped) to the same total step count: ``checkpoint.pt`` every few steps (what a Stop keeps), then the
+    evaluation on the run's ``eval_samples`` fresh placements."""
     run = recorder.run
     config, settings = ProbeConfig(**run.settings["config"]), TrainConfig(**run.settings["train"])
-    init = run.checkpoint if run.has_checkpoint and 0 < run.checkpoint_step < run.total else None
-    leg = replace(settings, steps=run.total - (run.checkpoint_step if init else 0))
-    result = train(config, leg, run.checkpoint, data=run.settings.get("data"), device=device, init=init,
+    state = recorder.train_state()
+    result = train(config, replace(settings, steps=run.total), run.checkpoint, data=run.settings.get("data"),
+                   device=device, init=run.checkpoint if state.step else None,
                    eval_samples=run.settings.get("eval_samples", 500), eval_every=checkpoint_every(run.total),
                    curve_samples=0, command=run.command, on_progress=recorder.on_progress, stop=recorder.stop,
-                   on_checkpoint=recorder.checkpointed, note=note)
+                   on_checkpoint=recorder.checkpointed, note=note, resume=state)
     recorder.finish({"accuracy": result.meta.get("eval", {}).get("accuracy"),
                      "samples": result.meta.get("eval", {}).get("samples"), "steps_total": result.meta["steps_total"]},
                     rows=[{k: v for k, v in row.items() if k != "path"} for row in result.rows()])  # no server path

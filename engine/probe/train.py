@@ -7,7 +7,7 @@ import torch
 
 from engine.core.device import seed_everything
 from engine.core.progress import ProgressFn, StopToken
-from engine.core.training import MilestoneFn, TrainConfig, fit
+from engine.core.training import MilestoneFn, TrainConfig, TrainState, fit
 from engine.data.grid import hflip_random, place_on_grid, random_cells
 from engine.data.patches import GeneratedShapes, PatchSource
 from engine.models.probe import ProbeConfig, ProbeNet, build_probe
@@ -28,11 +28,13 @@ def make_batch(config: ProbeConfig, source: PatchSource, n: int, seed: int, spli
 def train_probe(config: ProbeConfig, train: TrainConfig, source: PatchSource | None = None,
                 device: torch.device | None = None, on_progress: ProgressFn | None = None,
                 stop: StopToken | None = None, init: ProbeNet | None = None, milestone: MilestoneFn | None = None,
-                milestone_every: int = 0) -> tuple[ProbeNet, list[dict[str, float]]]:
-    """Train a probe network (fresh, or ``init`` trained further in place); fresh random placements every step.
+                milestone_every: int = 0, resume: TrainState | None = None) -> tuple[ProbeNet, list[dict[str, float]]]:
+    """Train a probe network (fresh, or ``init`` trained further in place); fresh random placements every step,
+    seeded by (seed, step).
 
     The object task predicts the data's own classes (e.g. 100 for CIFAR-100), whatever ``config`` says.
-    ``milestone`` (see :func:`engine.core.training.fit`) can evaluate and checkpoint a long run on the way.
+    ``milestone`` (see :func:`engine.core.training.fit`) can evaluate and checkpoint a long run on the way;
+    ``resume``: ``init`` continues its run from that state up to ``train.steps`` in all.
     """
     source = source or GeneratedShapes(config.patch)
     config = replace(config, num_classes=len(source.classes))
@@ -44,7 +46,7 @@ def train_probe(config: ProbeConfig, train: TrainConfig, source: PatchSource | N
         return canvases, targets
 
     history = fit(model, next_batch, train, device=device, on_progress=on_progress, stop=stop,
-                  milestone=milestone, milestone_every=milestone_every)
+                  milestone=milestone, milestone_every=milestone_every, resume=resume)
     return model.cpu().eval(), history
 
 

@@ -15,7 +15,7 @@ import torch
 from engine.core.device import pick_device
 from engine.core.progress import Progress, ProgressFn, StopToken, report
 from engine.core.runs import Recorder, Run, RunStore, checkpoint_every
-from engine.core.training import MilestoneFn, TrainConfig
+from engine.core.training import MilestoneFn, TrainConfig, TrainState
 from engine.data import digits
 from engine.data.named import named_source
 from engine.data.patches import open_patch_source
@@ -48,14 +48,15 @@ class TrainResult:
 def train(config: ShiftConfig, schedule: TrainConfig, data: str | Path | None = None, eval_samples: int = 2000,
           device: torch.device | None = None, on_progress: ProgressFn | None = None,
           stop: StopToken | None = None, init: ShiftNet | None = None, milestone: MilestoneFn | None = None,
-          milestone_every: int = 0) -> TrainResult:
-    """Train a fresh model of ``config.method`` (or ``init`` further) on ``data`` (a name or path; default:
-    ``config.dataset``, with its pool and clutter), then measure Top-1 and Cons.8 on ``eval_samples`` held-out images
-    of the same data. A ``stop`` set during the evaluation is honoured too (the trained model is what it keeps)."""
+          milestone_every: int = 0, resume: TrainState | None = None) -> TrainResult:
+    """Train a fresh model of ``config.method`` (or ``init`` further; with ``resume``, continuing its run from that
+    state up to ``schedule.steps`` in all) on ``data`` (a name or path; default: ``config.dataset``, with its pool and
+    clutter), then measure Top-1 and Cons.8 on ``eval_samples`` held-out images of the same data. A ``stop`` set
+    during the evaluation is honoured too (the trained model is what it keeps)."""
     source = config_source(config) if data is None else open_patch_source(data, config.crop, config.train_images, config.clutter)
     start = time.perf_counter()
     model, history = train_shift(config, schedule, source, device, on_progress=on_progress, stop=stop, init=init,
-                                 milestone=milestone, milestone_every=milestone_every)
+                                 milestone=milestone, milestone_every=milestone_every, resume=resume)
     seconds = time.perf_counter() - start
 
     def evaluating(p: Progress) -> None:
@@ -86,24 +87,24 @@ def start_run(store: RunStore, config: ShiftConfig, schedule: TrainConfig, eval_
 
 
 def train_run(recorder: Recorder, device: str | torch.device | None = None) -> TrainResult:
-    """Train the run's model, or continue it from its last checkpoint to the same total step count (``checkpoint.pt``
-    every few steps: what a Stop keeps), then measure it; the result's evaluation is kept in ``run.json``."""
+    """Train the run's model, or continue it from its last checkpoint (its optimizer, schedule and data stream where
+    they stopped) to the same total step count (``checkpoint.pt`` every few steps: what a Stop keeps), then measure
+    it; the result's evaluation is kept in ``run.json``."""
     run = recorder.run
     config, schedule = ShiftConfig(**run.settings["config"]), TrainConfig(**run.settings["train"])
-    resume = run.has_checkpoint and 0 < run.checkpoint_step < run.total
-    init = load_shift_model(run.checkpoint)[0] if resume else None
-    before = run.checkpoint_step if resume else 0
+    state = recorder.train_state()
+    init = load_shift_model(run.checkpoint)[0] if state.step else None
     torch_device = pick_device(device) if not isinstance(device, torch.device) else device
 
-    def checkpoint(step: int, model: ShiftNet) -> dict[str, float]:
-        save_shift_model(model, run.checkpoint, {"command": run.command, "steps_total": before + step,
-                                                 "partial": {"step": before + step, "of": run.total}})
-        recorder.checkpointed(before + step)
+    def checkpoint(step: int, model: ShiftNet, now: TrainState) -> dict[str, float]:
+        save_shift_model(model, run.checkpoint, {"command": run.command, "steps_total": step,
+                                                 "partial": {"step": step, "of": run.total}}, now.as_dict())
+        recorder.checkpointed(step)
         return {}
 
-    result = train(config, replace(schedule, steps=run.total - before), eval_samples=run.settings.get("eval_samples", 500),
+    result = train(config, replace(schedule, steps=run.total), eval_samples=run.settings.get("eval_samples", 500),
                    device=torch_device, on_progress=recorder.on_progress, stop=recorder.stop, init=init,
-                   milestone=checkpoint, milestone_every=checkpoint_every(run.total))
+                   milestone=checkpoint, milestone_every=checkpoint_every(run.total), resume=state)
     save_shift_model(result.model, run.checkpoint, {"command": run.command, "steps_total": run.total,
                                                     "train": schedule.as_dict(), "data": result.data,
                                                     "eval": result.evaluation.as_dict()})

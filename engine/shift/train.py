@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from engine.core.progress import ProgressFn, StopToken
-from engine.core.training import MilestoneFn, TrainConfig, cross_entropy_loss, fit
+from engine.core.training import MilestoneFn, TrainConfig, TrainState, cross_entropy_loss, fit
 from engine.data.grid import hflip_random, normalize
 from engine.data.patches import PatchSource, TensorSource, open_patch_source
 from engine.models.shift import ShiftConfig, ShiftNet
@@ -40,9 +40,10 @@ def train_batch(source: PatchSource, config: ShiftConfig, n: int, seed: int) -> 
 def train_shift(config: ShiftConfig, train: TrainConfig, source: PatchSource | None = None,
                 device: torch.device | None = None, on_progress: ProgressFn | None = None,
                 stop: StopToken | None = None, init: ShiftNet | None = None, milestone: MilestoneFn | None = None,
-                milestone_every: int = 0) -> tuple[ShiftNet, list[dict[str, float]]]:
+                milestone_every: int = 0, resume: TrainState | None = None) -> tuple[ShiftNet, list[dict[str, float]]]:
     """Train a fresh model of ``config.method`` (or ``init`` further, in place); fresh images every step, seeded by
-    (seed, step); ``milestone`` (see :func:`engine.core.training.fit`) can checkpoint it on the way."""
+    (seed, step); ``milestone`` (see :func:`engine.core.training.fit`) can checkpoint it on the way; ``resume``:
+    ``init`` continues its run from that state up to ``train.steps`` in all."""
     source = config_source(config) if source is None else source
     config = config.with_(classes=tuple(source.classes), data=source.name, dataset=dataset_key(source))
     if isinstance(source, TensorSource):  # a real data set: its training split is the pool
@@ -57,5 +58,5 @@ def train_shift(config: ShiftConfig, train: TrainConfig, source: PatchSource | N
         return train_batch(source, config, train.batch, train.seed * 1_000_003 + step)
 
     history = fit(model, next_batch, train, loss_fn, device=device, on_progress=on_progress, stop=stop,
-                  milestone=milestone, milestone_every=milestone_every)
+                  milestone=milestone, milestone_every=milestone_every, resume=resume)
     return model.cpu().eval(), history

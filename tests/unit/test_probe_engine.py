@@ -160,7 +160,7 @@ def test_cosine_schedule_decays_to_zero_and_milestones_see_an_eval_model():
     model, seen = nn.Linear(4, 2), []
     batch = lambda step: (torch.randn(8, 4), torch.randint(0, 2, (8,)))
 
-    def milestone(step, m):
+    def milestone(step, m, state):
         seen.append((step, m.training))
         return {"eval_accuracy": 50.0}
 
@@ -171,6 +171,31 @@ def test_cosine_schedule_decays_to_zero_and_milestones_see_an_eval_model():
     assert [r["eval_accuracy"] for r in history if "eval_accuracy" in r] == [50.0] * 3
     with pytest.raises(ValueError, match="unknown schedule"):
         TrainConfig(schedule="step")
+
+
+def test_fit_resumed_from_a_milestones_state_ends_as_an_unbroken_fit():
+    import copy
+
+    from engine.core.training import TrainState, fit
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Dropout(0.5), nn.LazyLinear(2))
+    model(torch.randn(2, 3, 6, 6))  # materialise the lazy layer
+    batch = lambda step: (torch.randn(8, 3, 6, 6, generator=torch.Generator().manual_seed(step)), torch.arange(8) % 2)
+    config = TrainConfig(steps=7, lr=0.05, schedule="cosine", bf16=False, channels_last=False, report_every=3)
+    kept = {}
+
+    def keep(step, m, state):  # what a run checkpoint holds at step 4: the weights and the training state
+        if step == 4:
+            kept.update(model=copy.deepcopy(m), state=TrainState.from_dict(state.as_dict()))
+        return {}
+
+    unbroken = fit(copy.deepcopy(model), batch, config, device=torch.device("cpu"), milestone=keep, milestone_every=2)
+    resumed_model = kept["model"]
+    resumed = fit(resumed_model, batch, config, device=torch.device("cpu"), resume=kept["state"])
+    trained = fit(model, batch, config, device=torch.device("cpu"))  # the same run again, never stopped
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), resumed_model.state_dict().values()))
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows if "loss" in r]
+    assert strip(resumed) == strip(unbroken)[1:] == strip(trained)[1:] and [r["step"] for r in resumed] == [6, 7]
 
 
 def test_table1_measures_a_checkpoint_folder_and_fills_the_rest_from_recorded_rows(tmp_path):

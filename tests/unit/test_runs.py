@@ -1,5 +1,6 @@
 """The run store: atomic records, unguessable ids, the size budget's eviction order, damaged folders, interrupted runs,
-and a stopped probe run continued to its total step count (the page's and the CLI's path alike)."""
+and a stopped probe run continued to its total step count (the page's and the CLI's path alike), ending exactly as a
+run never stopped (probe and shift), or with a fresh optimizer from a checkpoint written without its state."""
 from __future__ import annotations
 
 import json
@@ -9,12 +10,16 @@ import sys
 import time
 
 import pytest
+import torch
 
 from engine.core.progress import Progress
-from engine.core.runs import ID_PATTERN, RunError, RunStore, new_run_id, run_recorded
+from engine.core.runs import ID_PATTERN, Recorder, RunError, RunStore, new_run_id, run_recorded
+from engine.core.storage import load_torch
 from engine.core.training import TrainConfig
-from engine.models.probe import ProbeConfig, load_probe
+from engine.models.probe import ProbeConfig, load_probe, save_probe
+from engine.models.shift import ShiftConfig
 from engine.probe import lab
+from engine.shift import lab as shift_lab
 
 
 def test_ids_are_unguessable_and_only_ids_name_folders(tmp_path):
@@ -121,3 +126,86 @@ def test_a_stopped_probe_run_keeps_its_checkpoint_and_continues_to_the_same_tota
     assert done.result["accuracy"] == result.meta["eval"]["accuracy"] and done.rows()[0]["steps_total"] == 20
     assert "--run" in done.command and "--steps 20" in done.command
     assert [row["step"] for row in done.curve()] == [5, 10, 15, 20]  # the curve goes on from the checkpoint's step
+
+
+def _leg(store: RunStore, run_id: str, train_run, stop_at: int | None = None):
+    """One leg of a run (start or continue), stopped by a progress callback once it reports step ``stop_at``."""
+    rec: Recorder = store.recorder(store.get(run_id))
+    if stop_at is not None:
+        record = rec.on_progress
+
+        def stop_there(p: Progress) -> None:
+            record(p)
+            if p.message == "training" and p.done >= stop_at:
+                rec.stop.stop()
+
+        rec.on_progress = stop_there
+    return run_recorded(rec, lambda r: train_run(r, "cpu"))
+
+
+def _equal(a: dict, b: dict) -> bool:
+    """Nested state dicts equal to the bit (tensors by torch.equal, all else by ==)."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(_equal, a, b))
+    return a == b
+
+
+# PermuteNet (a fresh shuffle every step), a cosine rate and reports every 3 steps (checkpoints every 5): all of it
+# must go on where it stopped. fp32 (no bf16) so the comparison can be exact.
+PROBE = ProbeConfig(head="permutenet", task="location", grid=2, width=0.125, patch=16)
+PROBE_TRAIN = TrainConfig(steps=20, batch=8, report_every=3, schedule="cosine", bf16=False)
+
+
+def test_a_probe_run_stopped_and_continued_ends_as_one_never_stopped(tmp_path):
+    store = RunStore(tmp_path)
+    unbroken, broken = (lab.start_run(store, PROBE, PROBE_TRAIN, eval_samples=20).id for _ in range(2))
+    _leg(store, unbroken, lab.train_run, stop_at=15)
+    _leg(store, broken, lab.train_run, stop_at=10)
+    assert store.get(broken).checkpoint_step == 10
+    _leg(store, broken, lab.train_run, stop_at=15)  # continued from step 10 and stopped again at 15: the fp32 state
+    a, b = load_torch(store.get(unbroken).checkpoint), load_torch(store.get(broken).checkpoint)
+    assert a["train_state"]["step"] == b["train_state"]["step"] == 15
+    assert a["state_dict"]["head.weight"].dtype == torch.float32 and a["train_state"]["optimizer"]["state"]
+    assert _equal(a["state_dict"], b["state_dict"]) and _equal(a["train_state"], b["train_state"])
+
+    results = [_leg(store, run_id, lab.train_run) for run_id in (unbroken, broken)]
+    done_a, done_b = store.get(unbroken), store.get(broken)
+    assert done_a.state == done_b.state == "done" and done_b.notes == []
+    assert _equal(load_torch(done_a.checkpoint)["state_dict"], load_torch(done_b.checkpoint)["state_dict"])
+    assert [row["step"] for row in done_b.curve()] == [3, 6, 9, 12, 15, 18, 20]
+    assert done_a.curve() == done_b.curve()  # the windows that straddle a stop (12, 15) included
+    assert results[0].meta["eval"] == results[1].meta["eval"] and results[1].meta["steps_total"] == 20
+
+
+def test_a_shift_run_stopped_and_continued_ends_as_one_never_stopped(tmp_path):
+    store = RunStore(tmp_path)
+    config = ShiftConfig(method="augshift", width=0.125, train_images=64)  # two random crops of each image per step
+    schedule = TrainConfig(steps=12, batch=8, report_every=4, schedule="cosine", bf16=False)
+    unbroken, broken = (shift_lab.start_run(store, config, schedule, eval_samples=20).id for _ in range(2))
+    first = _leg(store, unbroken, shift_lab.train_run)
+    assert _leg(store, broken, shift_lab.train_run, stop_at=6) is None
+    assert store.get(broken).state == "stopped" and store.get(broken).checkpoint_step == 5
+    second = _leg(store, broken, shift_lab.train_run)
+    assert _equal(first.model.state_dict(), second.model.state_dict())  # the trained weights, in fp32
+    assert first.evaluation.as_dict() == second.evaluation.as_dict()
+    assert store.get(unbroken).curve() == store.get(broken).curve()
+    assert [row["step"] for row in store.get(broken).curve()] == [4, 8, 12]
+
+
+def test_a_checkpoint_without_optimizer_state_continues_with_a_fresh_adam_and_says_so(tmp_path):
+    store = RunStore(tmp_path)
+    run_id = lab.start_run(store, PROBE, PROBE_TRAIN, eval_samples=20).id
+    _leg(store, run_id, lab.train_run, stop_at=10)
+    run = store.get(run_id)
+    model, meta = load_probe(run.checkpoint)
+    save_probe(model, run.checkpoint, meta)  # as runs wrote it before they kept the training state: fp16, no state
+    assert "train_state" not in load_torch(run.checkpoint)
+    _leg(store, run_id, lab.train_run)
+    done = store.get(run_id)
+    assert done.state == "done" and done.step == done.checkpoint_step == 20 and done.result["steps_total"] == 20
+    assert len(done.notes) == 1 and "fresh Adam" in done.notes[0] and "step 10" in done.notes[0]
+    assert [row["step"] for row in done.curve()] == [3, 6, 9, 12, 15, 18, 20]
