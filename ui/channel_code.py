@@ -36,7 +36,8 @@ YOURS = "yours: "
 DEMO_NETS = dict(zip(lab.DEMO_NETS, ("Location GAPNet (trained in order)", "Object PermuteNet (trained shuffled)",
                                     "Object GAPNet (trained in order)")))  # the demo's networks and their titles
 FRESH_WAIT = 0.3  # seconds a click waits for its fresh result before showing its progress instead
-FRESH = KeptJobs("channel_code/fresh")  # every session's fresh decodes and 2 x 2s by settings: one computes at a time
+DECODES = KeptJobs("channel_code/fresh/decode")  # every session's fresh decodes by settings, one computing at a time
+SHUFFLES = KeptJobs("channel_code/fresh/shuffle")  # and fresh 2 x 2s (longer jobs), beside the decodes
 DECODE_PARAM, SHUFFLE_PARAM = "fresh_decode", "fresh_shuffle"  # URL parameters naming the fresh results shown
 FRESH_TRAIN, FRESH_TEST = 600, 300  # vectors a fresh decode's probes train and test on
 SEEDS = 10_000  # a fresh sample's seed is drawn from range(SEEDS)
@@ -455,14 +456,14 @@ def start_fresh_decode(key: str, grid: int, layer: str, seed: int) -> None:
     server or, unless an upload's, in the cache folder); its settings go into the URL."""
     fresh, user = FreshDecode(key, grid, layer, FRESH_TRAIN, FRESH_TEST, seed), _user(key)
     name, persist = _decode_job(fresh, user)
-    FRESH.start(name, lambda: fresh_decode(key, grid, layer, fresh.train, fresh.test, seed, user), asdict(fresh), persist)
+    DECODES.start(name, lambda: fresh_decode(key, grid, layer, fresh.train, fresh.test, seed, user), asdict(fresh), persist)
     st.query_params[DECODE_PARAM] = fresh.param
 
 
 def start_fresh_shuffle(samples: int, seed: int) -> None:
     """:func:`fresh_shuffle` started on the worker thread (or found); its settings go into the URL."""
     fresh = FreshShuffle(samples, seed)
-    FRESH.start(_shuffle_job(fresh), lambda: fresh_shuffle(samples, seed), asdict(fresh))
+    SHUFFLES.start(_shuffle_job(fresh), lambda: fresh_shuffle(samples, seed), asdict(fresh))
     st.query_params[SHUFFLE_PARAM] = fresh.param
 
 
@@ -475,7 +476,7 @@ def show_fresh_decode(key: str, grid: int, layer: str, wait: float = 0.0) -> Non
         st.caption(f"ℹ️ This link's fresh decode (`{DECODE_PARAM}={cut(text)}`) was not understood; decode again.")
     if fresh is None or (fresh.key, fresh.grid, fresh.layer) != (key, grid, layer):  # shown for its own settings only
         return
-    job = FRESH.find(*_decode_job(fresh, _user(key)))
+    job = DECODES.find(*_decode_job(fresh, _user(key)))
     if job is None:
         st.caption(f"ℹ️ The fresh decode this link names (seed {fresh.seed}) is not kept on this server; decode again.")
         return
@@ -500,7 +501,7 @@ def fresh_shuffle_rows(wait: float = 0.0) -> tuple[list[dict] | None, int | None
         st.caption(f"ℹ️ This link's fresh 2 x 2 (`{SHUFFLE_PARAM}={cut(text)}`) was not understood; evaluate again.")
     if fresh is None:
         return None, None
-    job = FRESH.find(_shuffle_job(fresh))
+    job = SHUFFLES.find(_shuffle_job(fresh))
     if job is None:
         st.caption(f"ℹ️ The fresh 2 x 2 this link names (seed {fresh.seed}) is not kept on this server; evaluate again.")
         return None, None

@@ -99,7 +99,13 @@ def test_exports_name_their_units():
 def fresh_kept(tmp_path, monkeypatch):
     """An empty registry of fresh results and an empty cache folder: what a newly started server finds."""
     monkeypatch.setenv("POSLAB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(cc, "FRESH", KeptJobs("channel_code/fresh"))
+    _restart(monkeypatch)
+
+
+def _restart(monkeypatch) -> None:
+    """Empty registries of fresh results, as a new server process has."""
+    monkeypatch.setattr(cc, "DECODES", KeptJobs("channel_code/fresh/decode"))
+    monkeypatch.setattr(cc, "SHUFFLES", KeptJobs("channel_code/fresh/shuffle"))
 
 
 def _counted(monkeypatch, release: threading.Event | None = None) -> list[str]:
@@ -165,7 +171,7 @@ def test_fresh_results_come_back_on_a_reload_a_link_and_a_restarted_server(fresh
 
     for restarted in (False, True):
         if restarted:  # a new server process: nothing in memory, the rows in the cache folder
-            monkeypatch.setattr(cc, "FRESH", KeptJobs("channel_code/fresh"))
+            _restart(monkeypatch)
         again = _reloaded(at)
         assert not again.exception and calls == ["decode", "shuffle"]  # not computed again
         assert len(again.dataframe) == len(shown) and all(a.equals(b) for a, b in zip(shown, (d.value for d in again.dataframe)))
@@ -201,6 +207,9 @@ def test_a_link_to_a_fresh_result_this_server_does_not_keep_says_so(fresh_kept):
     notes = " ".join(c.value for c in at.caption)
     assert "The fresh decode this link names (seed 17) is not kept on this server" in notes
     assert "This link's fresh 2 x 2 (`fresh_shuffle=200/x`) was not understood" in notes
+    for fresh in (cc.FreshDecode("probe/location-gapnet", 7, "layer3", 600, 300, 0), cc.FreshDecode("yours: a/b · c", 5, "stem", 1, 2, 3)):
+        assert cc.FreshDecode.parse(fresh.param) == fresh  # a network's name may hold slashes
+    assert cc.FreshDecode.parse("3/layer9/600/300/1/untrained") is None and cc.FreshDecode.parse("3/layer4/600/300/-1/x") is None
 
 
 def test_a_slow_fresh_decode_answers_at_once_shows_its_progress_then_its_table(fresh_kept, monkeypatch):
