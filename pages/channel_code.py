@@ -136,7 +136,8 @@ if shuffle_rows:
     if fresh_seed is None:
         st.caption("Recorded with `python -m engine shuffle --samples 1000 --json assets/channel_code/shuffle.json`.")
     else:
-        st.caption(f"A fresh sample: seed {fresh_seed} (a reload or this page's link shows it again).")
+        st.caption(f"A fresh sample: seed {fresh_seed} (a reload or this page's link shows it again). Remake it with "
+                   f"`python -m engine shuffle --samples {shuffle_rows[0]['samples']} --seed {fresh_seed}`.")
     if cc.recorded("shuffle"):
         table1 = shipped_table1()
         st.markdown("Each net tested as it was trained, beside the paper's Table 1 (zero padding):")

@@ -489,7 +489,16 @@ def show_fresh_decode(key: str, grid: int, layer: str, wait: float = 0.0) -> Non
             st.dataframe(decode_frame(rows), hide_index=True, key="cc_decode_fresh")
             download_buttons(decode_export(rows), "decode-fresh", as_json=rows)
             st.caption(f"A fresh sample: seed {fresh.seed}, {fresh.train:,} training and {fresh.test:,} test vectors "
-                       "(a reload or this page's link shows it again).")
+                       "(a reload or this page's link shows it again)." + _decode_command(fresh))
+
+
+def _decode_command(fresh: FreshDecode) -> str:
+    """The CLI command that remakes a fresh decode of a shipped or outside network (an upload's names no file: none)."""
+    if fresh.key.startswith(YOURS):
+        return ""
+    net = f"--model {fresh.key}" if fresh.key in model_sources.sources() else f"--nets {fresh.key}"
+    return (f" Remake it with `python -m engine decode --grids {fresh.grid} --layers {fresh.layer} {net} "
+            f"--train {fresh.train} --test {fresh.test} --seed {fresh.seed}`.")
 
 
 def fresh_shuffle_rows(wait: float = 0.0) -> tuple[list[dict] | None, int | None]:

@@ -167,6 +167,9 @@ def test_fresh_results_come_back_on_a_reload_a_link_and_a_restarted_server(fresh
     shown = [d.value for d in at.dataframe]
     fresh_captions = [c.value for c in at.caption if c.value.startswith("A fresh sample")]
     assert len(fresh_captions) == 2 and f"seed {decode_seed}," in fresh_captions[0]
+    assert (f"`python -m engine decode --grids 3 --layers layer4 --nets object-classifier --train 600 --test 300 "
+            f"--seed {decode_seed}`") in fresh_captions[0]  # the command that remakes it
+    assert f"`python -m engine shuffle --samples 200 --seed {cc.FreshShuffle.parse(at.query_params[cc.SHUFFLE_PARAM]).seed}`" in fresh_captions[1]
     assert any(c.value.startswith("Accuracy (%) on 200 test placements") for c in at.caption)  # the fresh 2 x 2's
 
     for restarted in (False, True):
