@@ -5,7 +5,8 @@ A server is started on 127.0.0.1 with ``POSLAB_CACHE`` set to a new empty folder
 run helps. Each page is opened in a fresh tab and timed until its first chart is visible (Home has no chart: until
 its first run has finished). Then, on the Channel code page: the grid 3 -> 5 -> 7, a network switch at 7x7 and a
 fresh decode, each timed until the page's run has finished; the fresh decode computes on the server's worker thread,
-so it is also timed until its table shows.
+so it is also timed until its table shows. Last, reloads: the finished fresh decode's table shown again, and a second
+fresh decode reloaded while it computes, timed from its click until its table shows.
 
     python bench/bench_cold.py [--json out.json] [--baseline earlier.json]
 
@@ -93,8 +94,29 @@ def measure(url: str, browser) -> dict[str, float]:
         out["Channel code fresh decode table shown (7x7)"] = time.perf_counter() - start
         print(f"Channel code fresh decode table shown (7x7): {out['Channel code fresh decode table shown (7x7)']:.2f} s",
               flush=True)
+        out.update(reloads(page))
         assert page.locator("[data-testid='stException']").count() == 0, "an exception on the Channel code page"
         context.close()
+    return out
+
+
+def reloads(page: Page) -> dict[str, float]:
+    """A reload (F5) after the fresh decode: seconds until its table shows again (its URL names it; nothing is
+    computed again). Then a second fresh decode reloaded at once: seconds from the click until its table shows."""
+    out = {}
+    start = time.perf_counter()
+    page.reload()
+    page.wait_for_selector(FRESH_TABLE, timeout=TIMEOUT)
+    out["Channel code reload: fresh decode table shown again (7x7)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    page.get_by_role("button", name="Decode on a fresh sample").click()
+    page.get_by_text("Decoding on a fresh sample").wait_for(timeout=TIMEOUT)
+    page.reload()  # while it computes: the reloaded page reattaches to the job
+    page.get_by_text("Decoding on a fresh sample").wait_for(timeout=TIMEOUT)
+    page.wait_for_selector(FRESH_TABLE, timeout=TIMEOUT)
+    out["Channel code fresh decode reloaded while computing: table shown (7x7)"] = time.perf_counter() - start
+    for item, seconds in out.items():
+        print(f"{item}: {seconds:.2f} s", flush=True)
     return out
 
 

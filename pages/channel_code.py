@@ -103,10 +103,8 @@ else:
     st.info("No recorded decode table yet: `python -m engine decode --json assets/channel_code/decode.json`.")
 clicked = st.button(f"Decode on a fresh sample ({key}, {grid}x{grid}, {layer})", key="cc_decode_run")
 if clicked:
-    st.session_state.cc_fresh_decode = cc.start_fresh_decode(key, grid, layer, 600, 300, random.randrange(10_000))
-fresh_decode = st.session_state.get("cc_fresh_decode")
-if fresh_decode and fresh_decode.settings == (key, grid, layer):  # kept through other clicks, for its own settings
-    cc.show_fresh_decode(fresh_decode, cc.FRESH_WAIT if clicked else 0.0)
+    cc.start_fresh_decode(key, grid, layer, random.randrange(cc.SEEDS))
+cc.show_fresh_decode(key, grid, layer, cc.FRESH_WAIT if clicked else 0.0)  # the URL's, through reloads and links
 
 # ------------------------------------------------------------------ shuffle 2 x 2
 st.header("Shuffle at inference: the 2 x 2")
@@ -114,18 +112,18 @@ st.markdown("GAPNet (trained in order) and PermuteNet (trained with a fresh chan
             "tested with its latent channels in order or shuffled. **per_call**: a fresh permutation per batch. "
             "**fixed**: one permutation; its \"trained with shuffle\" net is GAPNet with its head's inputs relabeled by "
             "that permutation, exactly what training with a fixed permutation yields. 3x3 grid, test patches.")
-needed = [f"probe/{task}-{head}" for task in ("location", "object") for head in ("gapnet", "permutenet")]
-absent = cc.missing(needed)
-shuffle_rows, fresh = cc.recorded("shuffle"), False
+absent = cc.missing(cc.SHUFFLE_NETS)
+shuffle_rows, fresh_seed = cc.recorded("shuffle"), None
 if absent:
     st.info(f"Waiting for the grid-probe checkpoints {', '.join(absent)} (assets/probe) for a fresh run.")
 else:
     samples_col, run_col = st.columns([1, 2])
     samples = samples_col.select_slider("Samples for a fresh run", [200, 500, 1000], 200, key="cc_shuffle_samples")
-    if run_col.button("Evaluate on a fresh sample", key="cc_shuffle_run"):
-        st.session_state.cc_fresh_shuffle = cc.fresh_shuffle(samples)
-    if st.session_state.get("cc_fresh_shuffle"):  # the fresh 2 x 2 stays until the next fresh run
-        shuffle_rows, fresh = st.session_state.cc_fresh_shuffle, True
+    if shuffle_clicked := run_col.button("Evaluate on a fresh sample", key="cc_shuffle_run"):
+        cc.start_fresh_shuffle(samples, random.randrange(cc.SEEDS))
+    fresh_rows, seed = cc.fresh_shuffle_rows(cc.FRESH_WAIT if shuffle_clicked else 0.0)  # the URL's, until the next run
+    if fresh_rows:
+        shuffle_rows, fresh_seed = fresh_rows, seed
 if shuffle_rows:
     columns = st.columns(2)
     for i, ((task, kind), table) in enumerate(cc.shuffle_frames(shuffle_rows).items()):
@@ -135,8 +133,11 @@ if shuffle_rows:
     st.caption(f"Accuracy (%) on {shuffle_rows[0]['samples']:,} test placements per cell, 95% Wilson interval in "
                "brackets (over images; a per-call shuffle's score also varies with the permutations drawn). "
                + cc.head_note(shuffle_rows))
-    if not fresh:
+    if fresh_seed is None:
         st.caption("Recorded with `python -m engine shuffle --samples 1000 --json assets/channel_code/shuffle.json`.")
+    else:
+        st.caption(f"A fresh sample: seed {fresh_seed} (a reload or this page's link shows it again). Remake it with "
+                   f"`python -m engine shuffle --samples {shuffle_rows[0]['samples']} --seed {fresh_seed}`.")
     if cc.recorded("shuffle"):
         table1 = shipped_table1()
         st.markdown("Each net tested as it was trained, beside the paper's Table 1 (zero padding):")

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+import weakref
+from collections.abc import Callable
 from concurrent.futures import TimeoutError as Pending
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -17,13 +18,16 @@ from engine.channel import lab
 from engine.channel.code_map import ChannelMap
 from engine.channel.decode import READOUTS
 from engine.channel.features import LAYERS, Probed
-from engine.channel.nets import CHANNEL_ASSETS, net_path
+from engine.channel.nets import CHANNEL_ASSETS, net_path, net_version
+from engine.core.cache import model_key
+from engine.core.kept import Job, KeptJobs
 from engine.core.stats import format_pct, pct_interval
+from engine.core.storage import fingerprint
 from engine.data.grid import denormalize
 from engine.models.probe import HEAD_LABELS
 from engine.probe.shipped import paper_accuracy
 from ui import model_sources
-from ui.export import download_buttons
+from ui.export import cut, download_buttons
 from ui.jobs import POLL_SECONDS
 from ui.probe import percent, table1_entry, user_probes
 from ui.uploads import user_classifiers
@@ -31,8 +35,14 @@ from ui.uploads import user_classifiers
 YOURS = "yours: "
 DEMO_NETS = dict(zip(lab.DEMO_NETS, ("Location GAPNet (trained in order)", "Object PermuteNet (trained shuffled)",
                                     "Object GAPNet (trained in order)")))  # the demo's networks and their titles
-FRESH_WAIT = 0.3  # seconds a click waits for its fresh decode before showing its progress instead
-_FRESH_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="poslab-fresh-decode")  # one decode at a time
+FRESH_WAIT = 0.3  # seconds a click waits for its fresh result before showing its progress instead
+DECODES = KeptJobs("channel_code/fresh/decode")  # every session's fresh decodes by settings, one computing at a time
+SHUFFLES = KeptJobs("channel_code/fresh/shuffle")  # and fresh 2 x 2s (longer jobs), beside the decodes
+DECODE_PARAM, SHUFFLE_PARAM = "fresh_decode", "fresh_shuffle"  # URL parameters naming the fresh results shown
+FRESH_TRAIN, FRESH_TEST = 600, 300  # vectors a fresh decode's probes train and test on
+SEEDS = 10_000  # a fresh sample's seed is drawn from range(SEEDS)
+SHUFFLE_NETS = [f"probe/{task}-{head}" for task in ("location", "object") for head in ("gapnet", "permutenet")]
+_WEIGHTS: weakref.WeakKeyDictionary[Probed, str] = weakref.WeakKeyDictionary()  # fingerprints of non-shipped networks
 TABLE1_SAMPLES = 2000  # `python -m engine table1 --eval-samples` default, for rows that do not record their n
 
 
@@ -368,51 +378,165 @@ def fresh_decode(key: str, grid: int, layer: str, train: int, test: int, seed: i
     return lab.decode([grid], [layer], [key], user, train=train, test=test, seed=seed).rows()
 
 
-@dataclass
+def fresh_shuffle(samples: int, seed: int) -> list[dict]:
+    """The 2 x 2 of both tasks and both kinds of shuffle on ``samples`` fresh test placements (``seed``)."""
+    return lab.shuffle(samples=samples, seed=seed).rows()
+
+
+@dataclass(frozen=True)
 class FreshDecode:
-    """A fresh decode computing on the server's worker thread: its settings, its job and when it started."""
+    """A fresh decode's settings; the URL carries them as ``grid/layer/train/test/seed/network``."""
 
-    settings: tuple[str, int, str]
-    canvases: int
-    job: Future
-    started: float
+    key: str
+    grid: int
+    layer: str
+    train: int
+    test: int
+    seed: int
+
+    @property
+    def param(self) -> str:
+        return f"{self.grid}/{self.layer}/{self.train}/{self.test}/{self.seed}/{self.key}"
+
+    @classmethod
+    def parse(cls, text: str) -> FreshDecode | None:
+        """The settings a URL value spells (``None``: it spells none)."""
+        parts = text.split("/", 5)
+        if len(parts) != 6 or parts[1] not in LAYERS or not all(map(_count, (parts[0], *parts[2:5]))):
+            return None
+        grid, layer, train, test, seed, key = parts
+        return cls(key, int(grid), layer, int(train), int(test), int(seed))
 
 
-def start_fresh_decode(key: str, grid: int, layer: str, train: int, test: int, seed: int) -> FreshDecode:
-    """:func:`fresh_decode` started on the worker thread (the page answers at once and shows its progress)."""
-    job = _FRESH_POOL.submit(fresh_decode, key, grid, layer, train, test, seed, _user(key))
-    return FreshDecode((key, grid, layer), train + test, job, time.monotonic())
+@dataclass(frozen=True)
+class FreshShuffle:
+    """A fresh 2 x 2's settings; the URL carries them as ``samples/seed``."""
+
+    samples: int
+    seed: int
+
+    @property
+    def param(self) -> str:
+        return f"{self.samples}/{self.seed}"
+
+    @classmethod
+    def parse(cls, text: str) -> FreshShuffle | None:
+        """The settings a URL value spells (``None``: it spells none)."""
+        parts = text.split("/")
+        return cls(int(parts[0]), int(parts[1])) if len(parts) == 2 and all(map(_count, parts)) else None
 
 
-def show_fresh_decode(fresh: FreshDecode, wait: float = 0.0) -> None:
-    """The fresh decode's table once its job has ended (waiting up to ``wait`` s for it); until then how long it has
-    run, refreshed every second, the recorded table above standing meanwhile."""
+def _count(text: str) -> bool:
+    """Whether a URL field is a plain count or seed (digits only, at most six)."""
+    return text.isascii() and text.isdigit() and len(text) <= 6
+
+
+def _weights(key: str, grid: int, user: lab.UserNet | None) -> str:
+    """What names the weights behind ``key``: a shipped network's checkpoint version, else a fingerprint of the weights
+    (hashed once per model: an upload read again from its link hashes the same)."""
+    if user is None:
+        return net_version(key, grid)
+    if user.model not in _WEIGHTS:
+        _WEIGHTS[user.model] = model_key(user.model)
+    return _WEIGHTS[user.model]
+
+
+def _decode_job(fresh: FreshDecode, user: lab.UserNet | None) -> tuple[str, bool]:
+    """The kept name of a fresh decode and whether its rows may go to disk (not an upload's: nothing outlives it)."""
+    return fingerprint("decode", asdict(fresh), _weights(fresh.key, fresh.grid, user)), user is None or user.persist
+
+
+def _shuffle_job(fresh: FreshShuffle) -> str:
+    """The kept name of a fresh 2 x 2: its settings and the versions of the four checkpoints it reads."""
+    return fingerprint("shuffle", asdict(fresh), [net_version(key, 3) for key in SHUFFLE_NETS])
+
+
+def start_fresh_decode(key: str, grid: int, layer: str, seed: int) -> None:
+    """:func:`fresh_decode` of these settings started on the worker thread (found instead when it has run: on this
+    server or, unless an upload's, in the cache folder); its settings go into the URL."""
+    fresh, user = FreshDecode(key, grid, layer, FRESH_TRAIN, FRESH_TEST, seed), _user(key)
+    name, persist = _decode_job(fresh, user)
+    DECODES.start(name, lambda: fresh_decode(key, grid, layer, fresh.train, fresh.test, seed, user), asdict(fresh), persist)
+    st.query_params[DECODE_PARAM] = fresh.param
+
+
+def start_fresh_shuffle(samples: int, seed: int) -> None:
+    """:func:`fresh_shuffle` started on the worker thread (or found); its settings go into the URL."""
+    fresh = FreshShuffle(samples, seed)
+    SHUFFLES.start(_shuffle_job(fresh), lambda: fresh_shuffle(samples, seed), asdict(fresh))
+    st.query_params[SHUFFLE_PARAM] = fresh.param
+
+
+def show_fresh_decode(key: str, grid: int, layer: str, wait: float = 0.0) -> None:
+    """The fresh decode the URL names, when it is of these settings: its table once done (waiting up to ``wait`` s);
+    until then its progress, the recorded table above standing meanwhile. A reload or a link reattaches to it."""
+    text = st.query_params.get(DECODE_PARAM)
+    fresh = FreshDecode.parse(text) if text is not None else None
+    if text is not None and fresh is None:
+        st.caption(f"ℹ️ This link's fresh decode (`{DECODE_PARAM}={cut(text)}`) was not understood; decode again.")
+    if fresh is None or (fresh.key, fresh.grid, fresh.layer) != (key, grid, layer):  # shown for its own settings only
+        return
+    job = DECODES.find(*_decode_job(fresh, _user(key)))
+    if job is None:
+        st.caption(f"ℹ️ The fresh decode this link names (seed {fresh.seed}) is not kept on this server; decode again.")
+        return
+    rows = _rows(job, wait, "decode", lambda seconds: (
+        f"Decoding on a fresh sample: {fresh.train + fresh.test:,} new canvases through the network, {seconds:.0f} s so "
+        "far (a 7x7 grid takes seconds). The recorded table above stands meanwhile; the fresh one shows here when it "
+        "is done."))
+    if rows is not None:
+        with st.container(key="cc_fresh_decode_table"):
+            st.dataframe(decode_frame(rows), hide_index=True, key="cc_decode_fresh")
+            download_buttons(decode_export(rows), "decode-fresh", as_json=rows)
+            st.caption(f"A fresh sample: seed {fresh.seed}, {fresh.train:,} training and {fresh.test:,} test vectors "
+                       "(a reload or this page's link shows it again)." + _decode_command(fresh))
+
+
+def _decode_command(fresh: FreshDecode) -> str:
+    """The CLI command that remakes a fresh decode of a shipped or outside network (an upload's names no file: none)."""
+    if fresh.key.startswith(YOURS):
+        return ""
+    net = f"--model {fresh.key}" if fresh.key in model_sources.sources() else f"--nets {fresh.key}"
+    return (f" Remake it with `python -m engine decode --grids {fresh.grid} --layers {fresh.layer} {net} "
+            f"--train {fresh.train} --test {fresh.test} --seed {fresh.seed}`.")
+
+
+def fresh_shuffle_rows(wait: float = 0.0) -> tuple[list[dict] | None, int | None]:
+    """The fresh 2 x 2 the URL names and its seed, once done (waiting up to ``wait`` s); until then its progress shown
+    here and ``None`` rows (a reload or a link reattaches to it)."""
+    text = st.query_params.get(SHUFFLE_PARAM)
+    fresh = FreshShuffle.parse(text) if text is not None else None
+    if text is not None and fresh is None:
+        st.caption(f"ℹ️ This link's fresh 2 x 2 (`{SHUFFLE_PARAM}={cut(text)}`) was not understood; evaluate again.")
+    if fresh is None:
+        return None, None
+    job = SHUFFLES.find(_shuffle_job(fresh))
+    if job is None:
+        st.caption(f"ℹ️ The fresh 2 x 2 this link names (seed {fresh.seed}) is not kept on this server; evaluate again.")
+        return None, None
+    rows = _rows(job, wait, "2 x 2", lambda seconds: (
+        f"Evaluating the 2 x 2 on {fresh.samples:,} fresh test placements, {seconds:.0f} s so far. The recorded tables "
+        "below stand meanwhile."))
+    return rows, fresh.seed
+
+
+def _rows(job: Job, wait: float, what: str, note: Callable[[float], str]) -> list[dict] | None:
+    """A kept job's rows once it has ended (waiting up to ``wait`` s); until then ``note(seconds so far)`` redrawn every
+    second; ``None`` while it runs and when it failed (said)."""
     try:
-        rows = fresh.job.result(timeout=wait)
-    except Pending:  # poll while the job runs; the run that finds it done draws the table and polls no more
-        st.fragment(_decoding, run_every=POLL_SECONDS if not fresh.job.done() else None)(fresh)
-        return
+        return job.rows.result(timeout=wait)
+    except Pending:  # poll while the job runs; the run that finds it done draws its rows and polls no more
+        st.fragment(_pending, run_every=POLL_SECONDS if not job.rows.done() else None)(job, note)
     except Exception as err:  # noqa: BLE001  (a network that cannot decode: say why, keep the page)
-        st.error(f"The fresh decode failed: {err}")
-        return
-    with st.container(key="cc_fresh_decode_table"):
-        st.dataframe(decode_frame(rows), hide_index=True, key="cc_decode_fresh")
-        download_buttons(decode_export(rows), "decode-fresh", as_json=rows)
+        st.error(f"The fresh {what} failed: {err}")
+    return None
 
 
-def _decoding(fresh: FreshDecode) -> None:
-    """The pending fresh decode's progress; a whole-page run once it has ended, which draws its table."""
-    if fresh.job.done():
+def _pending(job: Job, note: Callable[[float], str]) -> None:
+    """A pending job's progress; a whole-page run once it has ended, which draws its rows."""
+    if job.rows.done():
         st.rerun()
-    st.info(f"Decoding on a fresh sample: {fresh.canvases:,} new canvases through the network, "
-            f"{time.monotonic() - fresh.started:.0f} s so far (a 7x7 grid takes seconds). The recorded table above "
-            "stands meanwhile; the fresh one shows here when it is done.", icon=":material/hourglass_top:")
-
-
-def fresh_shuffle(samples: int) -> list[dict]:
-    """The 2 x 2 of both tasks and both kinds of shuffle on ``samples`` fresh test placements."""
-    with st.spinner("Evaluating the 2 x 2..."):
-        return lab.shuffle(samples=samples).rows()
+    st.info(note(time.monotonic() - job.started), icon=":material/hourglass_top:")
 
 
 def canvas_image(canvas: torch.Tensor) -> torch.Tensor:

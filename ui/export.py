@@ -67,7 +67,7 @@ def _shown_as(raw: list[str], value: Any, fmt: Callable[[Any], str]) -> bool:
     return True
 
 
-def _cut(text: str, limit: int = NOTE_LIMIT) -> str:
+def cut(text: str, limit: int = NOTE_LIMIT) -> str:
     """``text`` cut to ``limit`` characters (an ellipsis says so), so a long link value cannot flood the note."""
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
@@ -87,7 +87,7 @@ def note_refused_params(snapshot: dict[str, list[str]],
             continue  # a widget took it as given
         if key in st.session_state and _shown_as(raw, st.session_state[key], formats.get(key, str)):
             continue  # dropped because it equals the default
-        refused.append(f"`{_cut(key)}={_cut('&'.join(raw))}`")
+        refused.append(f"`{cut(key)}={cut('&'.join(raw))}`")
     if refused:
         st.caption("ℹ️ Some link settings were not used (bad, stale, or not part of this view); defaults apply: "
                    f"{', '.join(refused)}.")

@@ -65,9 +65,21 @@ def load_net(key: str, grid: int) -> ProbeNet:
         make = (f"python -m engine channel-nets --grids {grid}" if key == OBJECT_CLASSIFIER else
                 "python -m engine train-probe --head {} --task {} --grid {} --out {}".format(*PROBE_NETS[key], grid, path))
         raise FileNotFoundError(f"No checkpoint {path.name}; make it with `{make}`.")
+    return CACHE.get_or_compute(f"channel/net-{_file_version(path)}", lambda: load_probe(path)[0])
+
+
+def _file_version(path: Path) -> str:
+    """A checkpoint file's version: its path, size and modification time."""
     stat = path.stat()
-    version = fingerprint(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    return CACHE.get_or_compute(f"channel/net-{version}", lambda: load_probe(path)[0])
+    return fingerprint(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def net_version(key: str, grid: int) -> str:
+    """What names the weights :func:`net_for_grid` gives for ``key`` at ``grid`` without loading them: the version of
+    the checkpoint it reads (the untrained control: its key and grid, its weights come from a fixed seed)."""
+    if key == UNTRAINED:
+        return fingerprint(key, grid)
+    return _file_version(net_path(key, grid if net_path(key, grid).is_file() else 3))
 
 
 def _untrained(grid: int) -> ProbeNet:

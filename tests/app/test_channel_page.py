@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
+import pytest
 import torch
 from page_text import before_first_chart, explainer, finish_fresh_decode, words
 from streamlit.testing.v1 import AppTest
 
 from engine.channel.code_map import ChannelMap
+from engine.core.kept import KeptJobs
 from engine.core.storage import REPO_ROOT
 from ui import channel_code as cc
+
+PAGE = str(REPO_ROOT / "pages" / "channel_code.py")
 
 
 def _metric(at: AppTest, label_start: str) -> int:
@@ -90,27 +95,131 @@ def test_exports_name_their_units():
     assert "accuracy" not in exported and 0 <= exported["ci95_low_pct"] <= exported["accuracy_pct"] <= 100
 
 
-def test_a_fresh_decode_and_a_fresh_2x2_stay_through_the_next_click(monkeypatch):
-    """Fresh results are kept in the session: a click elsewhere on the page (the permutation demo) leaves them shown."""
+@pytest.fixture
+def fresh_kept(tmp_path, monkeypatch):
+    """An empty registry of fresh results and an empty cache folder: what a newly started server finds."""
+    monkeypatch.setenv("POSLAB_CACHE", str(tmp_path / "cache"))
+    _restart(monkeypatch)
+
+
+def _restart(monkeypatch) -> None:
+    """Empty registries of fresh results, as a new server process has."""
+    monkeypatch.setattr(cc, "DECODES", KeptJobs("channel_code/fresh/decode"))
+    monkeypatch.setattr(cc, "SHUFFLES", KeptJobs("channel_code/fresh/shuffle"))
+
+
+def _counted(monkeypatch, release: threading.Event | None = None) -> list[str]:
+    """The page's fresh decode and 2 x 2 replaced by recorded rows (the decode waiting for ``release``); the calls."""
     calls = []
-    monkeypatch.setattr(cc, "fresh_decode", lambda *args: calls.append("decode") or cc.recorded("decode")[:2])
-    monkeypatch.setattr(cc, "fresh_shuffle", lambda samples: calls.append("shuffle") or cc.recorded("shuffle"))
-    at = AppTest.from_file(str(REPO_ROOT / "pages" / "channel_code.py"), default_timeout=120).run()
+
+    def decode(*args):
+        calls.append("decode")
+        if release is not None:
+            release.wait(60)
+        return cc.recorded("decode")[:3]
+
+    monkeypatch.setattr(cc, "fresh_decode", decode)
+    monkeypatch.setattr(cc, "fresh_shuffle", lambda samples, seed: calls.append("shuffle") or
+                        [{**r, "samples": samples} for r in cc.recorded("shuffle")])
+    return calls
+
+
+def _reloaded(at: AppTest) -> AppTest:
+    """The page opened anew (a reload, or its link in another browser) with ``at``'s URL."""
+    again = AppTest.from_file(PAGE, default_timeout=120)
+    again.query_params.update(at.query_params)
+    return again.run()
+
+
+def _finish_fresh_2x2(at: AppTest) -> AppTest:
+    deadline = time.monotonic() + 60
+    while any(i.value.startswith("Evaluating the 2 x 2") for i in at.info) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        at.run()
+    return at
+
+
+def test_a_fresh_decode_and_a_fresh_2x2_stay_through_the_next_click(fresh_kept, monkeypatch):
+    """A click elsewhere on the page (the permutation demo) leaves the fresh results shown."""
+    calls = _counted(monkeypatch)
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
     tables = len(at.dataframe)
-    at.button(key="cc_decode_run").click().run()
+    finish_fresh_decode(at.button(key="cc_decode_run").click().run())
     assert len(at.dataframe) == tables + 1  # the fresh decode's table
-    at.button(key="cc_shuffle_run").click().run()
+    _finish_fresh_2x2(at.button(key="cc_shuffle_run").click().run())
     at.button(key="cc_permute").click().run()
     assert not at.exception and calls == ["decode", "shuffle"]
     assert len(at.dataframe) == tables + 1  # still there after two more clicks
     assert not any("Recorded with `python -m engine shuffle" in c.value for c in at.caption)  # the fresh 2 x 2, not the recorded
+    assert any(c.value.startswith("A fresh sample: seed") for c in at.caption)
 
 
-def test_a_slow_fresh_decode_answers_at_once_shows_its_progress_then_its_table(monkeypatch):
+def test_fresh_results_come_back_on_a_reload_a_link_and_a_restarted_server(fresh_kept, monkeypatch):
+    """The fresh decode's and 2 x 2's settings, seeds included, are in the URL; the page finds their rows again (on this
+    server, then from the cache folder) and computes nothing anew."""
+    calls = _counted(monkeypatch)
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    finish_fresh_decode(at.button(key="cc_decode_run").click().run())
+    _finish_fresh_2x2(at.button(key="cc_shuffle_run").click().run())
+    assert not at.exception and calls == ["decode", "shuffle"]
+    decode_seed = cc.FreshDecode.parse(at.query_params[cc.DECODE_PARAM]).seed
+    assert cc.FreshShuffle.parse(at.query_params[cc.SHUFFLE_PARAM]).samples == 200  # the slider's default
+    shown = [d.value for d in at.dataframe]
+    fresh_captions = [c.value for c in at.caption if c.value.startswith("A fresh sample")]
+    assert len(fresh_captions) == 2 and f"seed {decode_seed}," in fresh_captions[0]
+    assert (f"`python -m engine decode --grids 3 --layers layer4 --nets object-classifier --train 600 --test 300 "
+            f"--seed {decode_seed}`") in fresh_captions[0]  # the command that remakes it
+    assert f"`python -m engine shuffle --samples 200 --seed {cc.FreshShuffle.parse(at.query_params[cc.SHUFFLE_PARAM]).seed}`" in fresh_captions[1]
+    assert any(c.value.startswith("Accuracy (%) on 200 test placements") for c in at.caption)  # the fresh 2 x 2's
+
+    for restarted in (False, True):
+        if restarted:  # a new server process: nothing in memory, the rows in the cache folder
+            _restart(monkeypatch)
+        again = _reloaded(at)
+        assert not again.exception and calls == ["decode", "shuffle"]  # not computed again
+        assert len(again.dataframe) == len(shown) and all(a.equals(b) for a, b in zip(shown, (d.value for d in again.dataframe)))
+        assert [c.value for c in again.caption if c.value.startswith(("A fresh sample", "Accuracy (%) on 200"))] == [
+            c.value for c in at.caption if c.value.startswith(("A fresh sample", "Accuracy (%) on 200"))]
+
+    at.selectbox(key="cc_layer").set_value("layer3").run()  # other settings: not this fresh decode's table
+    assert len(at.dataframe) == len(shown) - 1 and cc.DECODE_PARAM in at.query_params
+
+
+def test_a_reload_reattaches_to_a_pending_fresh_decode(fresh_kept, monkeypatch):
+    """A reload while the fresh decode computes shows its progress, then its table; the decode ran once."""
+    monkeypatch.setattr(cc, "FRESH_WAIT", 0.0)
+    release = threading.Event()
+    calls = _counted(monkeypatch, release)
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    tables = len(at.dataframe)
+    at.button(key="cc_decode_run").click().run()
+    again = _reloaded(at)
+    assert not again.exception and len(again.dataframe) == tables
+    assert any(i.value.startswith("Decoding on a fresh sample: 900 new canvases") for i in again.info)
+    release.set()
+    finish_fresh_decode(again)
+    assert not again.exception and len(again.dataframe) == tables + 1 and calls == ["decode"]
+
+
+def test_a_link_to_a_fresh_result_this_server_does_not_keep_says_so(fresh_kept):
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params[cc.DECODE_PARAM] = cc.FreshDecode("object-classifier", 3, "layer4", 600, 300, 17).param
+    at.query_params[cc.SHUFFLE_PARAM] = "200/x"
+    at.run()
+    assert not at.exception
+    notes = " ".join(c.value for c in at.caption)
+    assert "The fresh decode this link names (seed 17) is not kept on this server" in notes
+    assert "This link's fresh 2 x 2 (`fresh_shuffle=200/x`) was not understood" in notes
+    for fresh in (cc.FreshDecode("probe/location-gapnet", 7, "layer3", 600, 300, 0), cc.FreshDecode("yours: a/b · c", 5, "stem", 1, 2, 3)):
+        assert cc.FreshDecode.parse(fresh.param) == fresh  # a network's name may hold slashes
+    assert cc.FreshDecode.parse("3/layer9/600/300/1/untrained") is None and cc.FreshDecode.parse("3/layer4/600/300/-1/x") is None
+
+
+def test_a_slow_fresh_decode_answers_at_once_shows_its_progress_then_its_table(fresh_kept, monkeypatch):
     """The click returns while the decode computes on the worker thread; its table replaces the note when done."""
     monkeypatch.setattr(cc, "FRESH_WAIT", 0.0)
     monkeypatch.setattr(cc, "fresh_decode", lambda *args: time.sleep(2) or cc.recorded("decode")[:3])
-    at = AppTest.from_file(str(REPO_ROOT / "pages" / "channel_code.py"), default_timeout=120).run()
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
     tables = len(at.dataframe)
     at.button(key="cc_decode_run").click().run()
     assert not at.exception and len(at.dataframe) == tables
