@@ -206,7 +206,11 @@ def live_panel() -> None:
     st.markdown(ui.legend_markdown(q["truth"], names), unsafe_allow_html=True)
 
 
-live_panel()
+# The live panel's values change in place: no fade of its elements while a move's rerun runs (Streamlit dims stale
+# elements after 0.5 s, and with many tabs on a small machine that fading costs the browsers more than the move).
+st.html("<style>.st-key-seg_live [data-stale='true'] {opacity: 1 !important; transition: none !important;}</style>")
+with st.container(key="seg_live"):
+    live_panel()
 
 st.subheader("Rankings")
 shown = st.multiselect("Methods", METHODS, default=["overall", "left", "right"], key="seg_methods", bind="query-params")
