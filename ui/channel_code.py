@@ -20,7 +20,7 @@ from engine.channel.decode import READOUTS
 from engine.channel.features import LAYERS, Probed
 from engine.channel.nets import CHANNEL_ASSETS, net_path, net_version
 from engine.core.cache import model_key
-from engine.core.kept import Job, KeptJobs
+from engine.core.kept_jobs import Job, KeptJobs
 from engine.core.stats import format_pct, pct_interval
 from engine.core.storage import fingerprint
 from engine.data.grid import denormalize

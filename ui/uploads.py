@@ -6,7 +6,7 @@ inside the data root instead (see ``ui.paths``). The models live in this session
 lists them), segmentation models in ``user_seg_models`` (the segmentation lab lists them). Every checkpoint that loads
 is also named in the URL, so a reload or the link loads it again with the same settings into the same registry: an
 upload by its content hash (``?ckpt=<hash>``; the file and its settings are kept on this server within a size budget,
-``engine.models.kept``), a server path as itself (``?ckpt_path=<path>``; read again only where path boxes are on).
+``engine.models.kept_checkpoints``), a server path as itself (``?ckpt_path=<path>``; read again only where path boxes are on).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import streamlit as st
 
 from engine.core.paths import PathRefused
 from engine.core.storage import CheckpointError
-from engine.models.kept import BUDGET_ENV, KeptCheckpoints, KeptGone, Settings
+from engine.models.kept_checkpoints import BUDGET_ENV, KeptCheckpoints, KeptGone, Settings
 from engine.models.segmentation import ARCHS, CONFIGS, SegModel
 from engine.models.user_classifier import ARCHS as CLASSIFIER_ARCHS
 from engine.models.user_classifier import UserClassifier

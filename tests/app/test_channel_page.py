@@ -11,7 +11,7 @@ from page_text import before_first_chart, explainer, finish_fresh_decode, words
 from streamlit.testing.v1 import AppTest
 
 from engine.channel.code_map import ChannelMap
-from engine.core.kept import KeptJobs
+from engine.core.kept_jobs import KeptJobs
 from engine.core.storage import REPO_ROOT
 from ui import channel_code as cc
 

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from engine.core.storage import over_budget
-from engine.models.kept import GONE, KeptCheckpoints, KeptGone, Settings
+from engine.models.kept_checkpoints import GONE, KeptCheckpoints, KeptGone, Settings
 
 
 def test_an_upload_is_kept_once_by_its_content_with_its_extension_and_latest_settings(tmp_path):

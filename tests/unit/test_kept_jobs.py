@@ -1,9 +1,9 @@
-"""engine.core.kept: jobs kept by name, started once, found again in memory, on disk, or (uploads) not at all."""
+"""engine.core.kept_jobs: jobs kept by name, started once, found again in memory, on disk, or (uploads) not at all."""
 from __future__ import annotations
 
 import threading
 
-from engine.core.kept import KeptJobs
+from engine.core.kept_jobs import KeptJobs
 
 
 def test_a_job_runs_once_and_is_found_again_in_memory_then_on_disk(tmp_path, monkeypatch):
