@@ -3,6 +3,9 @@ the shipped models, the generated val scenes' live images and the held-out ranki
 
     python scripts/build_seg_live_table.py [--rankings overall magnitude random] [--models default control]
 
+The shipped table: every ranking of the default model and overall, left, right and random of the control (the
+commands are in assets/seg/MODEL_CARD.md), within the assets' 40 MB.
+
 Each (model, ranking) column is computed by the same head runs as the lab's ``ablate`` and written as soon as it is
 done; the page uses an entry only on a machine whose arithmetic matches (engine.seg.live.arithmetic).
 """
