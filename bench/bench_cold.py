@@ -3,10 +3,11 @@ code page's controls, in chromium.
 
 A server is started on 127.0.0.1 with ``POSLAB_CACHE`` set to a new empty folder, so nothing computed by an earlier
 run helps. Each page is opened in a fresh tab and timed until its first chart is visible (Home has no chart: until
-its first run has finished). Then, on the Channel code page: the grid 3 -> 5 -> 7, a network switch at 7x7 and a
-fresh decode, each timed until the page's run has finished; the fresh decode computes on the server's worker thread,
-so it is also timed until its table shows. Last, reloads: the finished fresh decode's table shown again, and a second
-fresh decode reloaded while it computes, timed from its click until its table shows.
+its first run has finished). Then, on the Channel code page: the grid 3 -> 5 -> 7, a network switch at 7x7, its
+Decode tab and a fresh decode, each timed until the page's run has finished; the fresh decode computes on the server's
+worker thread, so it is also timed until its table shows. Then reloads: the finished fresh decode's table shown
+again, and a second fresh decode reloaded while it computes, timed from its click until its table shows. Last, each
+page is opened again in a new browser context (a second visitor, as in a class: the server has run each page once).
 
     python bench/bench_cold.py [--json out.json] [--baseline earlier.json]
 
@@ -73,7 +74,7 @@ def choose(page: Page, label: str, option: str):
 
 
 def measure(url: str, browser) -> dict[str, float]:
-    """Every page's cold opening, then the Channel code controls, in seconds."""
+    """Every page's cold opening, then the Channel code controls, then every page opened again, in seconds."""
     out = {}
     for name, (path, heading, chart) in PAGES.items():
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -85,6 +86,7 @@ def measure(url: str, browser) -> dict[str, float]:
             continue
         steps = {"Channel code grid 3 -> 5": choose(page, "Grid", "5"), "Channel code grid 5 -> 7": choose(page, "Grid", "7"),
                  f"Channel code network -> {SWITCH_NET} (7x7)": choose(page, "Network", SWITCH_NET),
+                 "Channel code Decode tab (7x7)": lambda: page.get_by_role("tab", name="Decode").click(),
                  "Channel code fresh decode (7x7)": lambda: page.get_by_role("button", name="Decode on a fresh sample").click()}
         for step, act in steps.items():
             start = time.perf_counter()
@@ -96,6 +98,11 @@ def measure(url: str, browser) -> dict[str, float]:
               flush=True)
         out.update(reloads(page))
         assert page.locator("[data-testid='stException']").count() == 0, "an exception on the Channel code page"
+        context.close()
+    for name, (path, heading, chart) in PAGES.items():  # a second visitor: the server has run each page once
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        out[f"open {name} again"] = open_timed(context.new_page(), f"{url}/{path}", heading, chart)[1]
+        print(f"open {name} again (another browser, fresh tab): {out[f'open {name} again']:.2f} s", flush=True)
         context.close()
     return out
 

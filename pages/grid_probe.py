@@ -166,35 +166,36 @@ with all_tab:
                            f"{samples / (grid * grid):.0f} images per cell, so each cell's number is rough.")
                 download_buttons(result.rows(), f"grid-{grid}-all-cells-{name}")
 
-with table_tab:
-    rows = shipped_table1()
-    if rows:
-        view = table1_view(rows)
-        st.dataframe(view, hide_index=True, width="stretch", height=36 * (len(rows) + 1) + 2,
-                     column_order=[c for c in view[0] if c != "why"],  # the reasons are listed under the table
-                     column_config={c: st.column_config.NumberColumn(format="%.1f") for c in ("accuracy", "paper", "chance")})
-        st.caption(f"**◆**: more than {MARK_POINTS} points from the paper. " + " ".join(table1_notes(view)))
-        download_buttons(rows, "table1")
-        counted = "n: placements per row, 95% CI: Wilson" if all(r.get("samples") for r in rows) else "the file records no n"
-        st.caption("Accuracy in %. Measured by `python -m engine table1 --tasks location object --grids 3 5 7 --paddings "
-                   "zero reflect replicate --json assets/probe/table1.json` on fresh placements (a seed not used in "
-                   f"training); {counted}. **source**: *checkpoint* rows are the shipped networks, re-measured; *measured "
-                   "row* cells come from networks that do not fit the 40 MB asset budget, each with the command that made "
-                   "it (download the table). Paper numbers: ResNet-18 on CIFAR-10, Table 1.")
-        note = object_row_note(rows)
-        if note:
-            st.info(note)
-        curves = shipped_curves("permutenet", "object")
-        if curves:
-            st.subheader("Object PermuteNet: accuracy vs training steps")
-            gapnet = {r["grid"]: r["accuracy"] for r in rows if (r["task"], r["net"], r["padding"]) == ("object", "GAPNet", "zero")}
-            st.plotly_chart(long_run_figure(curves, gapnet), key="gp_long_run", config=chart_config("object-permutenet-curve"))
-            st.caption("Each point: accuracy on 500 fresh placements during training (the checkpoints' recorded curve); "
-                       "the legs, rates and times are in `assets/probe/MODEL_CARD.md`. The **sum only** column above is "
-                       "the accuracy from the channel sum of the GAP vector alone, on the same placements: where it "
-                       "matches PermuteNet's, the shuffled classifier uses nothing else.")
-    else:
-        st.info("No Table 1 results shipped: run `python -m engine table1 --json assets/probe/table1.json`.")
+with table_tab:  # drawn only while shown (a tab switch reruns the page): a table and a chart fewer on opening
+    if table_tab.open:
+        rows = shipped_table1()
+        if rows:
+            view = table1_view(rows)
+            st.dataframe(view, hide_index=True, width="stretch", height=36 * (len(rows) + 1) + 2,
+                         column_order=[c for c in view[0] if c != "why"],  # the reasons are listed under the table
+                         column_config={c: st.column_config.NumberColumn(format="%.1f") for c in ("accuracy", "paper", "chance")})
+            st.caption(f"**◆**: more than {MARK_POINTS} points from the paper. " + " ".join(table1_notes(view)))
+            download_buttons(rows, "table1")
+            counted = "n: placements per row, 95% CI: Wilson" if all(r.get("samples") for r in rows) else "the file records no n"
+            st.caption("Accuracy in %. Measured by `python -m engine table1 --tasks location object --grids 3 5 7 --paddings "
+                       "zero reflect replicate --json assets/probe/table1.json` on fresh placements (a seed not used in "
+                       f"training); {counted}. **source**: *checkpoint* rows are the shipped networks, re-measured; *measured "
+                       "row* cells come from networks that do not fit the 40 MB asset budget, each with the command that made "
+                       "it (download the table). Paper numbers: ResNet-18 on CIFAR-10, Table 1.")
+            note = object_row_note(rows)
+            if note:
+                st.info(note)
+            curves = shipped_curves("permutenet", "object")
+            if curves:
+                st.subheader("Object PermuteNet: accuracy vs training steps")
+                gapnet = {r["grid"]: r["accuracy"] for r in rows if (r["task"], r["net"], r["padding"]) == ("object", "GAPNet", "zero")}
+                st.plotly_chart(long_run_figure(curves, gapnet), key="gp_long_run", config=chart_config("object-permutenet-curve"))
+                st.caption("Each point: accuracy on 500 fresh placements during training (the checkpoints' recorded curve); "
+                           "the legs, rates and times are in `assets/probe/MODEL_CARD.md`. The **sum only** column above is "
+                           "the accuracy from the channel sum of the GAP vector alone, on the same placements: where it "
+                           "matches PermuteNet's, the shuffled classifier uses nothing else.")
+        else:
+            st.info("No Table 1 results shipped: run `python -m engine table1 --json assets/probe/table1.json`.")
 
 with train_tab:
     with st.form("gp_train"):

@@ -76,31 +76,32 @@ entries = shipped + [e for e in user if entry_dataset(e) == dataset]
 results, teach, train = st.tabs(["Results", "Slide an image", "Train your own"], key="shift_tab", bind="query-params")
 
 with results:
-    for name in [*SHIPPED_SETS, *([dataset] if dataset not in SHIPPED_SETS else [])]:
-        set_shipped = shipped_by_set.get(name, ([], []))[0]
-        set_entries = set_shipped + [e for e in user if entry_dataset(e) == name]
-        st.markdown(f"**{SET_LABELS[name]}**")
-        if not set_entries:
-            st.caption("No models yet: see assets/shift/MODEL_CARD.md for the commands that make them.")
-            continue
-        rows = table_rows(set_entries)
-        st.dataframe(table_frame(rows), hide_index=True, width="stretch")
-        download_buttons(rows, f"shift_table_{name}")
-        st.markdown(gain_status(set_entries, name))
-        st.caption(table_note(set_entries))
-    if not entries:
-        st.info(f"No models for {SET_LABELS[dataset]} on this page yet: train one under *Train your own*.")
-    else:
-        st.markdown(f"**{SET_LABELS[dataset]}: accuracy against consistency, and the per-shift curves**")
-        st.plotly_chart(scatter_figure(entries, PAPER_COLUMN[dataset]), width="stretch",
-                        config=chart_config("shift_top1_vs_consistency"))
-        left, right = st.columns(2)
-        left.plotly_chart(curve_figure(entries, "agree_curve", "Agreement with the prediction at shift 0"), width="stretch",
-                          config=chart_config("shift_agreement_curve"))
-        right.plotly_chart(curve_figure(entries, "prob_curve", "True-class probability"), width="stretch",
-                           config=chart_config("shift_probability_curve"))
-        download_buttons(curve_rows(entries), "shift_curves")
-        st.caption(curves_note(entries))
+    if results.open:  # tables and charts drawn only while shown (a tab switch reruns the page); its controls always
+        for name in [*SHIPPED_SETS, *([dataset] if dataset not in SHIPPED_SETS else [])]:
+            set_shipped = shipped_by_set.get(name, ([], []))[0]
+            set_entries = set_shipped + [e for e in user if entry_dataset(e) == name]
+            st.markdown(f"**{SET_LABELS[name]}**")
+            if not set_entries:
+                st.caption("No models yet: see assets/shift/MODEL_CARD.md for the commands that make them.")
+                continue
+            rows = table_rows(set_entries)
+            st.dataframe(table_frame(rows), hide_index=True, width="stretch")
+            download_buttons(rows, f"shift_table_{name}")
+            st.markdown(gain_status(set_entries, name))
+            st.caption(table_note(set_entries))
+        if not entries:
+            st.info(f"No models for {SET_LABELS[dataset]} on this page yet: train one under *Train your own*.")
+        else:
+            st.markdown(f"**{SET_LABELS[dataset]}: accuracy against consistency, and the per-shift curves**")
+            st.plotly_chart(scatter_figure(entries, PAPER_COLUMN[dataset]), width="stretch",
+                            config=chart_config("shift_top1_vs_consistency"))
+            left, right = st.columns(2)
+            left.plotly_chart(curve_figure(entries, "agree_curve", "Agreement with the prediction at shift 0"), width="stretch",
+                              config=chart_config("shift_agreement_curve"))
+            right.plotly_chart(curve_figure(entries, "prob_curve", "True-class probability"), width="stretch",
+                               config=chart_config("shift_probability_curve"))
+            download_buttons(curve_rows(entries), "shift_curves")
+            st.caption(curves_note(entries))
 
     st.markdown("**Measure it yourself**: Top-1 and Cons.k of one model, now, on fresh held-out images; Cons.k also "
                 "on the images it classifies right and wrong (the paper's AugShift stays consistent even where it is "
@@ -136,22 +137,23 @@ with teach:
     half = max_shift // 2
     offset = st.slider("Slide the image (px, left to right)", -half, half, 0, key="shift_slide", bind="query-params",
                        help=f"Offset from the original position: -{half} to +{half} px on a canvas with a {max_shift} px margin")
-    shift = offset + half  # index of the view, 0..max_shift
-    image, label = teaching_image(int(index), 32, dataset)
-    classes = shift_lab.class_names(dataset)
-    slid = slide_probabilities(entries, image, max_shift, classes)
-    probs = slid.probs
-    pic, bars = st.columns([1, 3])
-    pic.image(view_image(image, max_shift, shift), caption=f"offset {offset:+d} px")
-    if probs:
-        bars.plotly_chart(probability_figure(entries, probs, shift, classes, label), width="stretch",
-                          config=chart_config("shift_slide_probabilities"))
-        st.dataframe(pd.DataFrame([{"model": n, "prediction": classes[int(p[shift].argmax())],
-                                    "flips over the slide": int((p.argmax(1)[1:] != p.argmax(1)[:-1]).sum())}
-                                   for n, p in probs.items()]), hide_index=True)
-        download_buttons(slid.rows(), "shift_slide")
-    else:
-        bars.caption(f"true class: {classes[label]}; no model of this data set to ask yet.")
+    if teach.open:  # computed and drawn only while shown; its controls always, so the link keeps them
+        shift = offset + half  # index of the view, 0..max_shift
+        image, label = teaching_image(int(index), 32, dataset)
+        classes = shift_lab.class_names(dataset)
+        slid = slide_probabilities(entries, image, max_shift, classes)
+        probs = slid.probs
+        pic, bars = st.columns([1, 3])
+        pic.image(view_image(image, max_shift, shift), caption=f"offset {offset:+d} px")
+        if probs:
+            bars.plotly_chart(probability_figure(entries, probs, shift, classes, label), width="stretch",
+                              config=chart_config("shift_slide_probabilities"))
+            st.dataframe(pd.DataFrame([{"model": n, "prediction": classes[int(p[shift].argmax())],
+                                        "flips over the slide": int((p.argmax(1)[1:] != p.argmax(1)[:-1]).sum())}
+                                       for n, p in probs.items()]), hide_index=True)
+            download_buttons(slid.rows(), "shift_slide")
+        else:
+            bars.caption(f"true class: {classes[label]}; no model of this data set to ask yet.")
 
 with train:
     with st.form("shift_train"):

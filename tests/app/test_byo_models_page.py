@@ -21,7 +21,8 @@ SEED = 4321  # the page draws its fresh-decode seed with random.randrange; the t
 
 
 def _fresh_decode(at: AppTest, name: str) -> dict[str, str]:
-    """Pick ``name``, run the page's fresh decode, and return its read-outs as shown."""
+    """Pick ``name``, run the page's fresh decode (its tab opened), and return its read-outs as shown."""
+    at.query_params["cc_tab"] = "Decode"
     at.selectbox(key="cc_net").set_value(name).run()
     assert not at.exception, at.exception
     finish_fresh_decode(at.button(key="cc_decode_run").click().run())

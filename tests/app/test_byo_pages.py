@@ -98,7 +98,8 @@ def test_an_uploaded_classifier_is_a_network_of_the_channel_code_page(tmp_path, 
     at.selectbox(key="cc_net").set_value(name).run()
     assert not at.exception, at.exception
     assert at.metric[0].label == "Channels" and at.metric[0].value == "576"  # its last feature map, pooled
-    finish_fresh_decode(at.button(key="cc_decode_run").click().run())
+    at.query_params["cc_tab"] = "Decode"
+    finish_fresh_decode(at.run().button(key="cc_decode_run").click().run())
     assert not at.exception, at.exception
     (table,) = [d.value for d in at.dataframe if name in set(d.value.get("net", []))]  # the fresh decode table
     assert len(table) == 1 and {"ordered", "permuted", "sorted", "chance"} <= set(table.columns)

@@ -18,6 +18,12 @@ from ui import channel_code as cc
 PAGE = str(REPO_ROOT / "pages" / "channel_code.py")
 
 
+def _tab(at: AppTest, label: str) -> AppTest:
+    """``at`` with its tab ``label`` opened, as a click on it does (the tab is bound to the URL); returns ``at``."""
+    at.query_params["cc_tab"] = label
+    return at
+
+
 def _metric(at: AppTest, label_start: str) -> int:
     value = next(m.value for m in at.metric if m.label.startswith(label_start))
     return int(value.split("/")[0])
@@ -37,7 +43,6 @@ def test_channel_code_page(tmp_path, monkeypatch):
     text = " ".join(m.value for m in at.markdown)
     recorded = json.loads((REPO_ROOT / "assets" / "channel_code" / "decode.json").read_text())
     best_sorted = max(r["accuracy"] for r in recorded if r["net"] == "probe/location-gapnet" and r["readout"] == "sorted")
-    assert "Order-blind is not position-blind" in text and f"{best_sorted:.1f}% from layer4" in text  # read, not typed
     assert "**Mean selectivity** averages" in text
     found = next(r for r in recorded if (r["net"], r["grid"], r["layer"], r["readout"]) == ("object-classifier", 3, "layer4", "permuted"))
     ordered = next(r for r in recorded if (r["net"], r["grid"], r["layer"], r["readout"]) == ("object-classifier", 3, "layer4", "ordered"))
@@ -46,9 +51,17 @@ def test_channel_code_page(tmp_path, monkeypatch):
     assert words(explainer(at)) <= 150 and words(before_first_chart(at)) <= 150
     assert "docs/findings.md, sections Position decodable from GAP" in explainer(at)
     assert any(m.label == "Cells some channel prefers" and m.value.endswith("of 9") for m in at.metric)
+    assert not at.dataframe and len(at.get("plotly_chart")) == 4  # the closed tabs' tables and charts are not drawn
+    assert at.number_input(key="cc_image") and at.selectbox(key="cc_cell")  # their controls are, so a link keeps them
+
+    _tab(at, "Decode").run()
     decode = next(d.value for d in at.dataframe if "sorted" in d.value.columns)
     assert (decode["test vectors"] == 500).all() and decode["sorted"].str.contains("–").all()
+    assert not at.get("plotly_chart") and at.selectbox(key="cc_channel")  # the code's charts wait, its channel box stays
+    text = " ".join(m.value for m in at.markdown)
+    assert "Order-blind is not position-blind" in text and f"{best_sorted:.1f}% from layer4" in text  # read, not typed
 
+    _tab(at, "Permute it yourself").run()
     in_order_location = _metric(at, "Location")
     at.button(key="cc_permute").click().run()
     assert not at.exception
@@ -63,7 +76,7 @@ def test_channel_code_link_settings_and_the_paper_beside_ours(tmp_path, monkeypa
     at = AppTest.from_file(str(REPO_ROOT / "pages" / "channel_code.py"), default_timeout=120)
     at.query_params["cc_layer"] = "layer3"
     at.query_params["cc_grid"] = "4"  # no such grid: refused with a note, the default applies
-    at.run()
+    _tab(at, "Shuffle: the 2 x 2").run()
     assert not at.exception
     assert at.selectbox(key="cc_layer").value == "layer3" and at.selectbox(key="cc_grid").value == 3
     assert any("cc_grid=4" in c.value for c in at.caption)
@@ -124,11 +137,11 @@ def _counted(monkeypatch, release: threading.Event | None = None) -> list[str]:
     return calls
 
 
-def _reloaded(at: AppTest) -> AppTest:
-    """The page opened anew (a reload, or its link in another browser) with ``at``'s URL."""
+def _reloaded(at: AppTest, tab: str | None = None) -> AppTest:
+    """The page opened anew (a reload, or its link in another browser) with ``at``'s URL, on its tab ``tab``."""
     again = AppTest.from_file(PAGE, default_timeout=120)
     again.query_params.update(at.query_params)
-    return again.run()
+    return (_tab(again, tab) if tab else again).run()
 
 
 def _finish_fresh_2x2(at: AppTest) -> AppTest:
@@ -142,47 +155,54 @@ def _finish_fresh_2x2(at: AppTest) -> AppTest:
 def test_a_fresh_decode_and_a_fresh_2x2_stay_through_the_next_click(fresh_kept, monkeypatch):
     """A click elsewhere on the page (the permutation demo) leaves the fresh results shown."""
     calls = _counted(monkeypatch)
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = _tab(AppTest.from_file(PAGE, default_timeout=120), "Decode").run()
     tables = len(at.dataframe)
     finish_fresh_decode(at.button(key="cc_decode_run").click().run())
     assert len(at.dataframe) == tables + 1  # the fresh decode's table
-    _finish_fresh_2x2(at.button(key="cc_shuffle_run").click().run())
-    at.button(key="cc_permute").click().run()
+    _finish_fresh_2x2(_tab(at, "Shuffle: the 2 x 2").run().button(key="cc_shuffle_run").click().run())
+    _tab(at, "Permute it yourself").run().button(key="cc_permute").click().run()
     assert not at.exception and calls == ["decode", "shuffle"]
-    assert len(at.dataframe) == tables + 1  # still there after two more clicks
+    _tab(at, "Shuffle: the 2 x 2").run()
     assert not any("Recorded with `python -m engine shuffle" in c.value for c in at.caption)  # the fresh 2 x 2, not the recorded
     assert any(c.value.startswith("A fresh sample: seed") for c in at.caption)
+    _tab(at, "Decode").run()
+    assert len(at.dataframe) == tables + 1 and calls == ["decode", "shuffle"]  # still there after three more clicks
 
 
 def test_fresh_results_come_back_on_a_reload_a_link_and_a_restarted_server(fresh_kept, monkeypatch):
     """The fresh decode's and 2 x 2's settings, seeds included, are in the URL; the page finds their rows again (on this
     server, then from the cache folder) and computes nothing anew."""
     calls = _counted(monkeypatch)
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = _tab(AppTest.from_file(PAGE, default_timeout=120), "Decode").run()
     finish_fresh_decode(at.button(key="cc_decode_run").click().run())
-    _finish_fresh_2x2(at.button(key="cc_shuffle_run").click().run())
-    assert not at.exception and calls == ["decode", "shuffle"]
     decode_seed = cc.FreshDecode.parse(at.query_params[cc.DECODE_PARAM]).seed
-    assert cc.FreshShuffle.parse(at.query_params[cc.SHUFFLE_PARAM]).samples == 200  # the slider's default
-    shown = [d.value for d in at.dataframe]
-    fresh_captions = [c.value for c in at.caption if c.value.startswith("A fresh sample")]
-    assert len(fresh_captions) == 2 and f"seed {decode_seed}," in fresh_captions[0]
+    (decode_caption,) = [c.value for c in at.caption if c.value.startswith("A fresh sample")]
+    assert f"seed {decode_seed}," in decode_caption
     assert (f"`python -m engine decode --grids 3 --layers layer4 --nets object-classifier --train 600 --test 300 "
-            f"--seed {decode_seed}`") in fresh_captions[0]  # the command that remakes it
-    assert f"`python -m engine shuffle --samples 200 --seed {cc.FreshShuffle.parse(at.query_params[cc.SHUFFLE_PARAM]).seed}`" in fresh_captions[1]
+            f"--seed {decode_seed}`") in decode_caption  # the command that remakes it
+    shown = {"Decode": [d.value for d in at.dataframe]}
+    _finish_fresh_2x2(_tab(at, "Shuffle: the 2 x 2").run().button(key="cc_shuffle_run").click().run())
+    assert not at.exception and calls == ["decode", "shuffle"]
+    fresh_shuffle = cc.FreshShuffle.parse(at.query_params[cc.SHUFFLE_PARAM])
+    assert fresh_shuffle.samples == 200  # the slider's default
+    (shuffle_caption,) = [c.value for c in at.caption if c.value.startswith("A fresh sample")]
+    assert f"`python -m engine shuffle --samples 200 --seed {fresh_shuffle.seed}`" in shuffle_caption
     assert any(c.value.startswith("Accuracy (%) on 200 test placements") for c in at.caption)  # the fresh 2 x 2's
+    shown["Shuffle: the 2 x 2"] = [d.value for d in at.dataframe]
+    fresh = ("A fresh sample", "Accuracy (%) on 200")
+    captions = {"Decode": [decode_caption], "Shuffle: the 2 x 2": [c.value for c in at.caption if c.value.startswith(fresh)]}
 
     for restarted in (False, True):
         if restarted:  # a new server process: nothing in memory, the rows in the cache folder
             _restart(monkeypatch)
-        again = _reloaded(at)
-        assert not again.exception and calls == ["decode", "shuffle"]  # not computed again
-        assert len(again.dataframe) == len(shown) and all(a.equals(b) for a, b in zip(shown, (d.value for d in again.dataframe)))
-        assert [c.value for c in again.caption if c.value.startswith(("A fresh sample", "Accuracy (%) on 200"))] == [
-            c.value for c in at.caption if c.value.startswith(("A fresh sample", "Accuracy (%) on 200"))]
+        for tab, frames in shown.items():
+            again = _reloaded(at, tab)
+            assert not again.exception and calls == ["decode", "shuffle"]  # not computed again
+            assert len(again.dataframe) == len(frames) and all(a.equals(b) for a, b in zip(frames, (d.value for d in again.dataframe)))
+            assert [c.value for c in again.caption if c.value.startswith(fresh)] == captions[tab]
 
-    at.selectbox(key="cc_layer").set_value("layer3").run()  # other settings: not this fresh decode's table
-    assert len(at.dataframe) == len(shown) - 1 and cc.DECODE_PARAM in at.query_params
+    _tab(at, "Decode").run().selectbox(key="cc_layer").set_value("layer3").run()  # other settings: not this fresh decode's table
+    assert len(at.dataframe) == len(shown["Decode"]) - 1 and cc.DECODE_PARAM in at.query_params
 
 
 def test_a_reload_reattaches_to_a_pending_fresh_decode(fresh_kept, monkeypatch):
@@ -190,7 +210,7 @@ def test_a_reload_reattaches_to_a_pending_fresh_decode(fresh_kept, monkeypatch):
     monkeypatch.setattr(cc, "FRESH_WAIT", 0.0)
     release = threading.Event()
     calls = _counted(monkeypatch, release)
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = _tab(AppTest.from_file(PAGE, default_timeout=120), "Decode").run()
     tables = len(at.dataframe)
     at.button(key="cc_decode_run").click().run()
     again = _reloaded(at)
@@ -205,10 +225,10 @@ def test_a_link_to_a_fresh_result_this_server_does_not_keep_says_so(fresh_kept):
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.query_params[cc.DECODE_PARAM] = cc.FreshDecode("object-classifier", 3, "layer4", 600, 300, 17).param
     at.query_params[cc.SHUFFLE_PARAM] = "200/x"
-    at.run()
+    _tab(at, "Decode").run()
     assert not at.exception
-    notes = " ".join(c.value for c in at.caption)
-    assert "The fresh decode this link names (seed 17) is not kept on this server" in notes
+    assert "The fresh decode this link names (seed 17) is not kept on this server" in " ".join(c.value for c in at.caption)
+    notes = " ".join(c.value for c in _tab(at, "Shuffle: the 2 x 2").run().caption)
     assert "This link's fresh 2 x 2 (`fresh_shuffle=200/x`) was not understood" in notes
     for fresh in (cc.FreshDecode("probe/location-gapnet", 7, "layer3", 600, 300, 0), cc.FreshDecode("yours: a/b · c", 5, "stem", 1, 2, 3)):
         assert cc.FreshDecode.parse(fresh.param) == fresh  # a network's name may hold slashes
@@ -219,7 +239,7 @@ def test_a_slow_fresh_decode_answers_at_once_shows_its_progress_then_its_table(f
     """The click returns while the decode computes on the worker thread; its table replaces the note when done."""
     monkeypatch.setattr(cc, "FRESH_WAIT", 0.0)
     monkeypatch.setattr(cc, "fresh_decode", lambda *args: time.sleep(2) or cc.recorded("decode")[:3])
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at = _tab(AppTest.from_file(PAGE, default_timeout=120), "Decode").run()
     tables = len(at.dataframe)
     at.button(key="cc_decode_run").click().run()
     assert not at.exception and len(at.dataframe) == tables

@@ -42,6 +42,9 @@ def test_page_renders_and_placing_an_image_moves_the_prediction():
 def test_table1_view_shows_every_shipped_row():
     rows = json.loads((PROBE_ASSETS / "table1.json").read_text())
     at = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert not any("paper" in df.value.columns for df in at.dataframe)  # drawn only while its tab is open
+    at.query_params["gp_tab"] = "Table 1"
+    at.run()
     frames = [df.value for df in at.dataframe]
     table = next(f for f in frames if "paper" in f.columns)
     assert len(table) == len(rows) >= 8
@@ -103,6 +106,8 @@ def test_accuracies_carry_their_sample_size():
     at = AppTest.from_file(PAGE, default_timeout=180).run()
     sweep = next(c.value for c in at.caption if "Cells right" in c.value)
     assert f"GAPNet {format_rate(9, 9, 0)}" in sweep  # every cell right, the interval of 9 placements
+    at.query_params["gp_tab"] = "Table 1"
+    at.run()
     table = next(df.value for df in at.dataframe if "paper" in df.value.columns)
     assert {"chance"} <= set(table.columns)
     note = " ".join(i.value for i in at.info)

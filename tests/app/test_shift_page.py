@@ -20,15 +20,7 @@ def test_shift_lab_page_renders_slides_and_trains():
     assert list(table["from"]) == ["shipped"] * 4
     assert (table["images"] > 0).all() and table["Top-1 % (95% CI)"].str.fullmatch(r"\d+\.\d \(\d+\.\d–\d+\.\d\)").all()
     assert "None" not in table.to_string() and "not reported" in table.to_string()  # the paper never ran the combination
-    assert len(at.get("plotly_chart")) == 4  # scatter, two curves, probabilities
-
-    slide = at.slider(key="shift_slide")
-    assert (slide.min, slide.max, slide.value) == (-8, 8, 0)  # the slider reads the offset, as its caption does
-    slide.set_value(-8).run()
-    assert not at.exception
-    assert at.get("image")[0].proto.imgs[0].caption == "offset -8 px"
-    bars = at.get("plotly_chart")[3].proto.spec
-    assert "probability" in bars
+    assert len(at.get("plotly_chart")) == 3 and not at.get("image")  # scatter, two curves; a closed tab is not drawn
 
     at.number_input(key="shift_cons_images").set_value(100)
     at.number_input(key="shift_cons_passes").set_value(1)
@@ -51,6 +43,14 @@ def test_shift_lab_page_renders_slides_and_trains():
         at.run()
     assert list(at.dataframe[0].value["from"]) == ["shipped"] * 4 + ["yours"]
     assert not at.exception
+
+    slide = at.slider(key="shift_slide")  # a closed tab's controls are kept (and its link parameters with them)
+    assert (slide.min, slide.max, slide.value) == (-8, 8, 0)  # the slider reads the offset, as its caption does
+    at.query_params["shift_tab"] = "Slide an image"
+    slide.set_value(-8).run()
+    assert not at.exception and at.get("image")[0].proto.imgs[0].caption == "offset -8 px"
+    assert "probability" in at.get("plotly_chart")[0].proto.spec
+    assert [list(df.value.columns) for df in at.dataframe] == [["model", "prediction", "flips over the slide"]]
 
     from engine.models.shift import METHODS
     from engine.shift.shipped import shipped_path
@@ -105,14 +105,14 @@ def test_shift_lab_shows_both_sets_beside_the_papers_table2(tmp_path, monkeypatc
         assert len(status) == 2 and "100 classes" in status[1] and "CIFAR-100: +15.5" in status[1]
         assert "+1.7 points" in status[0] and "**no clear gain**" in status[0]  # the shipped 10-class row, in words
 
-        at.selectbox(key="shift_set").set_value("shapes100").run()
-        assert not at.exception
-        bars = at.get("plotly_chart")[3].proto.spec
-        assert "10 most probable of 100 classes" in bars
         if "digits" in at.selectbox(key="shift_set").options:  # scikit-learn installed: real handwriting, no shipped models
             at.selectbox(key="shift_set").set_value("digits").run()
             assert not at.exception and any("scikit-learn digits" in m.value for m in at.markdown)
             assert len(at.dataframe) == 2  # the two shipped sets' tables; digits has none until you train one
+        at.query_params["shift_tab"] = "Slide an image"
+        at.selectbox(key="shift_set").set_value("shapes100").run()
+        assert not at.exception
+        assert "10 most probable of 100 classes" in at.get("plotly_chart")[0].proto.spec
     finally:
         st.cache_resource.clear()
 
