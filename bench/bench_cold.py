@@ -9,10 +9,11 @@ worker thread, so it is also timed until its table shows. Then reloads: the fini
 again, and a second fresh decode reloaded while it computes, timed from its click until its table shows. Last, each
 page is opened again in a new browser context (a second visitor, as in a class: the server has run each page once).
 
-    python bench/bench_cold.py [--json out.json] [--baseline earlier.json]
+    python bench/bench_cold.py [--json out.json] [--baseline earlier.json] [--pages-only]
 
-With ``--baseline`` each line also shows the earlier run's seconds and the ratio. Traffic goes only to the server this
-script starts.
+``--pages-only`` opens the pages (cold, then again) and leaves the Channel code controls out, so it also runs on
+commits whose pages have other controls. With ``--baseline`` each line also shows the earlier run's seconds and the
+ratio. Traffic goes only to the server this script starts.
 """
 from __future__ import annotations
 
@@ -73,15 +74,16 @@ def choose(page: Page, label: str, option: str):
     return act
 
 
-def measure(url: str, browser) -> dict[str, float]:
-    """Every page's cold opening, then the Channel code controls, then every page opened again, in seconds."""
+def measure(url: str, browser, controls: bool = True) -> dict[str, float]:
+    """Every page's cold opening, then the Channel code controls (unless ``controls`` is false), then every page opened
+    again, in seconds."""
     out = {}
     for name, (path, heading, chart) in PAGES.items():
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         titled, out[f"open {name}"], finished = open_timed(page, f"{url}/{path}", heading, chart)
         print(f"open {name}: {out[f'open {name}']:.2f} s (heading {titled:.2f} s, run finished {finished:.2f} s)", flush=True)
-        if name != "Channel code":
+        if name != "Channel code" or not controls:
             context.close()
             continue
         steps = {"Channel code grid 3 -> 5": choose(page, "Grid", "5"), "Channel code grid 5 -> 7": choose(page, "Grid", "7"),
@@ -131,13 +133,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", type=Path, help="write the seconds per item here")
     parser.add_argument("--baseline", type=Path, help="an earlier --json to print beside")
+    parser.add_argument("--pages-only", action="store_true", help="open the pages (twice each) but leave the controls out")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="poslab-cold-") as cache:
         os.environ["POSLAB_CACHE"] = cache
         with streamlit_server() as server, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:
-                seconds = measure(server.url, browser)
+                seconds = measure(server.url, browser, controls=not args.pages_only)
             finally:
                 browser.close()
     before = json.loads(args.baseline.read_text()) if args.baseline else {}
