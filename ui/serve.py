@@ -13,7 +13,8 @@ instead, so the browser shows a blank page. A browser asking for such a page is 
 
 Streamlit fetches its plotly bundle (4.7 MB of JavaScript) only when a page's first chart arrives, then spends
 seconds loading it before the chart shows. Every page's HTML therefore asks the browser to fetch that bundle at once
-(``<link rel="modulepreload">``) and to run it once the page has connected, while the page's script runs.
+(``<link rel="modulepreload">``) and to run it once the page has connected, while the page's script runs; Home, which
+draws no chart, runs it once its first run has finished, so the bundle does not hold up its text.
 
     python -m ui.serve [--host] [streamlit run options, e.g. --server.port 8502]
 
@@ -90,9 +91,15 @@ def with_deep_path_redirect(app):
     return wrapped
 
 
-def preload_links(static_dir: Path | str | None = None, chunks: tuple[str, ...] = PRELOADED_CHUNKS) -> str:
-    """Tags that fetch Streamlit's scripts named ``chunks`` (the file names carry a hash) at once and run them once the
-    page has connected to the server, while its first script runs, so the first chart finds them ready."""
+CONNECTED = "[data-test-connection-state=CONNECTED]"
+FIRST_RUN_DONE = CONNECTED + "[data-test-script-state=notRunning]"  # the page reads "initial" until then
+
+
+def preload_links(static_dir: Path | str | None = None, chunks: tuple[str, ...] = PRELOADED_CHUNKS,
+                  when: str = CONNECTED) -> str:
+    """Tags that fetch Streamlit's scripts named ``chunks`` (the file names carry a hash) at once and run them when
+    the page matches the selector ``when``: by default once it has connected to the server, while its first script
+    runs, so the first chart finds them ready."""
     folder = Path(static_dir or file_util.get_static_dir()) / "static" / "js"
     urls = [f"./static/js/{f.name}" for chunk in chunks for f in sorted(folder.glob(f"{chunk}.*.js"))]
     if not urls:
@@ -100,7 +107,7 @@ def preload_links(static_dir: Path | str | None = None, chunks: tuple[str, ...] 
     fetch = "".join(f'<link rel="modulepreload" crossorigin href="{url}">' for url in urls)
     imports = ";".join(f'import("{url}")' for url in urls)
     return fetch + ('<script type="module">const o=new MutationObserver(()=>{if(document.querySelector('
-                    '"[data-test-connection-state=CONNECTED]")){o.disconnect();' + imports + '}});'
+                    f'"{when}")){{o.disconnect();' + imports + '}});'
                     'o.observe(document,{subtree:true,attributes:true,childList:true})</script>')
 
 
@@ -113,13 +120,22 @@ def _asks_html(scope) -> bool:
     return b"text/html" in dict(scope.get("headers", [])).get(b"accept", b"")
 
 
-def with_chart_preload(app, links: str):
-    """``app`` with every HTML page it answers asking the browser to preload ``links`` (uncompressed: the page is a
-    few kB)."""
+def is_home(path: str, base: str = "") -> bool:
+    """Whether ``path`` is the app's root (Home) under the base URL path ``base``."""
+    return path.strip("/") == base.strip("/")
+
+
+def with_chart_preload(app, links: str, home_links: str | None = None):
+    """``app`` with every HTML page it answers asking the browser to preload ``links`` (Home: ``home_links`` when
+    given; uncompressed: the page is a few kB)."""
+    from streamlit import config
+
     async def wrapped(scope, receive, send):
         if not links or scope["type"] != "http" or scope["method"] != "GET" or not _asks_html(scope):
             await app(scope, receive, send)
             return
+        home = home_links is not None and is_home(scope["path"], config.get_option("server.baseUrlPath") or "")
+        tags = home_links if home else links
         headers = [(k, v) for k, v in scope.get("headers", []) if k != b"accept-encoding"]
         start: dict = {}
         body = b""
@@ -140,7 +156,7 @@ def with_chart_preload(app, links: str):
             body += message.get("body", b"")
             if message.get("more_body"):
                 return
-            html = with_preload(body, links)
+            html = with_preload(body, tags)
             start["headers"] = [(k, str(len(html)).encode() if k == b"content-length" else v)
                                 for k, v in start.get("headers", [])]
             await send(start)
@@ -156,8 +172,9 @@ def _install_redirect() -> None:
     from streamlit.web.server.starlette import starlette_server
 
     build = starlette_server.create_starlette_app
-    links = preload_links()
-    starlette_server.create_starlette_app = lambda runtime: with_chart_preload(with_deep_path_redirect(build(runtime)), links)
+    links, home_links = preload_links(), preload_links(when=FIRST_RUN_DONE)
+    starlette_server.create_starlette_app = lambda runtime: with_chart_preload(with_deep_path_redirect(build(runtime)),
+                                                                                links, home_links)
 
 
 def preload() -> None:

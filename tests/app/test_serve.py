@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 
 from engine.core import paths
-from ui.serve import NOT_FOUND, deep_path_redirect, preload_links, server_options, with_chart_preload
+from ui.serve import FIRST_RUN_DONE, NOT_FOUND, deep_path_redirect, is_home, preload_links, server_options, with_chart_preload
 
 
 def option(options: list[str], name: str) -> str:
@@ -44,11 +44,14 @@ def test_only_page_paths_of_several_segments_are_redirected():
 
 
 def test_the_plotly_bundle_is_preloaded_by_every_html_page_and_nothing_else_changes():
-    links = preload_links()
+    links, home_links = preload_links(), preload_links(when=FIRST_RUN_DONE)
     assert links.count("modulepreload") == 1 and "./static/js/PlotlyChart." in links  # Streamlit's hashed file name
+    assert "notRunning" not in links and "notRunning" in home_links  # Home runs it after its first run
+    assert is_home("/") and is_home("") and is_home("/poslab/", "poslab") and is_home("/poslab", "/poslab/")
+    assert not is_home("/grid-probe") and not is_home("/poslab/grid-probe", "poslab")
 
     async def app(scope, receive, send):
-        html = scope["path"] == "/grid-probe"
+        html = scope["path"] in ("/grid-probe", "/")
         body = b"<html><head><title>x</title></head><body></body></html>" if html else b"{}"
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"text/html; charset=utf-8" if html else b"application/json"),
@@ -62,10 +65,11 @@ def test_the_plotly_bundle_is_preloaded_by_every_html_page_and_nothing_else_chan
             sent.append(message)
 
         scope = {"type": "http", "method": "GET", "path": path, "headers": [(b"accept", accept), (b"accept-encoding", b"gzip")]}
-        asyncio.run(with_chart_preload(app, links)(scope, None, send))
+        asyncio.run(with_chart_preload(app, links, home_links)(scope, None, send))
         return dict(sent[0]["headers"]), b"".join(m.get("body", b"") for m in sent[1:])
 
     headers, body = get("/grid-probe", b"text/html,*/*")
     assert body.endswith(b"<title>x</title>" + links.encode() + b"</head><body></body></html>")
     assert int(headers[b"content-length"]) == len(body)
+    assert get("/", b"text/html")[1].endswith(home_links.encode() + b"</head><body></body></html>")
     assert get("/_stcore/host-config", b"*/*")[1] == b"{}"
