@@ -98,8 +98,8 @@ FIRST_RUN_DONE = CONNECTED + "[data-test-script-state=notRunning]"  # the page r
 def preload_links(static_dir: Path | str | None = None, chunks: tuple[str, ...] = PRELOADED_CHUNKS,
                   when: str = CONNECTED) -> str:
     """Tags that fetch Streamlit's scripts named ``chunks`` (the file names carry a hash) at once and run them when
-    the page matches the selector ``when``: by default once it has connected to the server, while its first script
-    runs, so the first chart finds them ready."""
+    the page matches the selector ``when``, after the frame then due is painted: by default once it has connected to
+    the server, while its first script runs, so the first chart finds them ready."""
     folder = Path(static_dir or file_util.get_static_dir()) / "static" / "js"
     urls = [f"./static/js/{f.name}" for chunk in chunks for f in sorted(folder.glob(f"{chunk}.*.js"))]
     if not urls:
@@ -107,7 +107,7 @@ def preload_links(static_dir: Path | str | None = None, chunks: tuple[str, ...] 
     fetch = "".join(f'<link rel="modulepreload" crossorigin href="{url}">' for url in urls)
     imports = ";".join(f'import("{url}")' for url in urls)
     return fetch + ('<script type="module">const o=new MutationObserver(()=>{if(document.querySelector('
-                    f'"{when}")){{o.disconnect();' + imports + '}});'
+                    f'"{when}")){{o.disconnect();requestAnimationFrame(()=>setTimeout(()=>{{' + imports + '}))}});'
                     'o.observe(document,{subtree:true,attributes:true,childList:true})</script>')
 
 
