@@ -4,7 +4,8 @@ code page's controls, in chromium.
 A server is started on 127.0.0.1 with ``POSLAB_CACHE`` set to a new empty folder, so nothing computed by an earlier
 run helps. Each page is opened in a fresh tab and timed until its first chart is in the page (Home has no chart: until
 its first run has finished), as the page itself records it: from the navigation's start to the end of the task that
-added the element, with no polling delay. Then, on the Channel code page: the grid 3 -> 5 -> 7, a network switch at 7x7, its
+added the element, with no polling delay; a lab's line also says when its first chart's data reached the browser's
+network stack (chromium's own timestamps, before the page's thread, busy with other work, handles it). Then, on the Channel code page: the grid 3 -> 5 -> 7, a network switch at 7x7, its
 Decode tab and a fresh decode, each timed until the page's run has finished; the fresh decode computes on the server's
 worker thread, so it is also timed until its table shows. Then reloads: the finished fresh decode's table shown
 again, and a second fresh decode reloaded while it computes, timed from its click until its table shows. Last, each
@@ -19,6 +20,7 @@ ratio. Traffic goes only to the server this script starts.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -44,23 +46,48 @@ SWITCH_NET = "probe/location-gapnet"
 
 def mark_script(selectors: dict[str, str]) -> str:
     """A script that records, in the page, when each of ``selectors`` first matches (``performance.now()``: ms since
-    navigation, taken at the end of the task that added the element; no polling delay)."""
+    navigation, at the end of the task that added the element; no polling delay)."""
     return ("window.__marks = {}; const wanted = " + json.dumps(selectors) + "; new MutationObserver(() => { "
             "for (const [name, s] of Object.entries(wanted)) if (!(name in window.__marks) && document.querySelector(s)) "
             "window.__marks[name] = performance.now(); }).observe(document, {subtree: true, childList: true, "
             "attributes: true});")
 
 
-def open_timed(page: Page, url: str, heading: str, chart: str | None) -> tuple[float, float, float]:
-    """Seconds from navigating to ``url`` until its heading shows, until its first chart shows (no chart: until its
-    first run has finished) and until that run has finished, as the page recorded them."""
+def open_timed(page: Page, url: str, heading: str, chart: str | None) -> dict[str, float]:
+    """Seconds from navigating to ``url`` until its heading shows, its first chart shows (no chart: until its first run
+    has finished) and that run has finished, as the page recorded them; and until the first websocket message holding
+    a plotly figure reached the browser's network stack ("chart data", before the page's own thread handles it)."""
+    cdp = page.context.new_cdp_session(page)
+    network: dict[str, float] = {}
+
+    def document(event: dict) -> None:
+        if event.get("type") == "Document" and "start" not in network:
+            network["start"] = event["timestamp"]
+
+    def frame(event: dict) -> None:
+        response = event["response"]
+        if "chart data" not in network and response["opcode"] == 2 and b'"layout":' in base64.b64decode(response["payloadData"]):
+            network["chart data"] = event["timestamp"]
+
+    cdp.on("Network.requestWillBeSent", document)
+    cdp.on("Network.webSocketFrameReceived", frame)
+    cdp.send("Network.enable")
     page.add_init_script(mark_script({"heading": "h1", "chart": chart or APP_IDLE, "finished": APP_IDLE}))
     page.goto(url)
     page.get_by_role("heading", name=heading).first.wait_for(timeout=TIMEOUT)
     page.wait_for_selector(chart or APP_IDLE, timeout=TIMEOUT)
     page.wait_for_selector(APP_IDLE, timeout=TIMEOUT)
-    marks = page.evaluate("window.__marks")
-    return marks["heading"] / 1e3, marks["chart"] / 1e3, marks["finished"] / 1e3
+    marks = {name: ms / 1e3 for name, ms in page.evaluate("window.__marks").items()}
+    if "chart data" in network:
+        marks["chart data"] = network["chart data"] - network["start"]
+    cdp.detach()
+    return marks
+
+
+def opened(name: str, marks: dict[str, float]) -> str:
+    """One line for a page's opening."""
+    data = f", chart data {marks['chart data']:.2f} s" if "chart data" in marks else ""
+    return f"{name}: {marks['chart']:.2f} s (heading {marks['heading']:.2f} s{data}, run finished {marks['finished']:.2f} s)"
 
 
 def rerun_timed(page: Page, act) -> float:
@@ -90,8 +117,11 @@ def measure(url: str, browser, controls: bool = True) -> dict[str, float]:
     for name, (path, heading, chart) in PAGES.items():
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
-        titled, out[f"open {name}"], finished = open_timed(page, f"{url}/{path}", heading, chart)
-        print(f"open {name}: {out[f'open {name}']:.2f} s (heading {titled:.2f} s, run finished {finished:.2f} s)", flush=True)
+        marks = open_timed(page, f"{url}/{path}", heading, chart)
+        out[f"open {name}"] = marks["chart"]
+        if "chart data" in marks:
+            out[f"open {name}: chart data"] = marks["chart data"]
+        print(opened(f"open {name}", marks), flush=True)
         if name != "Channel code" or not controls:
             context.close()
             continue
@@ -112,8 +142,11 @@ def measure(url: str, browser, controls: bool = True) -> dict[str, float]:
         context.close()
     for name, (path, heading, chart) in PAGES.items():  # a second visitor: the server has run each page once
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        out[f"open {name} again"] = open_timed(context.new_page(), f"{url}/{path}", heading, chart)[1]
-        print(f"open {name} again (another browser, fresh tab): {out[f'open {name} again']:.2f} s", flush=True)
+        marks = open_timed(context.new_page(), f"{url}/{path}", heading, chart)
+        out[f"open {name} again"] = marks["chart"]
+        if "chart data" in marks:
+            out[f"open {name} again: chart data"] = marks["chart data"]
+        print(opened(f"open {name} again (another browser, fresh tab)", marks), flush=True)
         context.close()
     return out
 
