@@ -119,7 +119,8 @@ with shuffle_tab:
                     "**fixed**: one permutation; its \"trained with shuffle\" net is GAPNet with its head's inputs relabeled by "
                     "that permutation, exactly what training with a fixed permutation yields. 3x3 grid, test patches.")
         absent = cc.missing(cc.SHUFFLE_NETS)
-        shuffle_rows, fresh_seed = cc.recorded("shuffle"), None
+        recorded_shuffle = cc.recorded("shuffle")
+        shuffle_rows, fresh_seed = recorded_shuffle, None
         if absent:
             st.info(f"Waiting for the grid-probe checkpoints {', '.join(absent)} (assets/probe) for a fresh run.")
         else:
@@ -144,14 +145,14 @@ with shuffle_tab:
             else:
                 st.caption(f"A fresh sample: seed {fresh_seed} (a reload or this page's link shows it again). Remake it with "
                            f"`python -m engine shuffle --samples {shuffle_rows[0]['samples']} --seed {fresh_seed}`.")
-            if cc.recorded("shuffle"):
+            if recorded_shuffle:
                 table1 = shipped_table1()
                 st.markdown("Each net tested as it was trained, beside the paper's Table 1 (zero padding):")
-                st.dataframe(cc.paper_beside(cc.recorded("shuffle"), table1), hide_index=True,
+                st.dataframe(cc.paper_beside(recorded_shuffle, table1), hide_index=True,
                              column_config={c: st.column_config.NumberColumn(format="%.1f")
                                             for c in ("here (shapes, 3x3)", "Grid probe Table 1", "paper (CIFAR-10, 3x3)")})
-                st.caption(cc.recorded_note(cc.recorded("shuffle")))
-                st.caption(cc.samples_note(cc.recorded("shuffle"), table1) or "")
+                st.caption(cc.recorded_note(recorded_shuffle))
+                st.caption(cc.samples_note(recorded_shuffle, table1) or "")
         else:
             st.info("No recorded 2 x 2 yet: `python -m engine shuffle --json assets/channel_code/shuffle.json`.")
 

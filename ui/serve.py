@@ -64,13 +64,18 @@ def server_options(args: list[str], environ: Mapping[str, str] = os.environ) -> 
     return options, env
 
 
-def deep_path_redirect(path: str, base: str = "") -> str | None:
-    """Where a browser asking for page ``path`` of more than one segment is sent (``None``: served as it is)."""
+def _base_and_parts(path: str, base: str) -> tuple[str, list[str] | None]:
+    """The base URL path as ``/base`` (``""`` for none) and ``path``'s segments below it (``None``: outside it)."""
     base = "/" + base.strip("/") if base.strip("/") else ""
     if base and not (path == base or path.startswith(base + "/")):
-        return None
-    parts = [p for p in path[len(base):].split("/") if p]
-    if len(parts) < 2 or parts[0] in STREAMLIT_ROOTS:
+        return base, None
+    return base, [p for p in path[len(base):].split("/") if p]
+
+
+def deep_path_redirect(path: str, base: str = "") -> str | None:
+    """Where a browser asking for page ``path`` of more than one segment is sent (``None``: served as it is)."""
+    base, parts = _base_and_parts(path, base)
+    if parts is None or len(parts) < 2 or parts[0] in STREAMLIT_ROOTS:
         return None
     return f"{base}/{NOT_FOUND}?path={quote('/' + '/'.join(parts))}"
 
@@ -122,7 +127,7 @@ def _asks_html(scope) -> bool:
 
 def is_home(path: str, base: str = "") -> bool:
     """Whether ``path`` is the app's root (Home) under the base URL path ``base``."""
-    return path.strip("/") == base.strip("/")
+    return _base_and_parts(path, base)[1] == []
 
 
 def with_chart_preload(app, links: str, home_links: str | None = None):
