@@ -45,12 +45,15 @@ SWITCH_NET = "probe/location-gapnet"
 
 
 def mark_script(selectors: dict[str, str]) -> str:
-    """A script that records, in the page, when each of ``selectors`` first matches (``performance.now()``: ms since
-    navigation, at the end of the task that added the element; no polling delay)."""
-    return ("window.__marks = {}; const wanted = " + json.dumps(selectors) + "; new MutationObserver(() => { "
-            "for (const [name, s] of Object.entries(wanted)) if (!(name in window.__marks) && document.querySelector(s)) "
-            "window.__marks[name] = performance.now(); }).observe(document, {subtree: true, childList: true, "
-            "attributes: true});")
+    """A script that records, in the page, when each of ``selectors`` first matches (``window.__marks``) and when its
+    count of matches last grew (``window.__last``), in ``performance.now()`` ms since navigation, at the end of the
+    task that added the elements (no polling delay)."""
+    return ("window.__marks = {}; window.__last = {}; const counts = {}; const wanted = " + json.dumps(selectors) + "; "
+            "new MutationObserver(() => { const now = performance.now(); "
+            "for (const [name, s] of Object.entries(wanted)) { const n = document.querySelectorAll(s).length; "
+            "if (n && !(name in window.__marks)) window.__marks[name] = now; "
+            "if (n > (counts[name] || 0)) { counts[name] = n; window.__last[name] = now; } } })"
+            ".observe(document, {subtree: true, childList: true, attributes: true});")
 
 
 def open_timed(page: Page, url: str, heading: str, chart: str | None) -> dict[str, float]:

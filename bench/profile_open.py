@@ -3,8 +3,8 @@ has run the page once), summed per 100 ms, with the moments its heading, first t
 
     python bench/profile_open.py channel-code [--bin 0.1]
 
-Each line: the time since the profile started (just before navigating), the milliseconds the main thread was busy in that bin and the scripts it ran
-most (Streamlit's, plotly's, "(program)" for parsing and compiling). The marks are taken in the page by a
+Each line: the time since the profile started (just before navigating), the milliseconds the main thread was busy
+in that bin and the scripts it ran most (Streamlit's, plotly's, "(program)" for parsing and compiling). The marks are taken in the page by a
 MutationObserver, so they show when an element was added, at the end of the task that added it. Traffic goes only
 to the server this script starts.
 """
@@ -21,22 +21,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from bench_cold import mark_script  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from browser_harness import APP_IDLE, CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
 
 TIMEOUT = 120_000
-MARKS = """
-window.__marks = {};
-new MutationObserver(() => {
-  const m = window.__marks, now = performance.now();
-  if (!m.heading && document.querySelector('h1')) m.heading = now;
-  if (!m.table && document.querySelector("[data-testid='stDataFrame'], [data-testid='stTable']")) m.table = now;
-  const charts = document.querySelectorAll("[data-testid='stPlotlyChart'] .main-svg").length;
-  if (charts && !m.chart) m.chart = now;
-  if (charts > (m.charts || 0)) { m.charts = charts; m.last_chart = now; }
-}).observe(document, {subtree: true, childList: true});
-"""
+CHART = "[data-testid='stPlotlyChart'] .main-svg"
+MARKS = mark_script({"heading": "h1", "table": "[data-testid='stDataFrame'], [data-testid='stTable']", "chart": CHART})
 
 
 def profile(url: str, path: str) -> tuple[dict, dict]:
@@ -59,6 +51,8 @@ def profile(url: str, path: str) -> tuple[dict, dict]:
             page.wait_for_selector(APP_IDLE, timeout=TIMEOUT)
             time.sleep(1)
             marks = page.evaluate("window.__marks")
+            if "chart" in marks:  # when the last of the first view's charts was added
+                marks["last chart"] = page.evaluate("window.__last.chart")
             return marks, cdp.send("Profiler.stop")["profile"]
         finally:
             browser.close()
@@ -86,8 +80,7 @@ def main() -> None:
         os.environ["POSLAB_CACHE"] = cache
         with streamlit_server() as server:
             marks, prof = profile(server.url, args.path)
-    print("marks (s after navigation): " + ", ".join(f"{k} {v / 1000:.2f}" if k != "charts" else f"{k} {v}"
-                                                     for k, v in marks.items()))
+    print("marks (s after navigation): " + ", ".join(f"{k} {v / 1000:.2f}" for k, v in marks.items()))
     for index, counts in sorted(busy_per_bin(prof, args.bin).items()):
         busy = {name: n for name, n in counts.items() if name != "(idle)"}
         top = ", ".join(f"{name} {ms:.0f}" for name, ms in sorted(busy.items(), key=lambda kv: -kv[1])[:4])
