@@ -4,12 +4,15 @@ code page's controls, in chromium.
 A server is started on 127.0.0.1 with ``POSLAB_CACHE`` set to a new empty folder, so nothing computed by an earlier
 run helps. Each page is opened in a fresh tab and timed until its first chart is in the page (Home has no chart: until
 its first run has finished), as the page itself records it: from the navigation's start to the end of the task that
-added the element, with no polling delay; a lab's line also says when its first chart's data reached the browser's
-network stack (chromium's own timestamps, before the page's thread, busy with other work, handles it). Then, on the Channel code page: the grid 3 -> 5 -> 7, a network switch at 7x7, its
+added the element, with no polling delay; a lab's line also says when the page's thread took its first chart's data
+from the websocket (chromium stamps a received frame when the page's main thread handles it, so a thread busy with
+other work, such as plotly's bundle, stamps it late). Then, on the Channel code page: the grid 3 -> 5 -> 7, a network switch at 7x7, its
 Decode tab and a fresh decode, each timed until the page's run has finished; the fresh decode computes on the server's
 worker thread, so it is also timed until its table shows. Then reloads: the finished fresh decode's table shown
 again, and a second fresh decode reloaded while it computes, timed from its click until its table shows. Last, each
-page is opened again in a new browser context (a second visitor, as in a class: the server has run each page once).
+page is opened again in a new browser context (a second visitor, as in a class: the server has run each page once);
+then a visitor opens Home and follows its navigation to each lab, and opens each lab in a new tab of that browser
+(its scripts cached). Last, the floor under all of these: a bare page with one small chart, served the same way.
 
     python bench/bench_cold.py [--json out.json] [--baseline earlier.json] [--pages-only]
 
@@ -38,7 +41,21 @@ from browser_harness import APP_IDLE, CHROMIUM, CHROMIUM_ARGS, streamlit_server 
 TIMEOUT = 300_000
 CHART = "[data-testid='stPlotlyChart'] .main-svg"
 PAGES = {"Home": ("", "PosLab", None), "Grid probe": ("grid-probe", "Grid probe", CHART),
-         "Channel code": ("channel-code", "Channel code", CHART), "Shift lab": ("shift-lab", "Shift lab", CHART)}
+         "Channel code": ("channel-code", "Channel code", CHART), "Segmentation lab": ("segmentation-lab", "Segmentation lab", CHART),
+         "Shift lab": ("shift-lab", "Shift lab", CHART)}
+LABS = {name: page for name, page in PAGES.items() if page[2]}
+BARE_APP = """import plotly.graph_objects as go
+import streamlit as st
+
+st.title("Bare page")
+st.plotly_chart(go.Figure(go.Scatter(x=list(range(8)), y=[1, 3, 2, 5, 4, 6, 5, 7])))
+"""
+READ_HOME = 2_000  # ms a visitor spends on Home before following its navigation
+SHOWN = """([heading, chart]) => { window.__clicked = performance.now(); window.__shown = null;
+  new MutationObserver((_, o) => { const h = document.querySelector("h1");
+    if (h && h.textContent.includes(heading) && document.querySelector(chart)) {
+      window.__shown = performance.now() - window.__clicked; o.disconnect(); } })
+  .observe(document, {subtree: true, childList: true, attributes: true}); }"""
 RUNNING = "[data-testid='stApp'][data-test-script-state='running']"
 FRESH_TABLE = ".st-key-cc_fresh_decode_table"
 SWITCH_NET = "probe/location-gapnet"
@@ -58,8 +75,8 @@ def mark_script(selectors: dict[str, str]) -> str:
 
 def open_timed(page: Page, url: str, heading: str, chart: str | None) -> dict[str, float]:
     """Seconds from navigating to ``url`` until its heading shows, its first chart shows (no chart: until its first run
-    has finished) and that run has finished, as the page recorded them; and until the first websocket message holding
-    a plotly figure reached the browser's network stack ("chart data", before the page's own thread handles it)."""
+    has finished) and that run has finished, as the page recorded them; and until the page's thread took the first
+    websocket message holding a plotly figure ("chart data")."""
     cdp = page.context.new_cdp_session(page)
     network: dict[str, float] = {}
 
@@ -154,6 +171,52 @@ def measure(url: str, browser, controls: bool = True) -> dict[str, float]:
     return out
 
 
+def navigations(url: str, browser) -> dict[str, float]:
+    """A visitor who opens Home, reads it for 2 s and follows the navigation: seconds from clicking each lab's link
+    (from Home each time, which has no chart) until the lab's heading and first chart show, as the page records it.
+    Then the same browser opens each lab in a new tab: a returning visitor, its scripts in the browser's cache."""
+    out = {}
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector(APP_IDLE, timeout=TIMEOUT)
+    page.wait_for_timeout(READ_HOME)
+    for name, (_, heading, chart) in LABS.items():
+        page.evaluate(SHOWN, [heading, chart])
+        page.get_by_role("link", name=name, exact=True).click()
+        page.wait_for_function("window.__shown !== null", timeout=TIMEOUT)
+        page.wait_for_selector(APP_IDLE, timeout=TIMEOUT)
+        out[f"open {name} from Home's navigation"] = page.evaluate("window.__shown") / 1e3
+        page.get_by_role("link", name="Home", exact=True).click()
+        page.get_by_role("heading", name=PAGES["Home"][1]).first.wait_for(timeout=TIMEOUT)
+        page.wait_for_selector(APP_IDLE, timeout=TIMEOUT)
+    for name, (path, heading, chart) in LABS.items():
+        tab = context.new_page()
+        marks = open_timed(tab, f"{url}/{path}", heading, chart)
+        out[f"open {name} in a new tab of the same browser"] = marks["chart"]
+        tab.close()
+    context.close()
+    for item, seconds in out.items():
+        print(f"{item}: {seconds:.2f} s", flush=True)
+    return out
+
+
+def bare_page(browser, folder: Path) -> dict[str, float]:
+    """The floor under every lab's opening: a page of nothing but a heading and one 8-point plotly chart, served the
+    same way (``ui.serve``, plotly's bundle preloaded), opened twice in fresh browser contexts."""
+    app = folder / "bare_page.py"
+    app.write_text(BARE_APP)
+    out = {}
+    with streamlit_server(app=app) as server:
+        for visit in ("", " again"):
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            marks = open_timed(context.new_page(), server.url, "Bare page", CHART)
+            context.close()
+            out[f"open a bare page with one chart{visit}"] = marks["chart"]
+            print(opened(f"open a bare page with one chart{visit}", marks), flush=True)
+    return out
+
+
 def reloads(page: Page) -> dict[str, float]:
     """A reload (F5) after the fresh decode: seconds until its table shows again (its URL names it; nothing is
     computed again). Then a second fresh decode reloaded at once: seconds from the click until its table shows."""
@@ -186,6 +249,13 @@ def main() -> None:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:
                 seconds = measure(server.url, browser, controls=not args.pages_only)
+                seconds |= navigations(server.url, browser)
+            finally:
+                browser.close()
+        with sync_playwright() as pw:  # the app's server has stopped: the bare page has the machine to itself
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                seconds |= bare_page(browser, Path(cache))
             finally:
                 browser.close()
     before = json.loads(args.baseline.read_text()) if args.baseline else {}

@@ -55,13 +55,16 @@ class Server:
 
 
 @contextlib.contextmanager
-def streamlit_server(timeout: float = 120) -> Iterator[Server]:
-    """Start the app as README does (``python -m ui.serve``) on localhost; yield its URL and pid; stop it afterwards."""
+def streamlit_server(timeout: float = 120, app: Path | None = None) -> Iterator[Server]:
+    """Start the app as README does (``python -m ui.serve``) on localhost; yield its URL and pid; stop it afterwards.
+    ``app``: serve this entry script instead of app.py, the same way (a benchmark's bare page)."""
     port = free_port()
     env = {**os.environ, "POSLAB_DEVICE": "cpu", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"server-{port}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "ui.serve", "--server.address", "127.0.0.1",
+    serve = ["-m", "ui.serve"] if app is None else [
+        "-c", "import sys, pathlib, ui.serve as s; s.APP = pathlib.Path(sys.argv[1]); s.main(sys.argv[2:])", str(app)]
+    proc = subprocess.Popen([sys.executable, *serve, "--server.address", "127.0.0.1",
                              "--server.port", str(port), "--server.headless", "true"], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
