@@ -53,12 +53,12 @@ if found := model_sources.found_note(cc.network(key)):  # where its GAP was foun
     st.caption(found)
 # A tab is computed and drawn only while it is open (a tab switch reruns the page); its controls render always, so
 # a link and a reload keep them.
+code = cc.code_map(key, grid, layer, images)  # None while a map with none shipped to stand computes (its note shows)
+cmap = code.map if code else None
 code_tab, decode_tab, shuffle_tab, demo_tab = st.tabs(["The code", "Decode", "Shuffle: the 2 x 2", "Permute it yourself"],
                                                       key="cc_tab", bind="query-params")
-code = cc.code_map(key, grid, layer, images)
-cmap = code.map
 with code_tab:
-    if code_tab.open:
+    if code_tab.open and cmap:
         a, b, c, d = st.columns(4)
         a.metric("Channels", len(cmap.order))
         b.metric("Mean selectivity", f"{cmap.selectivity.mean():.2f}",
@@ -68,7 +68,7 @@ with code_tab:
         d.metric("Cells some channel prefers", f"{cc.cells_preferred(cmap)} of {grid * grid}",
                  help="how many cells are at least one channel's preferred (peak) cell")
         st.plotly_chart(cc.code_heatmap(cmap), key="cc_heatmap", config=chart_config(f"channel-code-{grid}x{grid}-{layer}"))
-        st.markdown(cc.selectivity_note(cmap) + f" (Means over {images} test images in every cell.)")
+        st.markdown(cc.selectivity_note(cmap) + f" (Means over {cmap.images} test images in every cell.)")
         download_buttons(code.rows(), f"channel-code-{grid}x{grid}-{layer}")
         st.caption("Each column is one channel's mean GAP activation with the images in each cell, standardised across "
                    "cells; channels are grouped by the cell they prefer (vertical lines).")
@@ -79,12 +79,15 @@ with code_tab:
         counts_col.plotly_chart(cc.preferred_figure(cmap), key="cc_counts")
         st.caption(cc.multiples_note(cmap))
 
-    order = cmap.order.tolist()
-    channel = st.selectbox(
-        "Channel", order, key="cc_channel", bind="query-params",
-        format_func=lambda ch: f"ch {ch} · prefers {cc.cell_label(int(cmap.preferred[ch]), grid)} · "
-                               f"selectivity {cmap.selectivity[ch]:.2f}")
-    if code_tab.open:
+    linked = st.query_params.get("cc_channel", "")
+    if cmap:
+        channel = st.selectbox(
+            "Channel", cmap.order.tolist(), key="cc_channel", bind="query-params",
+            format_func=lambda ch: f"ch {ch} · prefers {cc.cell_label(int(cmap.preferred[ch]), grid)} · "
+                                   f"selectivity {cmap.selectivity[ch]:.2f}")
+    elif linked.isdigit():  # while the map computes, the link's channel is kept
+        st.selectbox("Channel", [int(linked)], index=None, key="cc_channel", bind="query-params", disabled=True)
+    if code_tab.open and cmap:
         col_map, col_stats = st.columns([2, 1])
         col_map.plotly_chart(cc.channel_response(cmap, channel), key="cc_channel_map")
         col_stats.metric("Preferred cell", cc.cell_label(int(cmap.preferred[channel]), grid))

@@ -44,6 +44,15 @@ def before_first_chart(at: AppTest) -> str:
     return " ".join(filter(None, out))
 
 
+def finish_code_map(at: AppTest, timeout: float = 120) -> AppTest:
+    """Rerun the Channel code page until the code map it computes on the server's worker thread has shown."""
+    deadline = time.monotonic() + timeout
+    while any(i.value.startswith("Averaging") for i in at.info) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        at.run()
+    return at
+
+
 def finish_fresh_decode(at: AppTest, timeout: float = 120) -> AppTest:
     """Rerun the Channel code page until its fresh decode (computing on the server's worker thread) has shown."""
     deadline = time.monotonic() + timeout

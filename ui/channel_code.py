@@ -15,7 +15,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from engine.channel import lab
-from engine.channel.code_map import ChannelMap
+from engine.channel.code_map import SHIPPED_IMAGES, ChannelMap
 from engine.channel.decode import READOUTS
 from engine.channel.features import LAYERS, Probed
 from engine.channel.nets import CHANNEL_ASSETS, net_path, net_version
@@ -38,6 +38,7 @@ DEMO_NETS = dict(zip(lab.DEMO_NETS, ("Location GAPNet (trained in order)", "Obje
 FRESH_WAIT = 0.3  # seconds a click waits for its fresh result before showing its progress instead
 DECODES = KeptJobs("channel_code/fresh/decode")  # every session's fresh decodes by settings, one computing at a time
 SHUFFLES = KeptJobs("channel_code/fresh/shuffle")  # and fresh 2 x 2s (longer jobs), beside the decodes
+MAPS = KeptJobs("channel_code/maps")  # code maps computing for the page (kept in memory; their features on disk)
 DECODE_PARAM, SHUFFLE_PARAM = "fresh_decode", "fresh_shuffle"  # URL parameters naming the fresh results shown
 FRESH_TRAIN, FRESH_TEST = 600, 300  # vectors a fresh decode's probes train and test on
 SEEDS = 10_000  # a fresh sample's seed is drawn from range(SEEDS)
@@ -70,10 +71,26 @@ def network(key: str) -> Probed | None:
     return user.model if user else None
 
 
-def code_map(key: str, grid: int, layer: str, images: int) -> lab.CodeMap:
-    """The code map of network ``key`` (its features from the engine's shared cache; an upload's stay in memory)."""
+def code_map(key: str, grid: int, layer: str, images: int) -> lab.CodeMap | None:
+    """The code map of network ``key`` (its features from the engine's shared cache; an upload's stay in memory).
+
+    A map not shipped and not computed yet answers at once: it computes on a worker thread (one job per network, grid
+    and count of images, for every session) while a progress note shows and the map of the default count stands
+    where that one is ready (``None`` where not); the page reruns when it is done. An upload's map computes in the
+    page's own run."""
+    user = _user(key)
+    if (user is None or user.persist) and not lab.code_map_ready(grid, layer, images, key, user):
+        name = fingerprint("map", key, grid, images, _weights(key, grid, user))  # every layer is computed at once
+        job = MAPS.start(name, lambda: lab.code_map(grid, layer, images, key, user), {}, persist=False)
+        if not job.rows.done():
+            standing = images != SHIPPED_IMAGES and lab.code_map_ready(grid, layer, SHIPPED_IMAGES, key, user)
+            st.fragment(_pending, run_every=POLL_SECONDS)(job, lambda seconds: (
+                f"Averaging {images} images in each of the {grid * grid} cells of {key}: {seconds:.0f} s so far. "
+                + (f"Until it is done, the map below averages {SHIPPED_IMAGES}." if standing else
+                   "Its map shows here when it is done; the other tabs work meanwhile.")))
+            return lab.code_map(grid, layer, SHIPPED_IMAGES, key, user) if standing else None
     with st.spinner("Placing the images in every cell..."):
-        return lab.code_map(grid, layer, images, key, _user(key))
+        return lab.code_map(grid, layer, images, key, user)
 
 
 def recorded(name: str) -> list[dict] | None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.channel.features import LAYERS, Probed, cached_features, check_layer, data_key, gap_features
+from engine.channel.features import LAYERS, Probed, cached_features, check_layer, data_key, features_ready, gap_features
 from engine.core.cache import CACHE
 from engine.core.storage import ASSETS, load_torch
 from engine.data.grid import place_on_grid
@@ -91,6 +91,14 @@ def channel_map(model: Probed, source: PatchSource | None = None, images: int = 
     feats = cached_features("map", key, lambda: map_features(model, source, images, seed, device), persist)
     response, share = map_statistics(feats[layer])
     return ChannelMap(response, share, config.grid, layer, images)
+
+
+def map_ready(model: Probed, source: PatchSource | None = None, images: int = 64, layer: str = "layer4",
+              seed: int = EVAL_SEED, persist: bool = True) -> bool:
+    """Whether :func:`channel_map` of these settings reads a shipped or already computed map instead of computing."""
+    source = source or GeneratedShapes(model.config.patch)
+    key = data_key(model, source, images, seed)
+    return layer in shipped_maps().get(key, {}) or features_ready("map", key, persist)
 
 
 def map_features(model: Probed, source: PatchSource, images: int, seed: int = EVAL_SEED,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 
 import torch
 
@@ -19,12 +20,23 @@ FEATURE_BATCH = 200
 Probed = ProbeNet | UserClassifier  # what the map and the decode probe take: ``config`` (the canvases) and ``stages``
 
 
+def _kept_as(kind: str, key: str) -> tuple[str, Path]:
+    """The shared cache's key and the disk file of features of ``kind`` under ``key``."""
+    name = f"{kind}-{key}"
+    return f"channel/{name}", cache_dir() / "channel_code" / f"{name}.pt"
+
+
 def cached_features(kind: str, key: str, compute: Callable[[], dict[str, torch.Tensor]], persist: bool = True
                     ) -> dict[str, torch.Tensor]:
     """From the shared cache, else from disk (``cache_dir()/channel_code``, when ``persist``), else ``compute``d."""
-    name = f"{kind}-{key}"
-    path = cache_dir() / "channel_code" / f"{name}.pt"
-    return CACHE.get_or_compute(f"channel/{name}", (lambda: stored(path, compute)) if persist else compute)
+    cache_key, path = _kept_as(kind, key)
+    return CACHE.get_or_compute(cache_key, (lambda: stored(path, compute)) if persist else compute)
+
+
+def features_ready(kind: str, key: str, persist: bool = True) -> bool:
+    """Whether :func:`cached_features` of ``kind`` under ``key`` would read them (memory, or disk when ``persist``)."""
+    cache_key, path = _kept_as(kind, key)
+    return cache_key in CACHE or (persist and path.is_file())
 
 
 def data_key(model: Probed, source: PatchSource, *parts: object) -> str:

@@ -3,7 +3,7 @@ computing, or finds its rows once it is done.
 
 A job runs on the registry's worker thread(s); its rows stay in memory (the latest ``max_done`` finished jobs) and,
 when the job may persist, go to ``cache_dir()/<folder>/<name>.json``, so a restarted server or another process finds
-them too. Names are content keys (:func:`engine.core.storage.fingerprint` of the settings), never ``id()``.
+them too; a job that does not persist may return any value. Names are content keys (:func:`engine.core.storage.fingerprint` of the settings), never ``id()``.
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class KeptJobs:
         done.set_result(rows)
         return self._keep(name, Job(done, time.monotonic()))
 
-    def start(self, name: str, work: Callable[[], list[Row]], settings: dict[str, Any], persist: bool = True) -> Job:
+    def start(self, name: str, work: Callable[[], Any], settings: dict[str, Any], persist: bool = True) -> Job:
         """Job ``name`` as :meth:`find` finds it, else ``work()`` started on the worker; once done its rows (with the
         ``settings`` that made them) are written to disk when ``persist``."""
         if (job := self.find(name, persist)) is not None:
@@ -67,7 +67,7 @@ class KeptJobs:
                 self._evict()
         return job
 
-    def _run(self, name: str, work: Callable[[], list[Row]], settings: dict[str, Any], persist: bool) -> list[Row]:
+    def _run(self, name: str, work: Callable[[], Any], settings: dict[str, Any], persist: bool) -> Any:
         rows = work()
         if persist:
             save_json({"settings": settings, "rows": rows}, self.path(name))

@@ -6,13 +6,15 @@ import json
 import random
 from pathlib import Path
 
-from page_text import finish_fresh_decode
+from page_text import finish_code_map, finish_fresh_decode
 from streamlit.testing.v1 import AppTest
 
 from engine.channel import lab
+from engine.core.cache import CACHE
 from engine.core.stats import format_pct
 from engine.models.importers import timm_input
 from engine.models.user_classifier import InputSpec, UserClassifier
+from ui import model_sources
 
 from byo_models import HF_NAME, TIMM_ARCH, fake_hf_cache, save_timm, tiny_onnx, tiny_timm
 
@@ -73,14 +75,32 @@ def test_cached_weights_and_the_real_network_are_in_the_picker(tmp_path, monkeyp
     assert "real: PP-OCR text direction (rapidocr-cls)" in options and f"cache:timm/{HF_NAME}" in options
     at.selectbox(key="cc_net").set_value("rapidocr-cls").run()
     assert not at.exception, at.exception
+    assert any(i.value.startswith("Averaging 8 images in each of the 9 cells of rapidocr-cls") for i in at.info)
+    assert not at.metric and not at.get("plotly_chart")  # no map shipped to stand meanwhile
+    finish_code_map(at)
     assert at.metric[0].label == "Channels" and at.metric[0].value == "200"  # PP-OCR's GAP vector
     assert any("PP-OCR's own: height 48, padded to 192" in c.value for c in at.caption)
     recorded = json.loads((ROOT / "assets" / "channel_code" / "real_network.json").read_text())
     order3 = next(r for r in recorded if r["network"] == "rapidocr-cls" and r.get("grid") == 3 and r["readout"] == "order")
     assert any(f"3x3: {order3['accuracy']:.1f}% [" in c.value for c in at.caption)  # read from the file, not typed
-    at.selectbox(key="cc_net").set_value(f"cache:timm/{HF_NAME}").run()
+    finish_code_map(at.selectbox(key="cc_net").set_value(f"cache:timm/{HF_NAME}").run())
     assert not at.exception, at.exception
     assert at.metric[0].value == str(tiny_timm().num_features)
+
+
+def test_a_link_keeps_its_channel_while_the_real_networks_map_computes(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSLAB_CACHE", str(tmp_path / "cache"))
+    CACHE.clear()
+    at = AppTest.from_file(str(ROOT / "pages" / "channel_code.py"), default_timeout=240)
+    at.query_params.update({"cc_net": model_sources.label("rapidocr-cls"), "cc_channel": "5", "cc_images": "16"})
+    at.run()
+    assert not at.exception, at.exception
+    assert any(i.value.startswith("Averaging 16 images in each of the 9 cells of rapidocr-cls") for i in at.info)
+    box = at.selectbox(key="cc_channel")
+    assert box.disabled and box.value == 5
+    finish_code_map(at)
+    box = at.selectbox(key="cc_channel")
+    assert not at.exception and not box.disabled and box.value == 5 and len(box.options) == 200
 
 
 def test_the_page_says_how_to_get_the_real_network(monkeypatch, tmp_path):

@@ -7,10 +7,13 @@ import time
 
 import pytest
 import torch
-from page_text import before_first_chart, explainer, finish_fresh_decode, words
+from page_text import before_first_chart, explainer, finish_code_map, finish_fresh_decode, words
 from streamlit.testing.v1 import AppTest
 
-from engine.channel.code_map import ChannelMap
+from engine.channel import code_map as code_map_module
+from engine.channel import lab
+from engine.channel.code_map import ChannelMap, map_features
+from engine.channel.nets import OBJECT_CLASSIFIER
 from engine.core.kept_jobs import KeptJobs
 from engine.core.storage import REPO_ROOT
 from ui import channel_code as cc
@@ -69,6 +72,35 @@ def test_channel_code_page(tmp_path, monkeypatch):
     assert _metric(at, "Location") < in_order_location  # position lives in the channel order
     at.button(key="cc_restore").click().run()
     assert _metric(at, "Location") == in_order_location
+
+
+def test_a_count_of_images_not_shipped_answers_at_once_then_shows_its_map(tmp_path, monkeypatch):
+    """The shipped map stands, with a note, while the asked count computes on the worker thread, once for every
+    session; then the page shows the asked count's map, equal to the engine's."""
+    monkeypatch.setenv("POSLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cc, "MAPS", KeptJobs("channel_code/maps"))
+    release, calls = threading.Event(), []
+
+    def held(*args, **kwargs):
+        calls.append(args[2])
+        release.wait(60)
+        return map_features(*args, **kwargs)
+
+    monkeypatch.setattr(code_map_module, "map_features", held)
+    pages = [AppTest.from_file(PAGE, default_timeout=120) for _ in range(2)]
+    for at in pages:  # two sessions ask for 40 images while the first computes
+        at.query_params["cc_images"] = "40"
+        at.run()
+        assert not at.exception, at.exception
+        assert any(i.value.startswith("Averaging 40 images in each of the 9 cells") for i in at.info)
+        assert any("(Means over 32 test images in every cell.)" in m.value for m in at.markdown)
+        assert at.get("plotly_chart")  # the shipped map is drawn meanwhile
+    release.set()
+    at = finish_code_map(pages[0])
+    assert not at.exception and not any(i.value.startswith("Averaging") for i in at.info)
+    assert any("(Means over 40 test images in every cell.)" in m.value for m in at.markdown)
+    expected = lab.code_map(3, "layer4", 40, OBJECT_CLASSIFIER).map
+    assert at.metric[1].value == f"{expected.selectivity.mean():.2f}" and calls == [40]
 
 
 def test_channel_code_link_settings_and_the_paper_beside_ours(tmp_path, monkeypatch):
