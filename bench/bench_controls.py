@@ -55,13 +55,11 @@ def moves(w, kind: str, options: int) -> Iterator[tuple[str, object]]:
 
 
 def apply(w, kind: str, value: object) -> bool:
-    """Set control ``w`` as the move says; ``False`` where AppTest cannot pick that option (it takes a radio's or a
-    select slider's value, not its shown label, and the value behind a label is not always its text)."""
-    if kind == "selectbox":
-        w.select_index(value)
-    elif kind in ("radio", "select_slider"):
-        label = w.options[value] if kind == "radio" else value
-        found = [v for v in _candidates(label) if str(w.format_func(v)) == label]
+    """Set control ``w`` as the move says; ``False`` where the value behind the option's label is not found (AppTest
+    sets a box's value, not its shown label)."""
+    if kind in ("selectbox", "radio", "select_slider"):
+        label = w.options[value] if kind != "select_slider" else value
+        found = [v for v in _candidates(label, w.format_func, len(w.options)) if _shows(w.format_func, v, label)]
         if not found:
             return False
         w.set_value(found[0])
@@ -72,9 +70,22 @@ def apply(w, kind: str, value: object) -> bool:
     return True
 
 
-def _candidates(label: str) -> list:
-    """Values a shown label may stand for: itself, or the number it reads as."""
-    out: list = [label]
+def _shows(format_func, value: object, label: str) -> bool:
+    """Whether ``format_func`` shows ``value`` as ``label`` (a value of the wrong type for it does not)."""
+    try:
+        return str(format_func(value)) == label
+    except (TypeError, KeyError, IndexError, ValueError, AttributeError):
+        return False
+
+
+def _candidates(label: str, format_func, count: int) -> list:
+    """Values a shown label may stand for: itself, the number it reads as, an index or number below ``count`` (the
+    box's options), or a key of a dict its format function reads (``LABELS.get``, or a function that looks a name up
+    in a module's dict)."""
+    owner = getattr(format_func, "__self__", None)
+    code, names = getattr(format_func, "__code__", None), getattr(format_func, "__globals__", {})
+    tables = [owner] if isinstance(owner, dict) else [names.get(n) for n in (code.co_names if code else ())]
+    out: list = [label, *(k for table in tables if isinstance(table, dict) for k in table), *range(max(count, 1024))]
     for cast in (int, float):
         try:
             out.append(cast(label))
