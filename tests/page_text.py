@@ -44,19 +44,20 @@ def before_first_chart(at: AppTest) -> str:
     return " ".join(filter(None, out))
 
 
-def finish_code_map(at: AppTest, timeout: float = 120) -> AppTest:
-    """Rerun the Channel code page until the code map it computes on the server's worker thread has shown."""
+def rerun_while_noted(at: AppTest, note: str, timeout: float = 120) -> AppTest:
+    """Rerun the page while an info note starting with ``note`` shows (work on the server's worker thread)."""
     deadline = time.monotonic() + timeout
-    while any(i.value.startswith("Averaging") for i in at.info) and time.monotonic() < deadline:
+    while any(i.value.startswith(note) for i in at.info) and time.monotonic() < deadline:
         time.sleep(0.2)
         at.run()
     return at
 
 
+def finish_code_map(at: AppTest) -> AppTest:
+    """Rerun the Channel code page until the code map it computes on the server's worker thread has shown."""
+    return rerun_while_noted(at, "Averaging")
+
+
 def finish_fresh_decode(at: AppTest, timeout: float = 120) -> AppTest:
     """Rerun the Channel code page until its fresh decode (computing on the server's worker thread) has shown."""
-    deadline = time.monotonic() + timeout
-    while any(i.value.startswith("Decoding on a fresh sample") for i in at.info) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        at.run()
-    return at
+    return rerun_while_noted(at, "Decoding on a fresh sample", timeout)

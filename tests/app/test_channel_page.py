@@ -7,7 +7,7 @@ import time
 
 import pytest
 import torch
-from page_text import before_first_chart, explainer, finish_code_map, finish_fresh_decode, words
+from page_text import before_first_chart, explainer, finish_code_map, finish_fresh_decode, rerun_while_noted, words
 from streamlit.testing.v1 import AppTest
 
 from engine.channel import code_map as code_map_module
@@ -177,11 +177,7 @@ def _reloaded(at: AppTest, tab: str | None = None) -> AppTest:
 
 
 def _finish_fresh_2x2(at: AppTest) -> AppTest:
-    deadline = time.monotonic() + 60
-    while any(i.value.startswith("Evaluating the 2 x 2") for i in at.info) and time.monotonic() < deadline:
-        time.sleep(0.2)
-        at.run()
-    return at
+    return rerun_while_noted(at, "Evaluating the 2 x 2", 60)
 
 
 def test_a_fresh_decode_and_a_fresh_2x2_stay_through_the_next_click(fresh_kept, monkeypatch):
