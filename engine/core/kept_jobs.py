@@ -3,16 +3,19 @@ computing, or finds its rows once it is done.
 
 A job runs on the registry's worker thread(s); its rows stay in memory (the latest ``max_done`` finished jobs) and,
 when the job may persist, go to ``cache_dir()/<folder>/<name>.json``, so a restarted server or another process finds
-them too; a job that does not persist may return any value. Names are content keys (:func:`engine.core.storage.fingerprint` of the settings), never ``id()``.
+them too; a job that does not persist may return any value. Names are content keys
+(:func:`engine.core.storage.fingerprint` of the settings), never ``id()``. The workers are daemon threads: stopping
+the server does not wait for a job still computing (what jobs write, they write atomically).
 """
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +36,9 @@ class KeptJobs:
     """Jobs by name, started at most once per name; ``find`` returns a pending one, a finished one, or one on disk."""
 
     def __init__(self, folder: str, workers: int = 1, max_done: int = 256) -> None:
-        self.folder, self.max_done = folder, max_done
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"poslab-{folder.replace('/', '-')}")
+        self.folder, self.max_done, self.workers = folder, max_done, workers
+        self._queue: queue.SimpleQueue[tuple[Future, Callable[[], Any]]] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []  # started with the first job
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -62,10 +66,31 @@ class KeptJobs:
             return job
         with self._lock:
             if (job := self._jobs.get(name)) is None:  # not started by another session meanwhile
-                job = Job(self._pool.submit(self._run, name, work, settings, persist), time.monotonic())
+                job = Job(self._submit(lambda: self._run(name, work, settings, persist)), time.monotonic())
                 self._jobs[name] = job
                 self._evict()
         return job
+
+    def _submit(self, call: Callable[[], Any]) -> Future:
+        """``call`` queued for the workers (started on first use; the caller holds the lock); its future."""
+        future: Future = Future()
+        self._queue.put((future, call))
+        while len(self._threads) < self.workers:
+            thread = threading.Thread(target=self._serve, name=f"poslab-{self.folder.replace('/', '-')}-{len(self._threads)}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return future
+
+    def _serve(self) -> None:
+        """A worker: run queued calls one after another, each result or error into its future."""
+        while True:
+            future, call = self._queue.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(call())
+                except BaseException as err:  # noqa: BLE001  (the waiting page shows it)
+                    future.set_exception(err)
 
     def _run(self, name: str, work: Callable[[], Any], settings: dict[str, Any], persist: bool) -> Any:
         rows = work()

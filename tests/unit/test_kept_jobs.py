@@ -1,9 +1,14 @@
 """engine.core.kept_jobs: jobs kept by name, started once, found again in memory, on disk, or (uploads) not at all."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+import time
 
 from engine.core.kept_jobs import KeptJobs
+from engine.core.storage import REPO_ROOT
 
 
 def test_a_job_runs_once_and_is_found_again_in_memory_then_on_disk(tmp_path, monkeypatch):
@@ -51,3 +56,14 @@ def test_only_the_latest_finished_jobs_stay_in_memory_and_pending_ones_are_never
     assert jobs.find("a", persist=False) is None and jobs.find("pending", persist=False) is pending
     release.set()
 
+
+
+def test_a_job_still_computing_does_not_hold_up_the_process_when_it_stops(tmp_path):
+    script = ("import time\nfrom engine.core.kept_jobs import KeptJobs\n"
+              "job = KeptJobs('kept-test').start('slow', lambda: time.sleep(60) or [], {}, persist=False)\n"
+              "time.sleep(0.5)\nassert job.rows.running()\n")
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env={**os.environ, "POSLAB_CACHE": str(tmp_path)},
+                          capture_output=True, text=True, timeout=50)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - start < 30  # the worker is a daemon: the 60 s job is left, not waited for
