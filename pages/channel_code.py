@@ -51,10 +51,10 @@ if real := model_sources.recorded_note(key):
     st.caption(real)
 if found := model_sources.found_note(cc.network(key)):  # where its GAP was found, for every tab
     st.caption(found)
-# A tab is computed and drawn only while it is open (a tab switch reruns the page); its controls render always, so
-# a link and a reload keep them.
 code = cc.code_map(key, grid, layer, images)  # None while a map with none shipped to stand computes (its note shows)
 cmap = code.map if code else None
+# A tab is computed and drawn only while it is open (a tab switch reruns the page); its controls render always, so
+# a link and a reload keep them.
 code_tab, decode_tab, shuffle_tab, demo_tab = st.tabs(["The code", "Decode", "Shuffle: the 2 x 2", "Permute it yourself"],
                                                       key="cc_tab", bind="query-params")
 with code_tab:
