@@ -85,7 +85,7 @@ def _candidates(label: str, format_func, count: int) -> list:
     owner = getattr(format_func, "__self__", None)
     code, names = getattr(format_func, "__code__", None), getattr(format_func, "__globals__", {})
     tables = [owner] if isinstance(owner, dict) else [names.get(n) for n in (code.co_names if code else ())]
-    out: list = [label, *(k for table in tables if isinstance(table, dict) for k in table), *range(max(count, 1024))]
+    out: list = [label, *(k for table in tables if isinstance(table, dict) for k in table), *range(count)]
     for cast in (int, float):
         try:
             out.append(cast(label))

@@ -79,16 +79,18 @@ def code_map(key: str, grid: int, layer: str, images: int) -> lab.CodeMap | None
     where that one is ready (``None`` where not); the page reruns when it is done. An upload's map computes in the
     page's own run."""
     user = _user(key)
-    if (user is None or user.persist) and not lab.code_map_ready(grid, layer, images, key, user):
+    if user is None or user.persist:
+        if (ready := lab.code_map(grid, layer, images, key, user, compute=False)) is not None:
+            return ready
         name = fingerprint("map", key, grid, images, _weights(key, grid, user))  # every layer is computed at once
         job = MAPS.start(name, lambda: lab.code_map(grid, layer, images, key, user), {}, persist=False)
         if not job.rows.done():
-            standing = images != SHIPPED_IMAGES and lab.code_map_ready(grid, layer, SHIPPED_IMAGES, key, user)
+            standing = lab.code_map(grid, layer, SHIPPED_IMAGES, key, user, compute=False)
             st.fragment(_pending, run_every=POLL_SECONDS)(job, lambda seconds: (
                 f"Averaging {images} images in each of the {grid * grid} cells of {key}: {seconds:.0f} s so far. "
                 + (f"Until it is done, the map below averages {SHIPPED_IMAGES}." if standing else
                    "Its map shows here when it is done; the other tabs work meanwhile.")))
-            return lab.code_map(grid, layer, SHIPPED_IMAGES, key, user) if standing else None
+            return standing
     with st.spinner("Placing the images in every cell..."):
         return lab.code_map(grid, layer, images, key, user)
 

@@ -74,11 +74,13 @@ SHIPPED_IMAGES = 32  # images per cell of the shipped maps: the Channel code pag
 
 
 def channel_map(model: Probed, source: PatchSource | None = None, images: int = 64, layer: str = "layer4",
-                seed: int = EVAL_SEED, device: torch.device | None = None, persist: bool = True) -> ChannelMap:
+                seed: int = EVAL_SEED, device: torch.device | None = None, persist: bool = True, compute: bool = True
+                ) -> ChannelMap | None:
     """Place the same ``images`` test patches in every cell and average their GAP vectors per cell.
 
-    A map shipped in ``SHIPPED_MAPS`` under the same weights, data and settings is read instead of computed.
-    ``persist=False`` keeps the features out of the disk cache (uploads: nothing derived from one outlives it).
+    A map shipped in ``SHIPPED_MAPS`` under the same weights, data and settings is read instead of computed, and so
+    are features already cached. ``persist=False`` keeps the features out of the disk cache (uploads: nothing derived
+    from one outlives it); ``compute=False`` answers ``None`` instead of running the network.
     """
     check_layer(layer)
     config = model.config
@@ -87,18 +89,11 @@ def channel_map(model: Probed, source: PatchSource | None = None, images: int = 
     shipped = shipped_maps().get(key, {}).get(layer)
     if shipped is not None:
         return ChannelMap(shipped["response"], shipped["position_share"], config.grid, layer, images)
-
+    if not compute and not features_ready("map", key, persist):
+        return None
     feats = cached_features("map", key, lambda: map_features(model, source, images, seed, device), persist)
     response, share = map_statistics(feats[layer])
     return ChannelMap(response, share, config.grid, layer, images)
-
-
-def map_ready(model: Probed, source: PatchSource | None = None, images: int = 64, layer: str = "layer4",
-              seed: int = EVAL_SEED, persist: bool = True) -> bool:
-    """Whether :func:`channel_map` of these settings reads a shipped or already computed map instead of computing."""
-    source = source or GeneratedShapes(model.config.patch)
-    key = data_key(model, source, images, seed)
-    return layer in shipped_maps().get(key, {}) or features_ready("map", key, persist)
 
 
 def map_features(model: Probed, source: PatchSource, images: int, seed: int = EVAL_SEED,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from engine.channel.code_map import SHIPPED_IMAGES, ChannelMap, channel_map, map_ready, ship_maps
+from engine.channel.code_map import SHIPPED_IMAGES, ChannelMap, channel_map, ship_maps
 from engine.channel.decode import PROBE_SEED, DecodeResult, decode_cells
 from engine.channel.features import LAYERS as LAYERS
 from engine.channel.features import Probed, data_key
@@ -131,25 +131,15 @@ class CodeMap:
                 for cell, top in enumerate(cmap.top_per_cell())]
 
 
-def _map_subject(grid: int, net: str, user: UserNet | None, data: str | None) -> tuple[Subject, PatchSource]:
-    """The network a code map probes at ``grid`` and the patches it places."""
-    subject = subjects(grid, user=user)[0] if user is not None else Subject(net, *net_for_grid(net, grid))
-    return subject, _sources(data)(subject.model.config.patch)
-
-
 def code_map(grid: int = 3, layer: str = "layer4", images: int = 64, net: str = OBJECT_CLASSIFIER,
-             user: UserNet | None = None, data: str | None = None) -> CodeMap:
+             user: UserNet | None = None, data: str | None = None, compute: bool = True) -> CodeMap | None:
     """The code map of the shipped ``net`` (or the ``user``'s network) on ``grid`` canvases: ``images`` test patches
-    placed in every cell, their ``layer`` GAP vectors averaged per cell (features from the shared cache)."""
-    subject, source = _map_subject(grid, net, user, data)
-    return CodeMap(subject.name, channel_map(subject.model, source, images=images, layer=layer, persist=subject.persist))
-
-
-def code_map_ready(grid: int = 3, layer: str = "layer4", images: int = 64, net: str = OBJECT_CLASSIFIER,
-                   user: UserNet | None = None, data: str | None = None) -> bool:
-    """Whether :func:`code_map` of these settings reads a shipped or already computed map (no network runs)."""
-    subject, source = _map_subject(grid, net, user, data)
-    return map_ready(subject.model, source, images, layer, persist=subject.persist)
+    placed in every cell, their ``layer`` GAP vectors averaged per cell (features from the shared cache).
+    ``compute=False``: ``None`` where the map is neither shipped nor computed before (no network runs)."""
+    subject = subjects(grid, user=user)[0] if user is not None else Subject(net, *net_for_grid(net, grid))
+    source = _sources(data)(subject.model.config.patch)
+    cmap = channel_map(subject.model, source, images=images, layer=layer, persist=subject.persist, compute=compute)
+    return CodeMap(subject.name, cmap) if cmap is not None else None
 
 
 def shipped_maps_document(grids: Sequence[int] = (3, 5, 7), images: int = SHIPPED_IMAGES) -> dict:

@@ -24,13 +24,17 @@ def _roundtrip(value):
 
 
 def test_a_code_map_is_ready_when_shipped_or_computed_once_for_every_layer():
-    assert lab.code_map_ready(3, "layer4", lab.SHIPPED_IMAGES, UNTRAINED)  # in assets/channel_code/maps.pt
-    assert not lab.code_map_ready(3, "layer4", 4, UNTRAINED)
+    def ready(layer: str, images: int, **kwargs) -> bool:
+        return lab.code_map(3, layer, images, UNTRAINED, compute=False, **kwargs) is not None
+
+    assert ready("layer4", lab.SHIPPED_IMAGES)  # in assets/channel_code/maps.pt
+    assert not ready("layer4", 4)
     lab.code_map(3, "layer4", 4, UNTRAINED)
-    assert lab.code_map_ready(3, "layer2", 4, UNTRAINED)  # every layer's features come in one pass
+    assert ready("layer2", 4)  # every layer's features come in one pass
     CACHE.clear()
-    assert lab.code_map_ready(3, "layer4", 4, UNTRAINED)  # from the cache folder on disk
-    assert not lab.code_map_ready(3, "layer4", 4, UNTRAINED, user=lab.UserNet("mine", load_net(UNTRAINED, 3), persist=False))
+    assert ready("layer4", 4)  # from the cache folder on disk (now read into memory)
+    CACHE.clear()
+    assert not ready("layer4", 4, user=lab.UserNet("mine", load_net(UNTRAINED, 3), persist=False))
 
 
 def test_code_map_rows_per_channel_and_the_command_writes_the_map(tmp_path):
