@@ -18,7 +18,7 @@ from engine.probe.lab import (
 )
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.findings import more
-from ui.jobs import busy_message, current_run, recent_runs, run_status, start_run, store
+from ui.jobs import busy_message, busy_note, current_run, recent_runs, run_status, start_run, store
 from ui.probe import (
     MARK_POINTS,
     add_run_probe,
@@ -210,8 +210,7 @@ with train_tab:
         seed = u3.number_input("Seed", 0, 10_000, 0)
         busy = busy_message("probe")
         submitted = st.form_submit_button("Train", type="primary", disabled=busy is not None)
-    if busy:
-        st.caption(busy)
+    busy_note(busy)
     if submitted:
         config = ProbeConfig(head=head, task=t_task, grid=int(t_grid), padding=t_pad, width=width)
         start_run(lab.start_run(store(), config, TrainConfig(steps=int(steps), seed=int(seed))), lab.train_run)

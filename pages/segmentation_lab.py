@@ -27,7 +27,7 @@ from engine.seg.lab import (
 from ui import seg as ui
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.findings import more
-from ui.jobs import busy_message, recent_runs, run_status, start_run, store
+from ui.jobs import busy_message, busy_note, recent_runs, run_status, start_run, store
 from ui.paths import path_boxes_on
 
 LINK = url_snapshot("seg_")  # before any widget reads the URL
@@ -238,8 +238,7 @@ b1, b2 = st.columns(2)
 busy = busy_message("seg_sweep")
 run_top = b1.button("Run top-N sweep", disabled=busy is not None)
 run_range = b2.button("Run rank-range sweep", disabled=busy is not None)
-if busy:
-    st.caption(busy)
+busy_note(busy)
 if run_top or run_range:  # every image of the subset; beyond the live slider's, rows are also written to a JSON file
     kind = "seg_sweep" if run_top else "seg_ranges"
     ns = [0] + [round(f / 100 * width) for f in sorted(fractions)]

@@ -7,7 +7,7 @@ from engine.shift import lab as shift_lab
 from engine.shift.lab import DEFAULT_LAMBDA, METHOD_LABELS, METHODS, SHIPPED_SETS, ShiftConfig
 from ui.export import chart_config, download_buttons, note_refused_params, url_snapshot
 from ui.findings import more
-from ui.jobs import busy_message, current_run, recent_runs, run_status, start_run, store
+from ui.jobs import busy_message, busy_note, current_run, recent_runs, run_status, start_run, store
 from ui.shift import (
     PAPER_COLUMN,
     SET_LABELS,
@@ -177,8 +177,7 @@ with train:
                    + ("; its training images are its own 1,297, whatever the pool says." if dataset == "digits" else "."))
         busy = busy_message("shift")
         submitted = st.form_submit_button("Train", type="primary", disabled=busy is not None)
-    if busy:
-        st.caption(busy)
+    busy_note(busy)
     if submitted:
         config = ShiftConfig(method=method, lam=lam, blur_filter=blur, train_images=int(pool), dataset=dataset,
                              clutter=float(clutter) if dataset == "shapes" else 0.0)

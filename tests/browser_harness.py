@@ -78,9 +78,15 @@ def streamlit_server(timeout: float = 120, app: Path | None = None) -> Iterator[
             except OSError:
                 time.sleep(0.5)
         else:
-            raise RuntimeError("Streamlit server did not start; see test-artifacts/server.log")
+            raise RuntimeError(f"Streamlit server did not start; see {log.name}")
         yield Server(url, proc.pid)
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # killed so the next test starts clean; a test's own failure stays chained
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"the server did not stop within 20 s of SIGTERM; see {log.name}")
+        finally:
+            log.close()

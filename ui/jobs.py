@@ -115,6 +115,14 @@ def busy_message(kind: str) -> str | None:
     return None
 
 
+def busy_note(message: str | None) -> None:
+    """``busy_message``'s note in a slot that is there whether or not it shows, so the run's fragment drawn below keeps
+    its place (and its id) as runs start and end: a moved fragment could be drawn twice."""
+    slot = st.empty()
+    if message:
+        slot.caption(message)
+
+
 def start_run(run: Run, work: Work) -> Run:
     """Queue ``work`` for the new (or continued) ``run`` and make it this page's current run (its id in the URL)."""
     _session_runs(run.kind).append(run.id)
