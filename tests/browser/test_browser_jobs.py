@@ -60,13 +60,13 @@ def test_a_run_survives_a_reload_a_stop_and_a_server_restart(chromium, tmp_path,
             no_exception(tab)
 
             # Stop: the model at its last checkpoint is listed, usable, and downloadable
-            stopped_id = train(tab, server.url, 2000)
-            wait_until(lambda: record(cache, stopped_id)["checkpoint_step"] >= 100)
+            stopped_id = train(tab, server.url, 500)
+            wait_until(lambda: record(cache, stopped_id)["checkpoint_step"] >= 50)
             tab.get_by_role("button", name="Stop").click()
-            expect(tab.get_by_text(re.compile(r"was stopped; the model at its last checkpoint \(step [\d,]+ of 2,000\)")))\
+            expect(tab.get_by_text(re.compile(r"was stopped; the model at its last checkpoint \(step [\d,]+ of 500\)")))\
                 .to_be_visible(timeout=LOAD_TIMEOUT)
             stopped = record(cache, stopped_id)
-            assert stopped["state"] == "stopped" and 100 <= stopped["checkpoint_step"] < 2000
+            assert stopped["state"] == "stopped" and 50 <= stopped["checkpoint_step"] < 500
             tab.wait_for_selector(APP_IDLE, timeout=LOAD_TIMEOUT)  # the page's rerun after the run ended has drawn its buttons
             with tab.expect_download(timeout=LOAD_TIMEOUT) as download:
                 tab.get_by_role("button", name="Checkpoint (.pt)").click()
@@ -86,8 +86,8 @@ def test_a_run_survives_a_reload_a_stop_and_a_server_restart(chromium, tmp_path,
             no_exception(tab)
 
             # a run in flight when the server stops
-            flight_id = train(tab, server.url, 200)
-            wait_until(lambda: record(cache, flight_id)["checkpoint_step"] >= 40)
+            flight_id = train(tab, server.url, 100)
+            wait_until(lambda: record(cache, flight_id)["checkpoint_step"] >= 20)
         tab.screenshot(path=str(ARTIFACTS / "runs-before-restart.png"), full_page=True)
 
         with streamlit_server() as server:  # the same cache folder: the run store is still there
@@ -95,16 +95,16 @@ def test_a_run_survives_a_reload_a_stop_and_a_server_restart(chromium, tmp_path,
             expect(tab.get_by_text("selectable above")).to_be_visible(timeout=LOAD_TIMEOUT)
             open_page(tab, f"{server.url}/{TRAIN}&run={flight_id}", "Grid probe")
             kept = record(cache, flight_id)["checkpoint_step"]
-            expect(tab.get_by_text(f"was interrupted; the model at its last checkpoint (step {kept:,} of 200)"))\
+            expect(tab.get_by_text(f"was interrupted; the model at its last checkpoint (step {kept:,} of 100)"))\
                 .to_be_visible(timeout=LOAD_TIMEOUT)
-            tab.get_by_role("button", name="Continue to step 200").click()
-            expect(tab.get_by_test_id("stProgress").get_by_text(re.compile(r": running, \d+ of 200"))).to_be_visible(
+            tab.get_by_role("button", name="Continue to step 100").click()
+            expect(tab.get_by_test_id("stProgress").get_by_text(re.compile(r": running, \d+ of 100"))).to_be_visible(
                 timeout=LOAD_TIMEOUT)
-            expect(tab.get_by_test_id("stProgress").get_by_text(": done, 200 of 200")).to_have_count(1, timeout=4 * LOAD_TIMEOUT)
+            expect(tab.get_by_test_id("stProgress").get_by_text(": done, 100 of 100")).to_have_count(1, timeout=4 * LOAD_TIMEOUT)
             expect(tab.get_by_test_id("stProgress")).to_have_count(1)  # one bar: the run's fragment was not drawn twice
             expect(tab.get_by_text(re.compile(r"selectable above .* Accuracy \d+\.\d% on 500"))).to_be_visible()
             finished = record(cache, flight_id)
-            assert finished["state"] == "done" and finished["step"] == finished["checkpoint_step"] == 200
+            assert finished["state"] == "done" and finished["step"] == finished["checkpoint_step"] == 100
             tab.screenshot(path=str(ARTIFACTS / "runs-continued.png"), full_page=True)
             no_exception(tab)
     finally:
