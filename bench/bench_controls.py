@@ -1,14 +1,15 @@
 """Every control of every page, each changed once on a fresh cache folder: seconds until the run that the change
 starts has finished, on the server alone (Streamlit's AppTest, no browser), so a control whose run computes shows.
 
-    python bench/bench_controls.py [--pages grid_probe channel_code] [--options 3] [--json out.json]
+    python bench/bench_controls.py [--pages grid_probe channel_code] [--options 3] [--cache DIR] [--json out.json]
 
 Each page is first opened with its defaults. Then, for every keyed selectbox, radio, select slider, slider, number
 input and checkbox of that first view, a new session of the page changes that one control (up to ``--options`` of
 a box's other options, a slider to its far end, a number input one step up, a checkbox flipped) and runs. The
 sessions share only the process's cache, as a class's sessions share the server's, so a move finds what an earlier
 move computed. Buttons are left out (they start jobs, which answer with their progress). Lines over the 2 s bar are
-marked; a browser adds its drawing on top (``bench_cold.py`` measures that).
+marked; a browser adds its drawing on top (``bench_cold.py`` measures that). ``--cache DIR`` uses that cache folder
+instead of a fresh one: run it twice on one folder to time a server restarted on the folder an earlier one filled.
 """
 from __future__ import annotations
 
@@ -123,9 +124,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", nargs="+", default=PAGES, choices=PAGES)
     parser.add_argument("--options", type=int, default=3, help="at most this many other options of a box")
+    parser.add_argument("--cache", type=Path, help="this cache folder (made if missing) instead of a fresh one")
     parser.add_argument("--json", type=Path, help="write the seconds per item here")
     args = parser.parse_args()
-    os.environ["POSLAB_CACHE"] = tempfile.mkdtemp(prefix="poslab-controls-")
+    os.environ["POSLAB_CACHE"] = str(args.cache or tempfile.mkdtemp(prefix="poslab-controls-"))
     import ui.serve
 
     ui.serve.preload()  # what the server loads before it listens

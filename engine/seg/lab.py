@@ -27,7 +27,7 @@ from engine.data.images import ImageError as ImageError
 from engine.data.images import decode_image as decode_image
 from engine.data.images import fit_image as fit_image
 from engine.data.patches import DataError
-from engine.data.scenes import SceneConfig, SceneSet, generate, person_subsets
+from engine.data.scenes import SceneConfig, SceneSet, kept, person_subsets
 from engine.models.segmentation import SegModel
 from engine.models.segmentation import cached_pretrained as cached_pretrained
 from engine.models.segmentation import pretrained_file as pretrained_file
@@ -55,11 +55,11 @@ def live_limit() -> int:
 def load_data(path: str | None = None, split: str = "val", count: int = DEFAULT_VAL.count, height: int = DEFAULT_VAL.height,
               seed: int = DEFAULT_VAL.seed, on_progress: ProgressFn | None = None, workers: int = 1,
               layout: str = DEFAULT_VAL.layout) -> SceneSet:
-    """Generated scenes (rendered by ``workers`` processes) when ``path`` is empty, else the first ``count`` images of
-    a Cityscapes folder."""
+    """Generated scenes (rendered by ``workers`` processes, or read back from the cache folder) when ``path`` is empty,
+    else the first ``count`` images of a Cityscapes folder."""
     if path:
         return load_cityscapes(path, split, height, count, on_progress)
-    return generate(SceneConfig(split, count, height, 2 * height, seed, layout), workers)
+    return kept(SceneConfig(split, count, height, 2 * height, seed, layout), workers)
 
 
 def moved(data: SceneSet, how: str) -> SceneSet:
@@ -135,7 +135,7 @@ def ranking_data(data: SceneSet, rank_on: str = "held-out") -> SceneSet:
 def _held_out(key: dict) -> SceneSet:
     """The rank split of generated scenes like ``key``'s, or the train split of ``key``'s Cityscapes folder."""
     if key.get("kind") == "scenes":
-        return generate(SceneConfig("rank", RANK_SPLIT.count, key["height"], key["width"], key["seed"], key["layout"]))
+        return kept(SceneConfig("rank", RANK_SPLIT.count, key["height"], key["width"], key["seed"], key["layout"]))
     try:
         return load_cityscapes(key["root"], "train", key["height"], RANK_SPLIT.count)
     except DataError as err:

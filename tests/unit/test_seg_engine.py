@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from engine.core.cache import Cache
+from engine.data import scenes as scenes_module
 from engine.data.cityscapes_classes import IGNORE, NUM_CLASSES, PERSON
-from engine.data.scenes import SceneConfig, generate, person_subsets
+from engine.data.scenes import SceneConfig, generate, kept, person_subsets
 from engine.models.segmentation import build_model, kernel_flipped, load_model, wrap
 from engine.seg.ablation import channel_mask, evaluate_full, evaluate_latents, random_order, select
 from engine.seg.features import LatentCache
@@ -47,6 +48,25 @@ def test_scenes_are_deterministic_and_labelled(data):  # their speed: bench/benc
     assert np.array_equal(bigger.images[:12], data.images)  # image i depends on (seed, split, i) only
     present = set(np.unique(data.labels).tolist())
     assert {0, 1, 2, 8, 10, 13} <= present and present <= set(range(NUM_CLASSES))
+
+
+def test_kept_scenes_are_rendered_once_per_cache_folder_and_equal_fresh_ones(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("POSLAB_CACHE", str(tmp_path))
+    first = kept(SMALL)
+    assert len(list((tmp_path / "seg" / "scenes").glob("*.pt"))) == 1
+
+    def no_rendering(*_args, **_kwargs):
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(scenes_module, "generate", no_rendering)
+    again = kept(SMALL)  # read back, as a new process would
+    for scenes in (first, again):
+        assert np.array_equal(scenes.images, data.images) and np.array_equal(scenes.labels, data.labels)
+        assert scenes.pedestrian_sides == data.pedestrian_sides and scenes.key == data.key
+    monkeypatch.setattr(scenes_module, "KEPT_BYTES", 0)  # a set over the limit is rendered, never written
+    with pytest.raises(AssertionError, match="rendered again"):
+        kept(SceneConfig("val", 13, 64, 128, 3))
+    assert len(list((tmp_path / "seg" / "scenes").glob("*.pt"))) == 1
 
 
 def test_subsets_rule_matches_where_pedestrians_were_drawn():
