@@ -125,7 +125,10 @@ def busy_note(message: str | None) -> None:
 
 def start_run(run: Run, work: Work) -> Run:
     """Queue ``work`` for the new (or continued) ``run`` and make it this page's current run (its id in the URL)."""
-    _session_runs(run.kind).append(run.id)
+    mine = _session_runs(run.kind)
+    if run.id in mine:  # continued: still one run of this session, now its latest
+        mine.remove(run.id)
+    mine.append(run.id)
     run.state, run.owner = "queued", this_process()
     store().save(run)
     POOL.submit(store().recorder(run, StopToken()), work)

@@ -51,6 +51,11 @@ def test_a_started_run_is_the_pages_run_and_a_second_of_its_kind_waits_for_it():
     jobs.stop_run(run.id)  # what the Stop button calls
     wait_for(lambda: jobs.store().get(run.id).state == "stopped")
     assert jobs.busy_message("probe") is None
+    started.clear()
+    jobs.start_run(jobs.store().get(run.id), until_stopped(started))  # what Continue calls: the same run, counted once
+    assert started.wait(30) and jobs.busy_message("probe").startswith("You have 1 run of this kind going")
+    jobs.stop_run(run.id)
+    wait_for(lambda: jobs.store().get(run.id).state == "stopped")
 
 
 def test_a_link_to_another_kind_or_a_gone_run_says_so():
